@@ -1,0 +1,69 @@
+/**
+ * Every bound in allot, in one place. Names put the bound last (`…Max`, `…Min`).
+ * The relations between them are asserted when this module loads.
+ */
+import { assert } from './assert.js';
+
+/** The largest quantity that JSON numbers and JavaScript integers carry exactly. */
+export const quantityMax = Number.MAX_SAFE_INTEGER;
+/** Kinds in one allocation or one quota update. */
+export const kindsPerRequestMax = 64;
+/** Page size for every list. */
+export const pageSizeDefault = 100;
+export const pageSizeMax = 1000;
+/** HTTP request bodies. */
+export const bodyBytesMax = 1024 * 1024;
+/** Free-text fields (display names, descriptions). */
+export const displayNameLengthMax = 255;
+export const descriptionLengthMax = 4096;
+/** Ids of organizations, projects and kinds: `[a-z0-9][a-z0-9-]{0,62}`. */
+export const idLengthMax = 63;
+/** Referenced resource ids (the consumer's own id space, so any printable text). */
+export const resourceIdLengthMax = 255;
+/** Hold lifetimes. */
+export const holdTtlSecondsMin = 1;
+export const holdTtlSecondsMax = 7 * 24 * 60 * 60;
+/**
+ * Expired holds one decision resolves before it decides. More would only be counted a little
+ * longer (until the sweeper or a later decision resolves them): over-counting can deny, never
+ * overcommit.
+ */
+export const expiredHoldsPerDecisionMax = 1000;
+/** Expired holds the background sweeper resolves per pass, and how often it runs. */
+export const sweepHoldsPerPassMax = 1000;
+export const sweepIntervalMs = 1000;
+/** Journal entries per page and per server-sent-events poll. */
+export const journalPageSizeMax = 1000;
+export const watchPollIntervalMs = 250;
+/** Server-sent-event streams open at once in one process. */
+export const watchersMax = 1000;
+/** Idempotency keys: length, how long responses are kept, and how long a retry waits. */
+export const idempotencyKeyLengthMax = 255;
+export const idempotencyRetentionMs = 24 * 60 * 60 * 1000;
+export const idempotencyWaitMsMax = 10_000;
+export const idempotencyPollIntervalMs = 20;
+/**
+ * A claimed key whose request has not finished in this time is taken over by a retry (its
+ * process most likely died). Safe even if the first is still running: it then fails to store
+ * its response and rolls back. Far above any transaction's time with all its retries.
+ */
+export const idempotencyClaimStaleMs = 15_000;
+/** Failed authentications from one address in a minute before it is refused (429). */
+export const authFailuresPerMinuteMax = 30;
+/** How deeply JSON bodies may nest. */
+export const jsonDepthMax = 32;
+/** Retries of a transaction that failed on a serialization failure or deadlock. */
+export const transactionRetriesMax = 8;
+export const transactionBackoffMsMin = 2;
+export const transactionBackoffMsMax = 200;
+/** PostgreSQL connections per server process. */
+export const postgresPoolSizeMax = 16;
+/** How long SQLite waits for another process's write lock before failing. */
+export const sqliteBusyTimeoutMs = 10_000;
+
+assert(pageSizeDefault <= pageSizeMax, 'pageSizeDefault must not exceed pageSizeMax');
+assert(holdTtlSecondsMin < holdTtlSecondsMax, 'hold ttl bounds inverted');
+assert(idempotencyWaitMsMax < idempotencyClaimStaleMs, 'a waiting retry must give up before it could take over');
+assert(idempotencyPollIntervalMs < idempotencyWaitMsMax, 'idempotency poll interval too long');
+assert(transactionBackoffMsMin < transactionBackoffMsMax, 'backoff bounds inverted');
+assert(kindsPerRequestMax * quantityMax > quantityMax, 'kindsPerRequestMax must be positive');

@@ -1,0 +1,88 @@
+/**
+ * The errors allot answers the world with: one table of codes, each with its HTTP status and
+ * title. Codes are stable (never renamed) and become the problem `type` (`/problems/<code>`).
+ * A denial (`quota-exceeded`, `duplicate-allocation`) and a malformed request are different
+ * codes, so a client never parses text to decide what to do.
+ */
+export const errorCodes = {
+  'invalid-request': { status: 400, title: 'The request is invalid' },
+  unauthorized: { status: 401, title: 'Authentication is required' },
+  forbidden: { status: 403, title: 'Your role may not do this' },
+  'not-found': { status: 404, title: 'Not found' },
+  'quota-exceeded': { status: 409, title: 'The change would exceed a quota' },
+  'duplicate-allocation': {
+    status: 409,
+    title: 'The referenced resource already has a live allocation',
+  },
+  'quota-below-usage': {
+    status: 409,
+    title: 'The quota is below current usage; repeat with force=true to set it anyway',
+  },
+  'hold-already-resolved': { status: 409, title: 'The hold has already been resolved' },
+  'confirm-exceeds-hold': { status: 409, title: 'A hold can be confirmed for at most what it holds' },
+  'request-in-progress': {
+    status: 409,
+    title: 'A request with this idempotency key is still being processed; retry later',
+  },
+  'precondition-failed': {
+    status: 412,
+    title: 'The resource has changed since the ETag given in If-Match; read it again and retry',
+  },
+  'idempotency-key-reused': {
+    status: 422,
+    title: 'The idempotency key was already used for a different request',
+  },
+  'payload-too-large': { status: 413, title: 'The request body is too large' },
+  'too-many-requests': { status: 429, title: 'Too many requests; retry later' },
+  'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'internal-error': { status: 500, title: 'Internal error' },
+  'service-unavailable': { status: 503, title: 'The service is unavailable' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface Violation {
+  kind: string;
+  /** How much the change adds to the kind's usage. */
+  requested: number;
+  /** Usage before the change. */
+  used: number;
+  /** The limit in force (a quota, the kind's default, or `quantityMax` when unlimited). */
+  limit: number;
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** Extra members of a problem document, by code. */
+export interface ProblemExtensions {
+  violations?: Violation[];
+  existingAllocationId?: string;
+  belowUsage?: { kind: string; quantity: number; used: number }[];
+  /** How a hold was resolved, for hold-already-resolved. */
+  resolution?: 'confirmed' | 'released' | 'expired';
+  /** The generation the resource has now, for precondition-failed. */
+  currentGeneration?: number;
+  errors?: FieldError[];
+}
+
+export class AllotError extends Error {
+  override name = 'AllotError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    readonly extensions: ProblemExtensions = {},
+  ) {
+    super(detail);
+    this.status = errorCodes[code].status;
+  }
+}
+
+export const notFound = (what: string) => new AllotError('not-found', `${what} does not exist`);
+
+export const invalid = (field: string, message: string) =>
+  new AllotError('invalid-request', `${field}: ${message}`, { errors: [{ field, message }] });
