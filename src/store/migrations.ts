@@ -1,0 +1,198 @@
+import type { Store } from './store.js';
+
+/**
+ * Versioned schema migrations, applied in order on start. Each runs in its own transaction
+ * together with the insert of its row in `schema_migrations`; two processes starting at once
+ * both try, the second one's insert conflicts on the primary key, and it rolls back and moves
+ * on. That needs no advisory lock, so it also runs on Postgres-wire distributed engines.
+ * The SQL is the portable subset of both engines; quantities and times are BIGINT
+ * (times in milliseconds since the epoch).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'ledger',
+    statements: [
+      `CREATE TABLE resource_kinds (
+        name TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        default_quota BIGINT NULL,
+        format TEXT NOT NULL CHECK (format IN ('decimal', 'binary')),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      // revision: the organization's last journal revision (gap-free, one per change).
+      // quota_generation: bumped by every quota change, the ETag of the quota set.
+      `CREATE TABLE organizations (
+        id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        revision BIGINT NOT NULL DEFAULT 0,
+        quota_generation BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE projects (
+        organization_id TEXT NOT NULL REFERENCES organizations (id),
+        id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (organization_id, id)
+      )`,
+      // The quota and the usage counter of one organization and kind share a row, so a
+      // decision locks and updates one row per kind. quota NULL means "the kind's default".
+      // held: what pending holds of this kind take (their committed + reserved).
+      `CREATE TABLE quota_counters (
+        organization_id TEXT NOT NULL REFERENCES organizations (id),
+        kind TEXT NOT NULL REFERENCES resource_kinds (name),
+        quota BIGINT NULL CHECK (quota >= 0),
+        quota_generation BIGINT NOT NULL DEFAULT 0,
+        committed BIGINT NOT NULL DEFAULT 0 CHECK (committed >= 0),
+        reserved BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+        held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0),
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (organization_id, kind)
+      )`,
+      // Allocations and holds share one table: a hold is a pending allocation (state 'held',
+      // with expires_at) that a confirm turns into a live one under the same id. Ended rows
+      // stay as tombstones (deleted_at set, and for holds the resolution) so a retried DELETE
+      // or confirm is recognised, and the audit trail keeps what was consumed.
+      `CREATE TABLE allocations (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        resource_kind TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('live', 'held')),
+        expires_at BIGINT NULL,
+        resolution TEXT NULL CHECK (resolution IN ('confirmed', 'released', 'expired')),
+        resolved_at BIGINT NULL,
+        generation BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        deleted_at BIGINT NULL,
+        FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
+      )`,
+      // Invariant 3: at most one live allocation per referenced resource in an organization.
+      `CREATE UNIQUE INDEX allocations_live_resource
+        ON allocations (organization_id, resource_kind, resource_id) WHERE deleted_at IS NULL`,
+      `CREATE INDEX allocations_by_project ON allocations (organization_id, project_id, id)`,
+      // Finds the pending holds that have expired: per organization inside a decision, and
+      // across organizations for the sweeper.
+      `CREATE INDEX allocations_pending_expiry ON allocations (organization_id, expires_at)
+        WHERE state = 'held' AND deleted_at IS NULL`,
+      `CREATE INDEX allocations_expiry ON allocations (expires_at)
+        WHERE state = 'held' AND deleted_at IS NULL`,
+      `CREATE TABLE allocation_lines (
+        allocation_id TEXT NOT NULL REFERENCES allocations (id),
+        kind TEXT NOT NULL REFERENCES resource_kinds (name),
+        committed BIGINT NOT NULL CHECK (committed >= 0),
+        reserved BIGINT NOT NULL CHECK (reserved >= 0),
+        PRIMARY KEY (allocation_id, kind)
+      )`,
+      // The journal: one entry per ledger change, in the change's own transaction, numbered
+      // per organization without gaps. changes and deltas are JSON text.
+      `CREATE TABLE journal (
+        organization_id TEXT NOT NULL REFERENCES organizations (id),
+        revision BIGINT NOT NULL,
+        project_id TEXT NULL,
+        at BIGINT NOT NULL,
+        principal TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject_id TEXT NULL,
+        changes TEXT NOT NULL,
+        deltas TEXT NOT NULL,
+        PRIMARY KEY (organization_id, revision)
+      )`,
+      // Idempotency keys: the first response to a key, replayed to its retries. A claim is
+      // 'pending' until the request's own transaction stores its response ('done').
+      `CREATE TABLE idempotency_keys (
+        principal TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        claim_token TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+        status BIGINT NULL,
+        headers TEXT NULL,
+        body TEXT NULL,
+        claimed_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (principal, idempotency_key)
+      )`,
+      `CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at)`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'access',
+    statements: [
+      // API tokens: only a SHA-256 digest of each token is kept; the token itself is shown
+      // once, when it is created.
+      `CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('service-admin', 'org-admin', 'project-member', 'service', 'reader')),
+        organization_id TEXT NULL,
+        project_id TEXT NULL,
+        expires_at BIGINT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT NULL
+      )`,
+      `ALTER TABLE quota_counters ADD COLUMN updated_by TEXT NULL`,
+      // The kind's default, copied onto each counter row and kept in step by the kind's update
+      // (which locks the rows): a decision then judges against a limit read under the counter
+      // row's own lock, so lowering a default can never race a decision into overcommitting.
+      `ALTER TABLE quota_counters ADD COLUMN kind_default BIGINT NULL`,
+      `UPDATE quota_counters SET kind_default =
+        (SELECT default_quota FROM resource_kinds WHERE name = quota_counters.kind)`,
+    ],
+  },
+];
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version BIGINT PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
+
+/** Applies every migration not yet applied. Returns the versions this call applied. */
+export async function migrate(store: Store, nowMs: number): Promise<number[]> {
+  await store.transaction(async (tx) => {
+    for (const statement of store.setupStatements) await tx.run(statement);
+    await tx.run(createMigrationsTable);
+  }).catch((error: unknown) => {
+    // Two processes creating the table at once: the loser sees a duplicate; the table exists.
+    if (!store.isUniqueViolation(error)) throw error;
+  });
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    const done = await store.transaction(async (tx) => {
+      const row = await tx.get('SELECT version FROM schema_migrations WHERE version = ?', [
+        migration.version,
+      ]);
+      if (row) return true;
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        migration.version,
+        migration.name,
+        nowMs,
+      ]);
+      for (const statement of migration.statements) await tx.run(statement);
+      return false;
+    }).catch((error: unknown) => {
+      if (store.isUniqueViolation(error)) return true;
+      throw error;
+    });
+    if (!done) applied.push(migration.version);
+  }
+  return applied;
+}

@@ -1,0 +1,128 @@
+import pg from 'pg';
+import { postgresPoolSizeMax } from '../../domain/constants.js';
+import { withRetries } from '../retry.js';
+import type { Executor, SqlValue, Store, TransactionOptions } from '../store.js';
+
+const int8Oid = 20;
+
+/**
+ * PostgreSQL through node-postgres. Each transaction runs at READ COMMITTED (said explicitly,
+ * not left to the server's default) and takes row locks on the usage counters it changes, so
+ * any number of allot processes on one database decide correctly. A connection string may carry
+ * `?schema=NAME` to keep allot's tables in their own schema (the tests use one per run).
+ */
+export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): Store {
+  const { connectionString, schema } = splitSchema(url);
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    options: schema ? `-c search_path=${schema}` : undefined,
+    // Quantities are bounded by quantityMax (2^53-1), so int8 columns fit a JS number exactly.
+    types: {
+      getTypeParser: ((oid: number, format: 'text' | 'binary') =>
+        oid === int8Oid ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client that loses its server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+
+  const executorFor = (client: pg.PoolClient): Executor => {
+    const query = (sql: string, params: readonly SqlValue[]) =>
+      client.query({ ...statementOf(sql), values: params as SqlValue[] });
+    return {
+      async all<Row>(sql: string, params: readonly SqlValue[] = []) {
+        return (await query(sql, params)).rows as Row[];
+      },
+      async get<Row>(sql: string, params: readonly SqlValue[] = []) {
+        return (await query(sql, params)).rows[0] as Row | undefined;
+      },
+      async run(sql: string, params: readonly SqlValue[] = []) {
+        return (await query(sql, params)).rowCount ?? 0;
+      },
+    };
+  };
+
+  const runOnce = async <T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions) => {
+    const client = await pool.connect();
+    let broken = false;
+    // A connection that dies while checked out (the server restarts, the network drops)
+    // emits 'error' on the client; unheard, that would crash the process. The query in
+    // flight fails on its own, and the client is released as broken.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    try {
+      await client.query(
+        `BEGIN ISOLATION LEVEL ${options.snapshot ? 'REPEATABLE READ' : 'READ COMMITTED'} ` +
+          (options.readOnly ? 'READ ONLY' : 'READ WRITE'),
+      );
+      const result = await work(executorFor(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw error;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  };
+
+  return {
+    engine: 'postgres',
+    dialect: { shareRowsSuffix: ' FOR SHARE', lockRowsSuffix: ' FOR NO KEY UPDATE', supportsDataModifyingCte: true },
+    setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
+    transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
+      return withRetries(() => runOnce(work, options), isRetryable);
+    },
+    isUniqueViolation(error: unknown) {
+      return sqlState(error) === '23505';
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+/** Serialization failure and deadlock: the transaction did nothing and may run again. */
+function isRetryable(error: unknown): boolean {
+  const state = sqlState(error);
+  return state === '40001' || state === '40P01';
+}
+
+function sqlState(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
+
+/**
+ * Each distinct SQL text becomes a named prepared statement: the server parses and plans it
+ * once per connection instead of on every call. `?` placeholders are rewritten as `$1, $2, …`
+ * (allot's SQL never has `?` inside a literal). The texts are allot's own, so their number is
+ * bounded (the longest IN lists are bounded by the page size).
+ */
+const statements = new Map<string, { name: string; text: string }>();
+function statementOf(sql: string): { name: string; text: string } {
+  let statement = statements.get(sql);
+  if (statement === undefined) {
+    let index = 0;
+    const text = sql.replace(/\?/g, () => `$${(index += 1)}`);
+    statement = { name: `allot_${statements.size}`, text };
+    statements.set(sql, statement);
+  }
+  return statement;
+}
+
+function splitSchema(url: string): { connectionString: string; schema: string | undefined } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema') ?? undefined;
+  parsed.searchParams.delete('schema');
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`invalid schema name in database URL: ${schema}`);
+  }
+  return { connectionString: parsed.toString(), schema };
+}

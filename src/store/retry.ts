@@ -1,0 +1,25 @@
+import {
+  transactionBackoffMsMax,
+  transactionBackoffMsMin,
+  transactionRetriesMax,
+} from '../domain/constants.js';
+
+/**
+ * Runs `attempt` until it succeeds, retrying only errors that `isRetryable` accepts, at most
+ * `transactionRetriesMax` times, with full-jitter exponential backoff. A denial is never
+ * retryable: only the engine's "try again" errors are.
+ */
+export async function withRetries<T>(
+  attempt: () => Promise<T>,
+  isRetryable: (error: unknown) => boolean,
+): Promise<T> {
+  for (let retry = 0; ; retry += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (retry >= transactionRetriesMax || !isRetryable(error)) throw error;
+      const ceilingMs = Math.min(transactionBackoffMsMax, transactionBackoffMsMin * 2 ** retry);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * ceilingMs));
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { sqliteBusyTimeoutMs } from '../../domain/constants.js';
+import { withRetries } from '../retry.js';
+import type { Executor, SqlValue, Store, TransactionOptions } from '../store.js';
+
+/**
+ * SQLite through better-sqlite3: one connection per process, WAL with synchronous=FULL so an
+ * acknowledged write survives a power cut. better-sqlite3 is synchronous but the ledger's
+ * transaction code is async (it is shared with PostgreSQL), so transactions on the connection
+ * are queued one after another: that queue is the connection's own single-writer rule, not a
+ * quota mutex. Other processes on the same file are excluded by SQLite's lock (BEGIN IMMEDIATE).
+ */
+export function openSqliteStore(path: string): Store {
+  if (path === ':memory:') return openConnection(path, () => undefined);
+  // One connection per file per process. Two connections in one process would deadlock: the
+  // second one's BEGIN IMMEDIATE waits (blocking the event loop) for a lock that the first can
+  // only release when the event loop runs again.
+  const key = resolve(path);
+  let entry = openFiles.get(key);
+  if (!entry) {
+    entry = { users: 0, connection: openConnection(path, () => openFiles.delete(key)) };
+    openFiles.set(key, entry);
+  }
+  entry.users += 1;
+  const opened = entry;
+  let released = false;
+  return {
+    ...opened.connection,
+    close: async () => {
+      if (released) return;
+      released = true;
+      opened.users -= 1;
+      if (opened.users === 0) await opened.connection.close();
+    },
+  };
+}
+
+const openFiles = new Map<string, { users: number; connection: Store }>();
+
+function openConnection(path: string, onClose: () => void): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
+
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string): Database.Statement => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+
+  const executor: Executor = {
+    async all<Row>(sql: string, params: readonly SqlValue[] = []) {
+      return prepare(sql).all(...params) as Row[];
+    },
+    async get<Row>(sql: string, params: readonly SqlValue[] = []) {
+      const statement = prepare(sql);
+      if (!statement.reader) {
+        return statement.all(...params)[0] as Row | undefined;
+      }
+      return statement.get(...params) as Row | undefined;
+    },
+    async run(sql: string, params: readonly SqlValue[] = []) {
+      return prepare(sql).run(...params).changes;
+    },
+  };
+
+  let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  const runOnce = async <T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions) => {
+    db.exec(options.readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE');
+    try {
+      const result = await work(executor);
+      db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    }
+  };
+
+  return {
+    engine: 'sqlite',
+    dialect: { shareRowsSuffix: '', lockRowsSuffix: '', supportsDataModifyingCte: false },
+    setupStatements: [],
+    transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
+      if (closed) return Promise.reject(new Error('store is closed'));
+      const result = queue.then(() => withRetries(() => runOnce(work, options), isBusy));
+      queue = result.catch(() => undefined);
+      return result;
+    },
+    isUniqueViolation(error: unknown) {
+      const code = (error as { code?: unknown } | null)?.code;
+      return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+    },
+    async close() {
+      closed = true;
+      onClose();
+      await queue;
+      db.close();
+    },
+  };
+}
+
+/** Another process held the write lock for longer than busy_timeout. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT';
+}

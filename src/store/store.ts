@@ -1,0 +1,61 @@
+/**
+ * The one storage interface both engines implement. SQL is written once, with `?` placeholders,
+ * in the portable subset both engines run (ON CONFLICT, RETURNING, partial indexes); where the
+ * engines differ the difference is a capability on `Dialect`, never an `if (engine === …)` in
+ * the ledger.
+ */
+export type Engine = 'sqlite' | 'postgres';
+
+export type SqlValue = string | number | null;
+
+/** Runs statements. Inside `Store.transaction` every call belongs to that transaction. */
+export interface Executor {
+  all<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  get<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
+  /** Returns the number of rows changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface Dialect {
+  /**
+   * Suffix that locks the selected rows until the transaction ends. PostgreSQL takes
+   * `FOR NO KEY UPDATE` — the lock its own UPDATE of a non-key column takes: it serializes
+   * writers but lets foreign-key checks (KEY SHARE) through, which `FOR UPDATE` would turn
+   * into deadlocks. SQLite needs nothing: a write transaction (BEGIN IMMEDIATE) already holds
+   * the database's single write lock.
+   */
+  readonly lockRowsSuffix: string;
+  /** Suffix that share-locks the selected rows (PostgreSQL `FOR SHARE`; SQLite nothing). */
+  readonly shareRowsSuffix: string;
+  /**
+   * `WITH x AS (UPDATE … RETURNING …) INSERT …` runs as one statement (PostgreSQL). Saves a
+   * round trip on the hot path; SQLite has no round trips to save and no such CTEs.
+   */
+  readonly supportsDataModifyingCte: boolean;
+}
+
+export interface TransactionOptions {
+  /** A read-only transaction takes no write lock (SQLite) and refuses writes (PostgreSQL). */
+  readOnly?: boolean;
+  /**
+   * Every statement sees one snapshot (PostgreSQL REPEATABLE READ; SQLite's transactions
+   * always do). For consistent multi-table reads such as a recount; implies nothing about locks.
+   */
+  snapshot?: boolean;
+}
+
+export interface Store {
+  readonly engine: Engine;
+  readonly dialect: Dialect;
+  /** Statements run before the migrations (PostgreSQL: create the configured schema). */
+  readonly setupStatements: readonly string[];
+  /**
+   * Runs `work` in one transaction and commits it, or rolls it back if `work` throws.
+   * Serialization failures and deadlocks are retried with bounded, jittered backoff, so `work`
+   * must be safe to run again (it is: all its effects are inside the transaction).
+   */
+  transaction<T>(work: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** True if `error` is a unique-constraint violation raised by this engine. */
+  isUniqueViolation(error: unknown): boolean;
+  close(): Promise<void>;
+}
