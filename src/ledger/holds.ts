@@ -1,0 +1,255 @@
+/**
+ * Holds: pending allocations that count as used at once (as `held`) and resolve exactly once —
+ * confirmed (in full or in part) into a live allocation with the same id, released, or expired.
+ * Expiry needs no request: every decision first resolves its organization's expired holds in
+ * its own transaction, so no decision ever counts one; a background sweeper resolves the rest.
+ */
+import { confirmExceeding, deltasBetween, sumDeltas, usageOf, type Delta, type Line } from '../domain/decision.js';
+import { expiredHoldsPerDecisionMax, sweepHoldsPerPassMax } from '../domain/constants.js';
+import { AllotError, notFound } from '../domain/errors.js';
+import type { Executor } from '../store/store.js';
+import type { WriteContext } from './context.js';
+import { applyDeltas, applyDeltasAndJournal } from './counters.js';
+import { appendJournal } from './journal.js';
+import { precheckCreate } from './precheck.js';
+import { decodeCursor, pageOf } from './pages.js';
+import {
+  checkGeneration,
+  holdOf,
+  holdStatusOf,
+  insertRecord,
+  lockRecord,
+  readLines,
+  readLinesOf,
+  readRecord,
+  replaceLines,
+  updateRecord,
+  wasHold,
+  type AllocationRow,
+} from './records.js';
+import { requireProject } from './tenants.js';
+import type { CheckedHoldInput, Hold, Page, PageRequest } from './types.js';
+
+/** A confirm or release either resolves the hold, or finds it already resolved. */
+export type Resolution = { resolved: true; hold: Hold } | { resolved: false; hold: Hold };
+
+export async function createHold(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  id: string,
+  input: CheckedHoldInput,
+): Promise<Hold> {
+  const { tx, nowMs } = context;
+  const kinds = input.allocations.map((l) => l.kind);
+  const { holdExpired } = await precheckCreate(tx, organization, project, kinds, input.resource, nowMs);
+  if (holdExpired) await expireDueHolds(context, organization);
+  const deltas = deltasBetween([], usageOf(input.allocations, 'held'));
+  const row = await insertRecord(
+    context,
+    {
+      id,
+      organization_id: organization,
+      project_id: project,
+      state: 'held',
+      expires_at: nowMs + input.ttlSeconds * 1000,
+    },
+    input.resource,
+    input.allocations,
+  );
+  const hold = holdOf(row, input.allocations, nowMs);
+  await applyDeltasAndJournal(context, organization, deltas, {
+    organization,
+    project,
+    action: 'hold.created',
+    subject: id,
+    changes: { resource: hold.resource, held: hold.allocations, expiresAt: hold.expiresAt },
+    deltas,
+  });
+  return hold;
+}
+
+/**
+ * Confirms a pending hold as a live allocation of `confirmed` (all it holds when absent);
+ * what is held beyond that is freed. Usage never rises, so a confirm passes even when the
+ * organization is over its limit.
+ */
+export async function confirmHold(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  id: string,
+  confirmed: readonly Line[] | undefined,
+  ifGeneration: number | undefined,
+): Promise<Resolution> {
+  const { tx } = context;
+  const pending = await lockPending(context, organization, project, id);
+  if (!pending.pending) return { resolved: false, hold: pending.hold };
+  const { row, held } = pending;
+  checkGeneration(row, ifGeneration);
+  const lines = confirmed ?? held;
+  const exceeding = confirmExceeding(held, lines);
+  if (exceeding !== null) {
+    throw new AllotError(
+      'confirm-exceeds-hold',
+      `kind "${exceeding}": a hold can be confirmed for at most what it holds`,
+    );
+  }
+  const deltas = deltasBetween(usageOf(held, 'held'), usageOf(lines, 'live'));
+  const next = await updateRecord(context, row, {
+    state: 'live',
+    resolution: 'confirmed',
+    resolved_at: context.nowMs,
+  });
+  await replaceLines(tx, id, lines);
+  const hold = holdOf(next, lines, context.nowMs);
+  await applyDeltasAndJournal(context, organization, deltas, {
+    organization,
+    project,
+    action: 'hold.confirmed',
+    subject: id,
+    changes: { resource: hold.resource, held, confirmed: hold.allocations },
+    deltas,
+  });
+  return { resolved: true, hold };
+}
+
+export async function releaseHold(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  id: string,
+  ifGeneration: number | undefined,
+): Promise<Resolution> {
+  const pending = await lockPending(context, organization, project, id);
+  if (!pending.pending) return { resolved: false, hold: pending.hold };
+  const { row, held } = pending;
+  checkGeneration(row, ifGeneration);
+  const deltas = deltasBetween(usageOf(held, 'held'), []);
+  const next = await updateRecord(context, row, {
+    resolution: 'released',
+    resolved_at: context.nowMs,
+    deleted_at: context.nowMs,
+  });
+  await applyDeltasAndJournal(context, organization, deltas, {
+    organization,
+    project,
+    action: 'hold.released',
+    subject: id,
+    changes: { resource: { kind: row.resource_kind, id: row.resource_id }, held },
+    deltas,
+  });
+  return { resolved: true, hold: holdOf(next, held, context.nowMs) };
+}
+
+type Pending = { pending: true; row: AllocationRow; held: Line[] } | { pending: false; hold: Hold };
+
+/**
+ * Locks a hold that is still pending. First resolves the organization's expired holds (this
+ * one included), so a confirm after expiry finds it expired — and that expiry commits even
+ * though the confirm is refused.
+ */
+async function lockPending(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  id: string,
+): Promise<Pending> {
+  const { tx, dialect, nowMs } = context;
+  await requireProject(tx, organization, project);
+  await expireDueHolds(context, organization);
+  const row = await lockRecord(tx, dialect, organization, project, id);
+  if (!row || !wasHold(row)) throw notFound(`hold "${id}"`);
+  const held = await readLines(tx, id);
+  if (holdStatusOf(row, nowMs) !== 'pending') return { pending: false, hold: holdOf(row, held, nowMs) };
+  return { pending: true, row, held };
+}
+
+/**
+ * Resolves the organization's pending holds whose time has passed: frees what they hold (one
+ * counter update per kind for all of them) and journals each one. Runs first in every
+ * decision, so the decision never counts an expired hold.
+ */
+export async function expireDueHolds(context: WriteContext, organization: string): Promise<number> {
+  const { tx, dialect, nowMs } = context;
+  const rows = await tx.all<AllocationRow>(
+    `SELECT * FROM allocations WHERE organization_id = ? AND state = 'held' AND deleted_at IS NULL
+      AND expires_at <= ? ORDER BY id LIMIT ?${dialect.lockRowsSuffix}`,
+    [organization, nowMs, expiredHoldsPerDecisionMax],
+  );
+  if (rows.length === 0) return 0;
+  const lines = await readLinesOf(tx, rows.map((row) => row.id));
+  const perHold = rows.map((row) => ({
+    row,
+    held: lines.get(row.id) ?? [],
+    deltas: deltasBetween(usageOf(lines.get(row.id) ?? [], 'held'), []),
+  }));
+  await applyDeltas(context, organization, sumDeltas(perHold.flatMap((h) => h.deltas)));
+  for (const { row, held, deltas } of perHold) {
+    await updateRecord(context, row, {
+      resolution: 'expired',
+      resolved_at: nowMs,
+      deleted_at: nowMs,
+    });
+    appendJournal(context, {
+      organization,
+      project: row.project_id,
+      action: 'hold.expired',
+      subject: row.id,
+      changes: {
+        resource: { kind: row.resource_kind, id: row.resource_id },
+        held,
+        expiredAt: new Date(row.expires_at!).toISOString(),
+      },
+      deltas: deltas as Delta[],
+    });
+  }
+  return rows.length;
+}
+
+/** Organizations that have expired pending holds, for the sweeper. */
+export async function organizationsWithExpiredHolds(tx: Executor, nowMs: number): Promise<string[]> {
+  const rows = await tx.all<{ organization_id: string }>(
+    `SELECT DISTINCT organization_id FROM allocations
+      WHERE state = 'held' AND deleted_at IS NULL AND expires_at <= ? LIMIT ?`,
+    [nowMs, sweepHoldsPerPassMax],
+  );
+  return rows.map((row) => row.organization_id);
+}
+
+export async function readHold(
+  tx: Executor,
+  organization: string,
+  project: string,
+  id: string,
+  nowMs: number,
+): Promise<Hold> {
+  await requireProject(tx, organization, project);
+  const row = await readRecord(tx, organization, project, id);
+  if (!row || !wasHold(row)) throw notFound(`hold "${id}"`);
+  return holdOf(row, await readLines(tx, id), nowMs);
+}
+
+/** The project's pending holds (not yet confirmed, released or expired). */
+export async function listHolds(
+  tx: Executor,
+  organization: string,
+  project: string,
+  page: PageRequest,
+  limit: number,
+  nowMs: number,
+): Promise<Page<Hold>> {
+  await requireProject(tx, organization, project);
+  const after = decodeCursor(page.cursor);
+  const rows = await tx.all<AllocationRow>(
+    `SELECT * FROM allocations WHERE organization_id = ? AND project_id = ? AND state = 'held'
+      AND deleted_at IS NULL AND expires_at > ? AND id > ? ORDER BY id LIMIT ?`,
+    [organization, project, nowMs, after ?? '', limit + 1],
+  );
+  const result = pageOf(rows, limit, (row) => row.id);
+  const lines = await readLinesOf(tx, result.items.map((row) => row.id));
+  return {
+    items: result.items.map((row) => holdOf(row, lines.get(row.id) ?? [], nowMs)),
+    nextCursor: result.nextCursor,
+  };
+}

@@ -1,0 +1,529 @@
+/**
+ * The ledger: the one entry point for the API, the CLI and library users. Each method validates
+ * its input, opens one transaction, and calls the decision functions inside it; the parent owns
+ * the control flow, the leaves do one thing each.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import { systemClock, type Clock } from '../domain/clock.js';
+import { journalPageSizeMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
+import { AllotError, invalid, notFound } from '../domain/errors.js';
+import { migrate } from '../store/migrations.js';
+import { openStore } from '../store/open.js';
+import type { Executor, Store } from '../store/store.js';
+import {
+  createAllocation,
+  deleteAllocation,
+  listAllocations,
+  readAllocation,
+  replaceAllocation,
+} from './allocations.js';
+import type { WriteContext } from './context.js';
+import {
+  confirmHold,
+  createHold,
+  expireDueHolds,
+  listHolds,
+  organizationsWithExpiredHolds,
+  readHold,
+  releaseHold,
+  type Resolution,
+} from './holds.js';
+import { readJournal, writeJournal, type JournalEntry } from './journal.js';
+import { listKinds, requireKind, upsertKind } from './kinds.js';
+import {
+  checkTokenInput,
+  createToken,
+  listTokens,
+  principalOfToken,
+  revokeToken,
+  type Token,
+  type TokenInput,
+} from './tokens.js';
+import type { Principal } from '../domain/access.js';
+import { pageSize } from './pages.js';
+import { readQuotas, writeQuotas } from './quotas.js';
+import { findDiscrepancies, repairOrganization, replayJournal } from './recount.js';
+import { duplicateAllocation, findLiveRecordId } from './records.js';
+import {
+  listOrganizations,
+  listProjects,
+  requireOrganization,
+  requireProject,
+  upsertOrganization,
+  upsertProject,
+} from './tenants.js';
+import type {
+  Allocation,
+  AllocationFilter,
+  AllocationInput,
+  CheckedAllocationInput,
+  ConfirmInput,
+  CounterDiscrepancy,
+  Hold,
+  HoldInput,
+  JournalDiscrepancy,
+  Organization,
+  Page,
+  PageRequest,
+  Project,
+  QuotaInput,
+  QuotaSet,
+  QuotaUsage,
+  ResourceKind,
+  ResourceKindInput,
+  WriteOptions,
+} from './types.js';
+import {
+  checkAllocationInput,
+  checkConfirmInput,
+  checkDescription,
+  checkDisplayName,
+  checkHoldInput,
+  checkId,
+  checkQuantity,
+  checkQuotaInputs,
+} from './validate.js';
+
+export interface LedgerOptions {
+  /** `sqlite:PATH` or `postgres://…`; or an open store. */
+  db: string | Store;
+  clock?: Clock;
+  /** Apply pending schema migrations on open (default true). */
+  migrate?: boolean;
+}
+
+export async function openLedger(options: LedgerOptions): Promise<Ledger> {
+  const store = typeof options.db === 'string' ? openStore(options.db) : options.db;
+  const clock = options.clock ?? systemClock;
+  try {
+    if (options.migrate ?? true) await migrate(store, clock.nowMs());
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return new Ledger(store, clock);
+}
+
+/** The principal of writes whose caller names none (library use, the CLI). */
+export const systemPrincipal = 'system';
+
+type Listener = (organization: string) => void;
+
+export class Ledger {
+  private readonly listeners = new Set<Listener>();
+
+  constructor(
+    readonly store: Store,
+    readonly clock: Clock,
+  ) {}
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  // Resource kinds
+
+  putKind(name: string, input: ResourceKindInput) {
+    const kind = {
+      name: checkId('kind', name),
+      displayName: checkDisplayName(input.displayName),
+      description: checkDescription(input.description ?? ''),
+      default:
+        input.default === undefined || input.default === null
+          ? null
+          : checkQuantity('default', input.default),
+      format: input.format ?? 'decimal',
+    };
+    if (kind.format !== 'decimal' && kind.format !== 'binary') {
+      throw invalid('format', 'must be "decimal" or "binary"');
+    }
+    return this.write({}, ({ tx, nowMs }) => upsertKind(tx, kind, nowMs));
+  }
+
+  getKind(name: string): Promise<ResourceKind> {
+    return this.read((tx) => requireKind(tx, name));
+  }
+
+  listKinds(): Promise<ResourceKind[]> {
+    return this.read((tx) => listKinds(tx));
+  }
+
+  // Organizations and projects
+
+  putOrganization(id: string, input: { displayName?: string }) {
+    checkId('organization', id);
+    const displayName = checkDisplayName(input.displayName ?? id);
+    return this.write({}, ({ tx, nowMs }) => upsertOrganization(tx, id, displayName, nowMs));
+  }
+
+  getOrganization(id: string): Promise<Organization> {
+    return this.read((tx) => requireOrganization(tx, id));
+  }
+
+  listOrganizations(page: PageRequest = {}): Promise<Page<Organization>> {
+    const limit = pageSize(page);
+    return this.read((tx) => listOrganizations(tx, limit, page.cursor));
+  }
+
+  putProject(organization: string, id: string, input: { displayName?: string }) {
+    checkId('project', id);
+    const displayName = checkDisplayName(input.displayName ?? id);
+    return this.write({}, ({ tx, nowMs }) =>
+      upsertProject(tx, organization, id, displayName, nowMs),
+    );
+  }
+
+  getProject(organization: string, id: string): Promise<Project> {
+    return this.read((tx) => requireProject(tx, organization, id));
+  }
+
+  listProjects(organization: string, page: PageRequest = {}): Promise<Page<Project>> {
+    const limit = pageSize(page);
+    return this.read((tx) => listProjects(tx, organization, limit, page.cursor));
+  }
+
+  // Quotas
+
+  async getQuotas(organization: string): Promise<QuotaUsage[]> {
+    return (await this.getQuotaSet(organization)).quotas;
+  }
+
+  getQuotaSet(organization: string): Promise<QuotaSet> {
+    // One snapshot: the expired holds left out and the counters are read at the same moment.
+    return this.store.transaction((tx) => readQuotas(tx, organization, this.clock.nowMs()), {
+      readOnly: true,
+      snapshot: true,
+    });
+  }
+
+  /**
+   * Sets the listed kinds' quotas; refused below usage unless `force`. Returns all quotas.
+   * `ifGeneration` compares with the quota set's generation.
+   */
+  setQuotas(
+    organization: string,
+    inputs: readonly QuotaInput[],
+    options: WriteOptions<QuotaSet> & { force?: boolean } = {},
+  ): Promise<QuotaUsage[]> {
+    return this.setQuotaSet(organization, inputs, options).then((set) => set.quotas);
+  }
+
+  setQuotaSet(
+    organization: string,
+    inputs: readonly QuotaInput[],
+    options: WriteOptions<QuotaSet> & { force?: boolean } = {},
+  ): Promise<QuotaSet> {
+    const checked = checkQuotaInputs(inputs);
+    return this.write(options, async (context) => {
+      const force = options.force ?? false;
+      await writeQuotas(context, organization, checked, force, options.ifGeneration);
+      return readQuotas(context.tx, organization, context.nowMs);
+    }, organization);
+  }
+
+  // Allocations
+
+  createAllocation(
+    organization: string,
+    project: string,
+    input: AllocationInput,
+    options: WriteOptions<Allocation> = {},
+  ): Promise<Allocation> {
+    const checked = checkAllocationInput(input);
+    const id = uuidv7();
+    return this.refusingRacedDuplicates(organization, checked, () =>
+      this.write(options, (context) => createAllocation(context, organization, project, id, checked), organization),
+    );
+  }
+
+  replaceAllocation(
+    organization: string,
+    project: string,
+    id: string,
+    input: AllocationInput,
+    options: WriteOptions<Allocation> = {},
+  ): Promise<Allocation> {
+    const checked = checkAllocationInput(input);
+    return this.refusingRacedDuplicates(organization, checked, () =>
+      this.write(
+        options,
+        (context) =>
+          replaceAllocation(context, organization, project, id, checked, options.ifGeneration),
+        organization,
+      ),
+    );
+  }
+
+  /** Returns `{ deleted: false }` for an allocation that was already deleted. */
+  deleteAllocation(
+    organization: string,
+    project: string,
+    id: string,
+    options: WriteOptions<{ deleted: boolean }> = {},
+  ): Promise<{ deleted: boolean }> {
+    return this.write(
+      options,
+      async (context) => ({
+        deleted: await deleteAllocation(context, organization, project, id, options.ifGeneration),
+      }),
+      organization,
+    );
+  }
+
+  getAllocation(organization: string, project: string, id: string): Promise<Allocation> {
+    return this.read(async (tx) => {
+      await requireProject(tx, organization, project);
+      const allocation = await readAllocation(tx, organization, project, id);
+      if (!allocation) throw notFound(`allocation "${id}"`);
+      return allocation;
+    });
+  }
+
+  listAllocations(
+    organization: string,
+    project: string,
+    filter: AllocationFilter = {},
+  ): Promise<Page<Allocation>> {
+    const limit = pageSize(filter);
+    return this.read((tx) => listAllocations(tx, organization, project, filter, limit));
+  }
+
+  // Holds
+
+  createHold(
+    organization: string,
+    project: string,
+    input: HoldInput,
+    options: WriteOptions<Hold> = {},
+  ): Promise<Hold> {
+    const checked = checkHoldInput(input);
+    const id = uuidv7();
+    return this.refusingRacedDuplicates(organization, checked, () =>
+      this.write(options, (context) => createHold(context, organization, project, id, checked), organization),
+    );
+  }
+
+  /** Confirms a pending hold, in full or for less; 409 hold-already-resolved otherwise. */
+  confirmHold(
+    organization: string,
+    project: string,
+    id: string,
+    input: ConfirmInput = {},
+    options: WriteOptions<Hold> = {},
+  ): Promise<Hold> {
+    const lines = checkConfirmInput(input);
+    return this.resolveHold(options, organization, (context) =>
+      confirmHold(context, organization, project, id, lines, options.ifGeneration),
+    );
+  }
+
+  releaseHold(
+    organization: string,
+    project: string,
+    id: string,
+    options: WriteOptions<Hold> = {},
+  ): Promise<Hold> {
+    return this.resolveHold(options, organization, (context) =>
+      releaseHold(context, organization, project, id, options.ifGeneration),
+    );
+  }
+
+  getHold(organization: string, project: string, id: string): Promise<Hold> {
+    return this.read((tx) => readHold(tx, organization, project, id, this.clock.nowMs()));
+  }
+
+  listHolds(organization: string, project: string, page: PageRequest = {}): Promise<Page<Hold>> {
+    const limit = pageSize(page);
+    return this.read((tx) => listHolds(tx, organization, project, page, limit, this.clock.nowMs()));
+  }
+
+  /**
+   * Resolves expired holds everywhere (the background sweeper). Decisions never count an
+   * expired hold whether or not this has run; it keeps the books tidy and journals expiries.
+   */
+  async sweepExpiredHolds(): Promise<number> {
+    const organizations = await this.read((tx) =>
+      organizationsWithExpiredHolds(tx, this.clock.nowMs()),
+    );
+    let expired = 0;
+    for (const organization of organizations) {
+      expired += await this.write({}, (context) => expireDueHolds(context, organization), organization);
+    }
+    return expired;
+  }
+
+  // Journal
+
+  /** Journal entries of an organization after `afterRevision`, oldest first. */
+  readJournal(
+    organization: string,
+    afterRevision = 0,
+    limit = pageSizeDefault,
+  ): Promise<JournalEntry[]> {
+    if (!Number.isInteger(afterRevision) || afterRevision < 0) {
+      throw invalid('after', 'must be a non-negative integer');
+    }
+    if (!Number.isInteger(limit) || limit < 1 || limit > journalPageSizeMax) {
+      throw invalid('limit', `must be an integer from 1 to ${journalPageSizeMax}`);
+    }
+    return this.read(async (tx) => {
+      await requireOrganization(tx, organization);
+      return readJournal(tx, organization, afterRevision, limit);
+    });
+  }
+
+  /** Calls `listener(organization)` after every committed change (in this process). */
+  onChange(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // Recount
+
+  /** Every counter that differs from the sum of the live allocations (none, if all is well). */
+  verifyCounters(): Promise<CounterDiscrepancy[]> {
+    return this.store.transaction((tx) => findDiscrepancies(tx), { readOnly: true, snapshot: true });
+  }
+
+  /**
+   * Replays every organization's journal and compares it with the counters (and checks the
+   * revisions have no gaps). `onProgress` hears after each organization.
+   */
+  async verifyJournal(
+    onProgress: (done: number, entries: number) => void = () => undefined,
+  ): Promise<JournalDiscrepancy[]> {
+    const found: JournalDiscrepancy[] = [];
+    let done = 0;
+    let entries = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.listOrganizations({ limit: pageSizeMax, cursor });
+      for (const organization of page.items) {
+        const result = await this.store.transaction((tx) => replayJournal(tx, organization.id), {
+          readOnly: true,
+          snapshot: true,
+        });
+        found.push(...result.discrepancies);
+        done += 1;
+        entries += result.entries;
+        onProgress(done, entries);
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    return found;
+  }
+
+  /** Recounts and corrects every counter that drifted, journaling each correction. */
+  async repairCounters(options: { principal?: string } = {}): Promise<CounterDiscrepancy[]> {
+    const found = await this.verifyCounters();
+    const organizations = [...new Set(found.map((d) => d.organization))];
+    const repaired: CounterDiscrepancy[] = [];
+    for (const organization of organizations) {
+      repaired.push(
+        ...(await this.write(options, (context) => repairOrganization(context, organization), organization)),
+      );
+    }
+    return repaired;
+  }
+
+  // Tokens
+
+  createToken(input: TokenInput, options: { principal?: string } = {}) {
+    const checked = checkTokenInput(input, this.clock.nowMs());
+    return this.write(options, ({ tx, nowMs, principal }) => createToken(tx, checked, principal, nowMs));
+  }
+
+  listTokens(): Promise<Token[]> {
+    return this.read((tx) => listTokens(tx));
+  }
+
+  revokeToken(id: string): Promise<void> {
+    return this.write({}, ({ tx, nowMs }) => revokeToken(tx, id, nowMs));
+  }
+
+  /** The principal of an API token, or undefined for an unknown, revoked or expired one. */
+  principalOfToken(token: string): Promise<Principal | undefined> {
+    return this.read((tx) => principalOfToken(tx, token, this.clock.nowMs()));
+  }
+
+  /** One round trip to the database, for health checks. */
+  async ping(): Promise<void> {
+    await this.read((tx) => tx.get('SELECT 1 AS ok'));
+  }
+
+  // Transactions
+
+  private read<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    return this.store.transaction(work, { readOnly: true });
+  }
+
+  /**
+   * One write transaction: the work, then the caller's `record` hook in the same transaction.
+   * After commit, listeners hear that the organization changed.
+   */
+  private async write<T>(
+    options: WriteOptions<T>,
+    work: (context: WriteContext) => Promise<T>,
+    organization?: string,
+  ): Promise<T> {
+    const result = await this.store.transaction(async (tx) => {
+      const context: WriteContext = {
+        tx,
+        dialect: this.store.dialect,
+        nowMs: this.clock.nowMs(),
+        principal: options.principal ?? systemPrincipal,
+        journal: [],
+      };
+      const value = await work(context);
+      await writeJournal(context);
+      if (options.record) await options.record(tx, value);
+      return value;
+    });
+    if (organization !== undefined) for (const listener of this.listeners) listener(organization);
+    return result;
+  }
+
+  /** A confirm or release that finds the hold resolved answers after its commit (an expiry
+   * found on the way is kept), with how the hold was resolved. */
+  private async resolveHold(
+    options: WriteOptions<Hold>,
+    organization: string,
+    work: (context: WriteContext) => Promise<Resolution>,
+  ): Promise<Hold> {
+    const { record, ...rest } = options;
+    const outcome = await this.write<Resolution>(
+      {
+        ...rest,
+        record: record && (async (tx, result) => (result.resolved ? record(tx, result.hold) : undefined)),
+      },
+      work,
+      organization,
+    );
+    if (outcome.resolved) return outcome.hold;
+    throw new AllotError(
+      'hold-already-resolved',
+      `hold "${outcome.hold.id}" was already ${outcome.hold.status}`,
+      { resolution: outcome.hold.status as 'confirmed' | 'released' | 'expired' },
+    );
+  }
+
+  /**
+   * Two requests for the same referenced resource can both pass the duplicate check and race
+   * to insert; the unique index lets one win. The loser's transaction fails on the index, and
+   * here becomes the same `duplicate-allocation` answer the check gives.
+   */
+  private async refusingRacedDuplicates<T>(
+    organization: string,
+    input: CheckedAllocationInput,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (!this.store.isUniqueViolation(error)) throw error;
+      const existing = await this.read((tx) => findLiveRecordId(tx, organization, input.resource));
+      if (existing === undefined) throw error;
+      throw duplicateAllocation(input.resource, existing);
+    }
+  }
+}

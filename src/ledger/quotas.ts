@@ -1,0 +1,154 @@
+import { effectiveLimit, limitChangeAllowed } from '../domain/decision.js';
+import { AllotError, notFound } from '../domain/errors.js';
+import type { Executor } from '../store/store.js';
+import type { WriteContext } from './context.js';
+import { ensureCounter, lockCounter, usedOf } from './counters.js';
+import { expireDueHolds } from './holds.js';
+import { appendJournal } from './journal.js';
+import { requireKinds } from './kinds.js';
+import { checkGeneration } from './records.js';
+import { requireOrganization } from './tenants.js';
+import type { CheckedQuotaInput, KindFormat, QuotaSet, QuotaSource, QuotaUsage } from './types.js';
+
+interface QuotaRow {
+  name: string;
+  display_name: string;
+  description: string;
+  default_quota: number | null;
+  format: KindFormat;
+  quota: number | null;
+  quota_generation: number | null;
+  committed: number | null;
+  reserved: number | null;
+  held: number | null;
+  updated_by: string | null;
+}
+
+/**
+ * Per kind (every kind, not only those with a quota row): the limit in force and its usage.
+ * Holds that have expired but are not resolved yet (the next decision or the sweeper will)
+ * are left out, as a decision would leave them out.
+ */
+export async function readQuotas(tx: Executor, organization: string, nowMs: number): Promise<QuotaSet> {
+  const { generation } = await quotaGenerationOf(tx, organization);
+  const expired = await expiredHeldByKind(tx, organization, nowMs);
+  const rows = await tx.all<QuotaRow>(
+    `SELECT k.name, k.display_name, k.description,
+        CASE WHEN c.kind IS NULL THEN k.default_quota ELSE c.kind_default END AS default_quota, k.format,
+        c.quota, c.quota_generation, c.committed, c.reserved, c.held, c.updated_by
+      FROM resource_kinds k
+      LEFT JOIN quota_counters c ON c.kind = k.name AND c.organization_id = ?
+      ORDER BY k.name`,
+    [organization],
+  );
+  for (const row of rows) {
+    if (row.held !== null) row.held -= expired.get(row.name) ?? 0;
+  }
+  return { organization, generation, quotas: rows.map(quotaUsageOf) };
+}
+
+async function expiredHeldByKind(tx: Executor, organization: string, nowMs: number) {
+  const rows = await tx.all<{ kind: string; held: number }>(
+    `SELECT l.kind, CAST(SUM(l.committed + l.reserved) AS BIGINT) AS held
+      FROM allocations a JOIN allocation_lines l ON l.allocation_id = a.id
+      WHERE a.organization_id = ? AND a.state = 'held' AND a.deleted_at IS NULL AND a.expires_at <= ?
+      GROUP BY l.kind`,
+    [organization, nowMs],
+  );
+  return new Map(rows.map((row) => [row.kind, row.held]));
+}
+
+/** The organization's quota generation (a missing organization is a 404), in one read. */
+async function quotaGenerationOf(tx: Executor, organization: string, lock = '') {
+  const row = await tx.get<{ quota_generation: number }>(
+    `SELECT quota_generation FROM organizations WHERE id = ?${lock}`,
+    [organization],
+  );
+  if (!row) throw notFound(`organization "${organization}"`);
+  return { generation: row.quota_generation };
+}
+
+function quotaUsageOf(row: QuotaRow): QuotaUsage {
+  const committed = row.committed ?? 0;
+  const reserved = row.reserved ?? 0;
+  const held = row.held ?? 0;
+  const used = committed + reserved + held;
+  const source: QuotaSource =
+    row.quota !== null ? 'quota' : row.default_quota !== null ? 'default' : 'unlimited';
+  const quantity = source === 'unlimited' ? null : effectiveLimit(row.quota, row.default_quota);
+  return {
+    kind: row.name,
+    displayName: row.display_name,
+    description: row.description,
+    default: row.default_quota,
+    format: row.format,
+    quantity,
+    source,
+    used,
+    committed,
+    reserved,
+    held,
+    generation: row.quota_generation ?? 0,
+    updatedBy: row.updated_by,
+    free: quantity === null ? null : Math.max(0, quantity - used),
+    overLimit: quantity !== null && used > quantity,
+  };
+}
+
+/**
+ * Sets (or, with quantity null, removes) the organization's quotas for the listed kinds. Each
+ * counter row is locked first, in kind order, so a quota change and a decision on the same
+ * kind are serialized. A new limit below usage is refused unless `force`. With
+ * `ifGeneration`, refused if the quota set changed since that generation.
+ */
+export async function writeQuotas(
+  context: WriteContext,
+  organization: string,
+  inputs: readonly CheckedQuotaInput[],
+  force: boolean,
+  ifGeneration: number | undefined,
+): Promise<void> {
+  const { tx, dialect, nowMs } = context;
+  await requireOrganization(tx, organization);
+  await expireDueHolds(context, organization);
+  const sorted = [...inputs].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+  await requireKinds(tx, sorted.map((input) => input.kind), 'quotas');
+  const belowUsage: { kind: string; quantity: number; used: number }[] = [];
+  const changes: { kind: string; before: number | null; after: number | null }[] = [];
+  for (const input of sorted) {
+    await ensureCounter(context, organization, input.kind, nowMs);
+    const row = (await lockCounter(tx, dialect, organization, input.kind))!;
+    const limitAfter = effectiveLimit(input.quantity, row.kind_default);
+    if (!limitChangeAllowed(usedOf(row), limitAfter, force)) {
+      belowUsage.push({ kind: input.kind, quantity: limitAfter, used: usedOf(row) });
+      continue;
+    }
+    changes.push({ kind: input.kind, before: row.quota, after: input.quantity });
+  }
+  // The organization's row is locked after the counters, as every decision does (journal).
+  // A stale If-Match is answered before any denial: the caller must read again either way.
+  const current = await quotaGenerationOf(tx, organization, dialect.lockRowsSuffix);
+  checkGeneration(current, ifGeneration);
+  if (belowUsage.length > 0) {
+    const summary = belowUsage.map((b) => `${b.kind}: ${b.quantity} < ${b.used} used`).join('; ');
+    throw new AllotError('quota-below-usage', `quota below usage (${summary})`, { belowUsage });
+  }
+  for (const change of changes) {
+    await tx.run(
+      `UPDATE quota_counters SET quota = ?, quota_generation = quota_generation + 1, updated_at = ?,
+        updated_by = ? WHERE organization_id = ? AND kind = ?`,
+      [change.after, nowMs, context.principal, organization, change.kind],
+    );
+  }
+  await tx.run('UPDATE organizations SET quota_generation = quota_generation + 1 WHERE id = ?', [
+    organization,
+  ]);
+  appendJournal(context, {
+    organization,
+    project: null,
+    action: 'quota.set',
+    subject: null,
+    changes: { quotas: changes, force },
+    deltas: [],
+  });
+}

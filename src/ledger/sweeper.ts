@@ -1,0 +1,39 @@
+/**
+ * The background sweeper of a server process: resolves expired holds (journaling each) and
+ * forgets idempotency keys past their retention. Passes never overlap; several processes may
+ * sweep at once, since each expiry is its own locked, at-most-once transaction.
+ */
+import { sweepIntervalMs } from '../domain/constants.js';
+import { purgeKeys } from './idempotency.js';
+import type { Ledger } from './ledger.js';
+
+const purgeEveryPasses = 60;
+
+export function startSweeper(
+  ledger: Ledger,
+  onError: (error: unknown) => void,
+  intervalMs = sweepIntervalMs,
+): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let pass = 0;
+  const tick = () => {
+    running = (async () => {
+      try {
+        await ledger.sweepExpiredHolds();
+        if (pass % purgeEveryPasses === 0) await purgeKeys(ledger.store, ledger.clock.nowMs());
+      } catch (error) {
+        onError(error);
+      }
+      pass += 1;
+      if (!stopped) timer = setTimeout(tick, intervalMs);
+    })();
+  };
+  timer = setTimeout(tick, intervalMs);
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}

@@ -1,0 +1,123 @@
+import { notFound } from '../domain/errors.js';
+import type { Executor } from '../store/store.js';
+import { decodeCursor, pageOf } from './pages.js';
+import { isoOf } from './time.js';
+import type { Organization, Page, Project } from './types.js';
+
+interface OrganizationRow {
+  id: string;
+  display_name: string;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ProjectRow extends OrganizationRow {
+  organization_id: string;
+}
+
+const organizationOf = (row: OrganizationRow): Organization => ({
+  id: row.id,
+  displayName: row.display_name,
+  createdAt: isoOf(row.created_at),
+  updatedAt: isoOf(row.updated_at),
+});
+
+const projectOf = (row: ProjectRow): Project => ({
+  organization: row.organization_id,
+  ...organizationOf(row),
+});
+
+export async function upsertOrganization(
+  tx: Executor,
+  id: string,
+  displayName: string,
+  nowMs: number,
+): Promise<{ organization: Organization; created: boolean }> {
+  // Insert first: ON CONFLICT DO NOTHING waits for a concurrent creator instead of failing.
+  const created = await tx.run(
+    `INSERT INTO organizations (id, display_name, created_at, updated_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (id) DO NOTHING`,
+    [id, displayName, nowMs, nowMs],
+  );
+  if (created === 0) {
+    await tx.run('UPDATE organizations SET display_name = ?, updated_at = ? WHERE id = ?', [
+      displayName,
+      nowMs,
+      id,
+    ]);
+  }
+  return { organization: await requireOrganization(tx, id), created: created === 1 };
+}
+
+export async function requireOrganization(tx: Executor, id: string): Promise<Organization> {
+  const row = await tx.get<OrganizationRow>('SELECT * FROM organizations WHERE id = ?', [id]);
+  if (!row) throw notFound(`organization "${id}"`);
+  return organizationOf(row);
+}
+
+export async function listOrganizations(
+  tx: Executor,
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<Organization>> {
+  const after = decodeCursor(cursor);
+  const rows = await tx.all<OrganizationRow>(
+    `SELECT * FROM organizations WHERE id > ? ORDER BY id LIMIT ?`,
+    [after ?? '', limit + 1],
+  );
+  return pageOf(rows.map(organizationOf), limit, (organization) => organization.id);
+}
+
+export async function upsertProject(
+  tx: Executor,
+  organization: string,
+  id: string,
+  displayName: string,
+  nowMs: number,
+): Promise<{ project: Project; created: boolean }> {
+  await requireOrganization(tx, organization);
+  const created = await tx.run(
+    `INSERT INTO projects (organization_id, id, display_name, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?) ON CONFLICT (organization_id, id) DO NOTHING`,
+    [organization, id, displayName, nowMs, nowMs],
+  );
+  if (created === 0) {
+    await tx.run(
+      'UPDATE projects SET display_name = ?, updated_at = ? WHERE organization_id = ? AND id = ?',
+      [displayName, nowMs, organization, id],
+    );
+  }
+  return { project: await requireProject(tx, organization, id), created: created === 1 };
+}
+
+/** A project is addressed through its organization; a missing one of either is a 404. */
+export async function requireProject(
+  tx: Executor,
+  organization: string,
+  id: string,
+): Promise<Project> {
+  const row = await tx.get<ProjectRow>(
+    'SELECT * FROM projects WHERE organization_id = ? AND id = ?',
+    [organization, id],
+  );
+  if (!row) {
+    await requireOrganization(tx, organization);
+    throw notFound(`project "${id}" in organization "${organization}"`);
+  }
+  return projectOf(row);
+}
+
+export async function listProjects(
+  tx: Executor,
+  organization: string,
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<Project>> {
+  await requireOrganization(tx, organization);
+  const after = decodeCursor(cursor);
+  const rows = await tx.all<ProjectRow>(
+    `SELECT * FROM projects WHERE organization_id = ? AND id > ? ORDER BY id LIMIT ?`,
+    [organization, after ?? '', limit + 1],
+  );
+  return pageOf(rows.map(projectOf), limit, (project) => project.id);
+}

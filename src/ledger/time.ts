@@ -1,0 +1,1 @@
+export const isoOf = (ms: number): string => new Date(ms).toISOString();

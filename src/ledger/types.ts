@@ -1,0 +1,190 @@
+/** The ledger's public types: what the library returns and the API serializes. */
+import type { Line } from '../domain/decision.js';
+
+export type { Line };
+
+export type KindFormat = 'decimal' | 'binary';
+
+export interface ResourceKind {
+  name: string;
+  displayName: string;
+  description: string;
+  /** The quota of an organization that has none of its own; null means unlimited. */
+  default: number | null;
+  format: KindFormat;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ResourceKindInput {
+  displayName: string;
+  description?: string;
+  default?: QuantityInput | null;
+  format?: KindFormat;
+}
+
+export interface Organization {
+  id: string;
+  displayName: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Project {
+  organization: string;
+  id: string;
+  displayName: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Where a kind's limit comes from in one organization. */
+export type QuotaSource = 'quota' | 'default' | 'unlimited';
+
+export interface QuotaUsage {
+  kind: string;
+  displayName: string;
+  description: string;
+  default: number | null;
+  format: KindFormat;
+  /** The limit in force; null when the kind is unlimited for this organization. */
+  quantity: number | null;
+  source: QuotaSource;
+  /** committed + reserved + held. */
+  used: number;
+  committed: number;
+  reserved: number;
+  /** Taken by pending holds. */
+  held: number;
+  /** Bumped by every change of this kind's quota in this organization. */
+  generation: number;
+  /** Who last set this kind's quota here (null: never set, the default applies). */
+  updatedBy: string | null;
+  /** quantity - used, never below 0; null when unlimited. */
+  free: number | null;
+  /** Usage is above the limit (after a forced cut): only changes that lower it pass. */
+  overLimit: boolean;
+}
+
+export interface QuotaSet {
+  organization: string;
+  /** Bumped by every quota change in the organization: the ETag of the set. */
+  generation: number;
+  quotas: QuotaUsage[];
+}
+
+export interface CheckedQuotaInput {
+  kind: string;
+  quantity: number | null;
+}
+
+export interface QuotaInput {
+  kind: string;
+  /** The new quota; null removes the organization's own quota, so the kind's default applies. */
+  quantity: QuantityInput | null;
+}
+
+export interface ResourceRef {
+  kind: string;
+  id: string;
+}
+
+/** A quantity as callers may send it: an integer, or a string such as "1Ti" or "2k". */
+export type QuantityInput = number | string;
+
+export interface LineInput {
+  kind: string;
+  committed?: QuantityInput;
+  reserved?: QuantityInput;
+}
+
+export interface AllocationInput {
+  resource: ResourceRef;
+  allocations: LineInput[];
+}
+
+/** An allocation input after validation: quantities parsed to base units. */
+export interface CheckedAllocationInput {
+  resource: ResourceRef;
+  allocations: Line[];
+}
+
+export interface Allocation {
+  id: string;
+  organization: string;
+  project: string;
+  resource: ResourceRef;
+  allocations: Line[];
+  /** Bumped by every change: the allocation's ETag. */
+  generation: number;
+  createdBy: string;
+  updatedBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** pending until exactly one of confirm, release or expiry resolves it. */
+export type HoldStatus = 'pending' | 'confirmed' | 'released' | 'expired';
+
+export interface Hold extends Allocation {
+  status: HoldStatus;
+  expiresAt: string;
+  resolvedAt: string | null;
+}
+
+export interface HoldInput extends AllocationInput {
+  /** How long the hold lasts unless confirmed or released: 1 s to 7 days. */
+  ttlSeconds: number;
+}
+
+export interface CheckedHoldInput extends CheckedAllocationInput {
+  ttlSeconds: number;
+}
+
+/** What to confirm of a hold; absent means everything it holds. */
+export interface ConfirmInput {
+  allocations?: LineInput[];
+}
+
+/** Options of every write. */
+export interface WriteOptions<T> {
+  /** Who asks; recorded on the rows and in the journal. Defaults to "system". */
+  principal?: string;
+  /** Only change the target if its generation is still this one (If-Match). */
+  ifGeneration?: number;
+  /**
+   * Runs inside the write's transaction after it succeeded, before commit: whatever it writes
+   * commits or rolls back together with the change (the API stores idempotent responses here).
+   */
+  record?: (tx: import('../store/store.js').Executor, result: T) => Promise<void>;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface PageRequest {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AllocationFilter extends PageRequest {
+  resourceKind?: string;
+  resourceId?: string;
+}
+
+export interface JournalDiscrepancy {
+  organization: string;
+  /** The kind whose replay differs; null for a gap in the revisions. */
+  kind: string | null;
+  problem: string;
+}
+
+export interface CounterDiscrepancy {
+  organization: string;
+  kind: string;
+  stored: { committed: number; reserved: number; held: number };
+  actual: { committed: number; reserved: number; held: number };
+}

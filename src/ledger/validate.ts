@@ -1,0 +1,111 @@
+/**
+ * Checks on what library callers pass in. The HTTP API validates shapes with JSON Schema
+ * first; these run for every caller, so the library refuses bad input just as the API does.
+ */
+import {
+  descriptionLengthMax,
+  displayNameLengthMax,
+  holdTtlSecondsMax,
+  holdTtlSecondsMin,
+  kindsPerRequestMax,
+  resourceIdLengthMax,
+} from '../domain/constants.js';
+import type { Line } from '../domain/decision.js';
+import { invalid } from '../domain/errors.js';
+import { parseQuantity } from '../domain/quantity.js';
+import type {
+  AllocationInput,
+  CheckedAllocationInput,
+  CheckedHoldInput,
+  CheckedQuotaInput,
+  ConfirmInput,
+  HoldInput,
+  LineInput,
+  QuotaInput,
+} from './types.js';
+
+/** Ids of organizations, projects and kinds. */
+export const idPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Referenced resource ids: printable, no control characters. */
+export const resourceIdPattern = /^[^\u0000-\u001f\u007f]{1,255}$/;
+
+export function checkId(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !idPattern.test(value)) {
+    throw invalid(field, 'must match [a-z0-9][a-z0-9-]{0,62}');
+  }
+  return value;
+}
+
+export function checkText(field: string, value: unknown, lengthMax: number): string {
+  if (typeof value !== 'string' || value.length > lengthMax || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw invalid(field, `must be a string of at most ${lengthMax} characters, without control characters`);
+  }
+  return value;
+}
+
+export const checkDisplayName = (value: unknown) =>
+  checkText('displayName', value, displayNameLengthMax);
+export const checkDescription = (value: unknown) =>
+  checkText('description', value, descriptionLengthMax);
+
+export function checkQuantity(field: string, value: unknown): number {
+  const parsed = parseQuantity(value);
+  if (!parsed.ok) throw invalid(field, parsed.reason);
+  return parsed.value;
+}
+
+export function checkAllocationInput(input: AllocationInput): CheckedAllocationInput {
+  checkId('resource.kind', input?.resource?.kind);
+  const resourceId = input.resource.id;
+  if (typeof resourceId !== 'string' || !resourceIdPattern.test(resourceId)) {
+    throw invalid('resource.id', `must be 1 to ${resourceIdLengthMax} printable characters`);
+  }
+  const lines = checkLines(input.allocations);
+  return { resource: { kind: input.resource.kind, id: resourceId }, allocations: lines };
+}
+
+export function checkHoldInput(input: HoldInput): CheckedHoldInput {
+  const ttl = input?.ttlSeconds;
+  if (!Number.isInteger(ttl) || ttl < holdTtlSecondsMin || ttl > holdTtlSecondsMax) {
+    throw invalid('ttlSeconds', `must be an integer from ${holdTtlSecondsMin} to ${holdTtlSecondsMax}`);
+  }
+  return { ...checkAllocationInput(input), ttlSeconds: ttl };
+}
+
+export function checkConfirmInput(input: ConfirmInput | undefined): Line[] | undefined {
+  return input?.allocations === undefined ? undefined : checkLines(input.allocations);
+}
+
+function checkLines(lines: readonly LineInput[]): Line[] {
+  return checkKindList('allocations', lines, (line, field) => ({
+    kind: line.kind,
+    committed: checkQuantity(`${field}.committed`, line.committed ?? 0),
+    reserved: checkQuantity(`${field}.reserved`, line.reserved ?? 0),
+  }));
+}
+
+export function checkQuotaInputs(inputs: readonly QuotaInput[]): CheckedQuotaInput[] {
+  return checkKindList('quotas', inputs, (item, field) => ({
+    kind: item.kind,
+    quantity: item.quantity === null ? null : checkQuantity(`${field}.quantity`, item.quantity),
+  }));
+}
+
+/** A non-empty, bounded list with one entry per kind. */
+function checkKindList<In extends { kind: string }, Out>(
+  field: string,
+  items: readonly In[],
+  checkItem: (item: In, field: string) => Out,
+): Out[] {
+  if (!Array.isArray(items) || items.length === 0 || items.length > kindsPerRequestMax) {
+    throw invalid(field, `must list 1 to ${kindsPerRequestMax} kinds`);
+  }
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const itemField = `${field}[${index}]`;
+    const kind = checkId(`${itemField}.kind`, item?.kind);
+    if (seen.has(kind)) throw invalid(`${itemField}.kind`, `kind "${kind}" is listed twice`);
+    seen.add(kind);
+    return checkItem(item, itemField);
+  });
+}
