@@ -1,0 +1,105 @@
+/**
+ * Builds the HTTP application without listening, so tests drive it through `inject` and the
+ * CLI decides where it listens.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { bodyBytesMax } from '../domain/constants.js';
+import { AllotError, errorCodes } from '../domain/errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { installAuth } from './auth.js';
+import { installJsonParser } from './json.js';
+import type { JwtVerifier } from './jwt.js';
+import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
+import { allocationRoutes } from './routes/allocations.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { holdRoutes } from './routes/holds.js';
+import { journalRoutes } from './routes/journal.js';
+import { quotaRoutes } from './routes/quotas.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { Problem } from './schemas.js';
+
+export interface AppOptions {
+  ledger: Ledger;
+  adminToken: string;
+  /** Accept JWTs from this verifier too (OIDC). */
+  jwt?: JwtVerifier;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export const apiVersion = '0.1.0';
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: bodyBytesMax,
+    onProtoPoisoning: 'error',
+    // The router's own refusals (a malformed percent-encoding, an over-long path parameter)
+    // never reach the error handler: answer them as problems here.
+    frameworkErrors: (error, request, reply) => {
+      const detail =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path parameter is longer than any id'
+          : 'the URL is not valid (check its percent-encoding)';
+      void sendProblem(reply, request, new AllotError('invalid-request', detail, { errors: [{ field: 'url', message: detail }] }));
+    },
+    onConstructorPoisoning: 'error',
+    ajv: {
+      // Refuse, never silently drop or convert: unknown fields and wrong types are a 400.
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, verbose: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installProblemHandlers(app);
+  // Only JSON bodies: without this, Fastify would read text/plain as a string and answer a
+  // schema error (400) where the truth is an unsupported media type (415).
+  app.removeContentTypeParser('text/plain');
+  installJsonParser(app);
+  app.addSchema(Problem);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'allot',
+        version: apiVersion,
+        description:
+          'A quota ledger for multi-tenant platforms. Errors are application/problem+json; ' +
+          `problem types: ${Object.keys(errorCodes).map((code) => problemTypeOf(code as keyof typeof errorCodes)).join(', ')}.`,
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await options.ledger.ping();
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).type('application/problem+json').send({
+        type: problemTypeOf('service-unavailable'),
+        title: errorCodes['service-unavailable'].title,
+        status: 503,
+        detail: 'the database does not answer',
+      });
+    }
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (v1) => {
+    installAuth(v1, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
+    await v1.register(catalogRoutes, { ledger: options.ledger });
+    await v1.register(quotaRoutes, { ledger: options.ledger });
+    await v1.register(allocationRoutes, { ledger: options.ledger });
+    await v1.register(holdRoutes, { ledger: options.ledger });
+    await v1.register(journalRoutes, { ledger: options.ledger });
+    await v1.register(tokenRoutes, { ledger: options.ledger });
+  });
+  return app;
+}

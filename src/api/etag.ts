@@ -1,0 +1,18 @@
+/**
+ * Generations as HTTP entity tags. An ETag is the generation in quotes (`"3"`); `If-Match`
+ * takes one such tag, or `*` (any current version). A stale tag is answered with 412 by the
+ * ledger, inside the transaction that would have made the change.
+ */
+import type { FastifyRequest } from 'fastify';
+import { invalid } from '../domain/errors.js';
+
+export const etagOf = (generation: number) => `"${generation}"`;
+
+/** The generation `If-Match` asks for, or undefined when it is absent or `*`. */
+export function ifMatchOf(request: FastifyRequest): number | undefined {
+  const header = request.headers['if-match'];
+  if (header === undefined || header.trim() === '*') return undefined;
+  const match = /^\s*"([0-9]{1,15})"\s*$/.exec(header);
+  if (!match) throw invalid('If-Match', 'must be one entity tag as sent in ETag (e.g. "3"), or *');
+  return Number(match[1]);
+}

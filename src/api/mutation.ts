@@ -1,0 +1,123 @@
+/**
+ * Answers a mutating request, honouring `Idempotency-Key`: the first request with a key runs
+ * and its response is stored (in the decision's own transaction when it succeeds, right after
+ * the rollback when it is refused); a retry with the same key and the same request gets that
+ * response again, status and body, denials included; the same key with a different request
+ * gets 422; a retry while the first still runs waits for its outcome. Keys are per principal.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  idempotencyKeyLengthMax,
+  idempotencyPollIntervalMs,
+  idempotencyWaitMsMax,
+} from '../domain/constants.js';
+import { AllotError, invalid } from '../domain/errors.js';
+import {
+  abandonKey,
+  claimKey,
+  completeKey,
+  type StoredResponse,
+} from '../ledger/idempotency.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { WriteOptions } from '../ledger/types.js';
+import { principalOf } from './auth.js';
+import { problemContentType, problemOf } from './problems.js';
+
+export type HttpOutcome = StoredResponse;
+
+const keyPattern = /^[\u0021-\u007e]+$/;
+
+export async function respond<T>(
+  ledger: Ledger,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  run: (options: WriteOptions<T>) => Promise<T>,
+  toOutcome: (result: T) => HttpOutcome,
+): Promise<FastifyReply> {
+  const principal = principalOf(request);
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) return send(reply, toOutcome(await run({ principal })));
+  const key = checkKey(header);
+  const requestHash = hashOf(request);
+  const deadline = ledger.clock.nowMs() + idempotencyWaitMsMax;
+  for (;;) {
+    const claim = await claimKey(ledger.store, principal, key, requestHash, ledger.clock.nowMs());
+    switch (claim.kind) {
+      case 'done':
+        reply.header('idempotent-replayed', 'true');
+        return send(reply, claim.response);
+      case 'reused':
+        throw new AllotError(
+          'idempotency-key-reused',
+          'this idempotency key was first used for a different request (method, path or body)',
+        );
+      case 'pending':
+        if (ledger.clock.nowMs() >= deadline) {
+          throw new AllotError('request-in-progress', 'the first request with this key is still running');
+        }
+        await new Promise((resolve) => setTimeout(resolve, idempotencyPollIntervalMs));
+        continue;
+      case 'claimed':
+        return send(reply, await runClaimed(ledger, request, run, toOutcome, principal, key, claim.token));
+    }
+  }
+}
+
+async function runClaimed<T>(
+  ledger: Ledger,
+  request: FastifyRequest,
+  run: (options: WriteOptions<T>) => Promise<T>,
+  toOutcome: (result: T) => HttpOutcome,
+  principal: string,
+  key: string,
+  token: string,
+): Promise<HttpOutcome> {
+  try {
+    const result = await run({
+      principal,
+      record: (tx, value) => completeKey(tx, principal, key, token, toOutcome(value)),
+    });
+    return toOutcome(result);
+  } catch (error) {
+    if (!(error instanceof AllotError) || error.code === 'request-in-progress') {
+      await abandonKey(ledger.store, principal, key, token).catch(() => undefined);
+      throw error;
+    }
+    // A refusal wrote nothing; its answer is stored now so a retry gets the same one.
+    const { status, body } = problemOf(error, request.url);
+    const outcome = { status, headers: { 'content-type': problemContentType }, body };
+    await ledger.store.transaction((tx) => completeKey(tx, principal, key, token, outcome));
+    return outcome;
+  }
+}
+
+function checkKey(header: string | string[]): string {
+  const key = Array.isArray(header) ? header[0] : header;
+  if (
+    key === undefined ||
+    Array.isArray(header) && header.length > 1 ||
+    key.length > idempotencyKeyLengthMax ||
+    !keyPattern.test(key)
+  ) {
+    throw invalid('Idempotency-Key', `must be 1 to ${idempotencyKeyLengthMax} visible ASCII characters`);
+  }
+  return key;
+}
+
+/**
+ * What makes two requests "the same": method, path with query, If-Match, and the parsed body
+ * (as sent: the same members in another order make another request).
+ */
+function hashOf(request: FastifyRequest): string {
+  const ifMatch = request.headers['if-match'] ?? null;
+  return createHash('sha256')
+    .update(JSON.stringify([request.method, request.url, ifMatch, request.body ?? null]))
+    .digest('hex');
+}
+
+function send(reply: FastifyReply, outcome: HttpOutcome): FastifyReply {
+  for (const [name, value] of Object.entries(outcome.headers)) reply.header(name, value);
+  reply.code(outcome.status);
+  return outcome.body === undefined ? reply.send() : reply.send(outcome.body);
+}

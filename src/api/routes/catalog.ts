@@ -1,0 +1,154 @@
+/** Resource kinds, organizations and projects. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AllotError } from '../../domain/errors.js';
+import type { Ledger } from '../../ledger/ledger.js';
+import {
+  Kind,
+  KindBody,
+  KindParams,
+  listOf,
+  Organization,
+  OrganizationParams,
+  pageOf,
+  PageQuery,
+  problemResponses,
+  Project,
+  ProjectParams,
+  TenantBody,
+} from '../schemas.js';
+
+export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
+  app.put('/v1/resource-kinds/:kind', {
+    config: { action: 'administer' },
+    schema: {
+      tags: ['resource kinds'],
+      summary: 'Create or update a resource kind',
+      params: KindParams,
+      body: KindBody,
+      response: { 200: Kind, 201: Kind, ...problemResponses(400, 401) },
+    },
+    handler: async (request, reply) => {
+      const { kind, created } = await ledger.putKind(request.params.kind, request.body);
+      return reply.code(created ? 201 : 200).send(kind);
+    },
+  });
+
+  app.get('/v1/resource-kinds', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['resource kinds'],
+      summary: 'List resource kinds',
+      response: { 200: listOf(Kind), ...problemResponses(401) },
+    },
+    handler: async () => ({ items: await ledger.listKinds() }),
+  });
+
+  app.get('/v1/resource-kinds/:kind', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['resource kinds'],
+      summary: 'Read a resource kind',
+      params: KindParams,
+      response: { 200: Kind, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request) => ledger.getKind(request.params.kind),
+  });
+
+  app.get('/v1/organizations', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['organizations'],
+      summary: 'List organizations',
+      querystring: PageQuery,
+      response: { 200: pageOf(Organization), ...problemResponses(400, 401) },
+    },
+    handler: async (request) => {
+      // A principal scoped to one organization sees that one only.
+      const own = request.principal.organization;
+      if (own !== null) {
+        const organization = await ledger.getOrganization(own).catch((error: unknown) => {
+          if (error instanceof AllotError && error.code === 'not-found') return undefined;
+          throw error;
+        });
+        return { items: organization && request.query.cursor === undefined ? [organization] : [], nextCursor: null };
+      }
+      return ledger.listOrganizations({ limit: numberOrUndefined(request.query.limit), cursor: request.query.cursor });
+    },
+  });
+
+  app.put('/v1/organizations/:organization', {
+    config: { action: 'administer' },
+    schema: {
+      tags: ['organizations'],
+      summary: 'Create or update an organization',
+      params: OrganizationParams,
+      body: TenantBody,
+      response: { 200: Organization, 201: Organization, ...problemResponses(400, 401) },
+    },
+    handler: async (request, reply) => {
+      const { organization, created } = await ledger.putOrganization(
+        request.params.organization,
+        request.body,
+      );
+      return reply.code(created ? 201 : 200).send(organization);
+    },
+  });
+
+  app.get('/v1/organizations/:organization', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['organizations'],
+      summary: 'Read an organization',
+      params: OrganizationParams,
+      response: { 200: Organization, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request) => ledger.getOrganization(request.params.organization),
+  });
+
+  app.get('/v1/organizations/:organization/projects', {
+    config: { action: 'read-organization' },
+    schema: {
+      tags: ['projects'],
+      summary: "List an organization's projects",
+      params: OrganizationParams,
+      querystring: PageQuery,
+      response: { 200: pageOf(Project), ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request) =>
+      ledger.listProjects(request.params.organization, {
+        limit: numberOrUndefined(request.query.limit),
+        cursor: request.query.cursor,
+      }),
+  });
+
+  app.put('/v1/organizations/:organization/projects/:project', {
+    config: { action: 'create-project' },
+    schema: {
+      tags: ['projects'],
+      summary: 'Create or update a project',
+      params: ProjectParams,
+      body: TenantBody,
+      response: { 200: Project, 201: Project, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request, reply) => {
+      const { organization, project } = request.params;
+      const result = await ledger.putProject(organization, project, request.body);
+      return reply.code(result.created ? 201 : 200).send(result.project);
+    },
+  });
+
+  app.get('/v1/organizations/:organization/projects/:project', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['projects'],
+      summary: 'Read a project',
+      params: ProjectParams,
+      response: { 200: Project, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request) =>
+      ledger.getProject(request.params.organization, request.params.project),
+  });
+};
+
+export const numberOrUndefined = (value: string | undefined) =>
+  value === undefined ? undefined : Number(value);

@@ -1,0 +1,149 @@
+/**
+ * The journal of an organization: pages of entries after a revision, and a live stream of
+ * new ones as server-sent events. The stream resumes from `after` or, on reconnect, from the
+ * `Last-Event-ID` the client sends (each event's id is its revision), so a client that
+ * reconnects gets every entry exactly once.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { journalPageSizeMax, watchPollIntervalMs, watchersMax } from '../../domain/constants.js';
+import { AllotError, invalid } from '../../domain/errors.js';
+import type { Ledger } from '../../ledger/ledger.js';
+import {
+  Journal,
+  JournalQuery,
+  OrganizationParams,
+  problemResponses,
+  WatchQuery,
+} from '../schemas.js';
+
+const heartbeatMs = 15_000;
+
+export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
+  app.get('/v1/organizations/:organization/journal', {
+    config: { action: 'read-organization' },
+    schema: {
+      tags: ['journal'],
+      summary: "Page through an organization's journal, oldest first",
+      description:
+        'Every ledger change has exactly one entry, numbered by a gap-free revision per ' +
+        'organization. Pass the last revision you have as `after` for the next page.',
+      params: OrganizationParams,
+      querystring: JournalQuery,
+      response: { 200: Journal, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request) => {
+      const after = Number(request.query.after ?? 0);
+      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+      const items = await ledger.readJournal(request.params.organization, after, limit);
+      return { items, lastRevision: items.at(-1)?.revision ?? after };
+    },
+  });
+
+  let watchers = 0;
+  // Open streams end when the server closes, so `app.close()` (SIGTERM) does not wait on them.
+  const stopAll = new Set<() => void>();
+  app.addHook('onClose', async () => {
+    for (const stop of stopAll) stop();
+  });
+  app.get('/v1/organizations/:organization/watch', {
+    config: { action: 'read-organization' },
+    schema: {
+      tags: ['journal'],
+      summary: "Stream an organization's new journal entries as server-sent events",
+      description:
+        'Each event is `event: journal`, `id: <revision>`, `data: <entry as JSON>`. Starts after ' +
+        '`after` (default 0: the whole journal), or after the `Last-Event-ID` header on reconnect.',
+      params: OrganizationParams,
+      querystring: WatchQuery,
+      response: {
+        200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+        ...problemResponses(400, 401, 404, 503),
+      },
+    },
+    handler: async (request, reply) => {
+      const organization = request.params.organization;
+      const after = resumeRevision(request, request.query.after);
+      await ledger.getOrganization(organization);
+      if (watchers >= watchersMax) {
+        throw new AllotError('service-unavailable', `at most ${watchersMax} streams at a time; retry later`);
+      }
+      watchers += 1;
+      try {
+        await stream(ledger, request, reply, organization, after, stopAll);
+      } finally {
+        watchers -= 1;
+      }
+    },
+  });
+};
+
+function resumeRevision(request: FastifyRequest, after: string | undefined): number {
+  const lastEventId = request.headers['last-event-id'];
+  const value = typeof lastEventId === 'string' ? lastEventId : (after ?? '0');
+  if (!/^[0-9]{1,15}$/.test(value)) throw invalid('Last-Event-ID', 'must be a journal revision');
+  return Number(value);
+}
+
+/** Writes entries as they commit until the client goes away. */
+async function stream(
+  ledger: Ledger,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  organization: string,
+  after: number,
+  stopAll: Set<() => void>,
+): Promise<void> {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  });
+  let closed = false;
+  let wake: () => void = () => undefined;
+  const stop = () => {
+    closed = true;
+    wake();
+  };
+  request.raw.on('close', stop);
+  stopAll.add(stop);
+  // The client may have gone while the organization was looked up: 'close' has fired already.
+  if (request.raw.destroyed || raw.destroyed) closed = true;
+  // Commits in this process wake the stream at once; other processes' commits are seen by
+  // the poll, so one interval is the longest delay.
+  const stopListening = ledger.onChange((changed) => {
+    if (changed === organization) wake();
+  });
+  let revision = after;
+  let lastWriteMs = ledger.clock.nowMs();
+  try {
+    while (!closed) {
+      const entries = await ledger.readJournal(organization, revision, journalPageSizeMax);
+      for (const entry of entries) {
+        raw.write(`event: journal\nid: ${entry.revision}\ndata: ${JSON.stringify(entry)}\n\n`);
+        revision = entry.revision;
+        lastWriteMs = ledger.clock.nowMs();
+      }
+      if (entries.length === journalPageSizeMax) continue;
+      if (ledger.clock.nowMs() - lastWriteMs >= heartbeatMs) {
+        raw.write(': heartbeat\n\n');
+        lastWriteMs = ledger.clock.nowMs();
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, watchPollIntervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } catch (error) {
+    request.log.error({ err: error }, 'watch stream failed');
+  } finally {
+    stopAll.delete(stop);
+    stopListening();
+    raw.end();
+  }
+}

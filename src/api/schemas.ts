@@ -1,0 +1,322 @@
+/**
+ * JSON Schemas of the HTTP API (TypeBox), with bounds: unknown properties refused, integers
+ * capped at `quantityMax`, strings bounded. They drive validation, response serialization (so
+ * nothing unlisted leaks) and the OpenAPI document.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import {
+  descriptionLengthMax,
+  displayNameLengthMax,
+  holdTtlSecondsMax,
+  idLengthMax,
+  holdTtlSecondsMin,
+  journalPageSizeMax,
+  kindsPerRequestMax,
+  pageSizeMax,
+  quantityMax,
+  resourceIdLengthMax,
+} from '../domain/constants.js';
+import { quantityStringPattern } from '../domain/quantity.js';
+import { idPattern, resourceIdPattern } from '../ledger/validate.js';
+
+const strict = { additionalProperties: false } as const;
+
+export const Id = Type.String({ pattern: idPattern.source, maxLength: idLengthMax });
+export const Quantity = Type.Integer({ minimum: 0, maximum: quantityMax });
+export const QuantityInput = Type.Union([Quantity, Type.String({ pattern: quantityStringPattern })], {
+  description: 'An integer from 0 to 2^53-1 in base units, or a string such as "1Ti", "500Mi", "2k".',
+});
+const Timestamp = Type.String({ format: 'date-time' });
+/** Free text: no control characters (PostgreSQL refuses NUL in text, and none belong here). */
+export const textPattern = '^[^\\u0000-\\u001f\\u007f]*$';
+const DisplayName = Type.String({ minLength: 1, maxLength: displayNameLengthMax, pattern: textPattern });
+const KindFormat = Type.Union([Type.Literal('decimal'), Type.Literal('binary')]);
+
+// Resource kinds
+
+export const KindBody = Type.Object(
+  {
+    displayName: DisplayName,
+    description: Type.Optional(Type.String({ maxLength: descriptionLengthMax, pattern: textPattern })),
+    default: Type.Optional(Type.Union([QuantityInput, Type.Null()], {
+      description: 'A quantity, or null for unlimited: the quota of organizations without their own.',
+    })),
+    format: Type.Optional(KindFormat),
+  },
+  strict,
+);
+
+export const Kind = Type.Object({
+  name: Type.String(),
+  displayName: Type.String(),
+  description: Type.String(),
+  default: Type.Union([Quantity, Type.Null()]),
+  format: KindFormat,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+// Organizations and projects
+
+export const TenantBody = Type.Object({ displayName: Type.Optional(DisplayName) }, strict);
+
+export const Organization = Type.Object({
+  id: Type.String(),
+  displayName: Type.String(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+export const Project = Type.Object({
+  organization: Type.String(),
+  id: Type.String(),
+  displayName: Type.String(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+// Quotas
+
+export const QuotaBody = Type.Object(
+  {
+    quotas: Type.Array(
+      Type.Object(
+        {
+          kind: Id,
+          quantity: Type.Union([QuantityInput, Type.Null()], {
+            description: "A quantity, or null to remove the organization's own quota (the kind's default applies).",
+          }),
+        },
+        strict,
+      ),
+      { minItems: 1, maxItems: kindsPerRequestMax },
+    ),
+  },
+  strict,
+);
+
+export const QuotaUsage = Type.Object({
+  kind: Type.String(),
+  displayName: Type.String(),
+  description: Type.String(),
+  default: Type.Union([Quantity, Type.Null()]),
+  format: KindFormat,
+  quantity: Type.Union([Quantity, Type.Null()], { description: 'null: unlimited' }),
+  source: Type.Union([Type.Literal('quota'), Type.Literal('default'), Type.Literal('unlimited')]),
+  used: Quantity,
+  committed: Quantity,
+  reserved: Quantity,
+  held: Quantity,
+  generation: Type.Integer(),
+  updatedBy: Type.Union([Type.String(), Type.Null()]),
+  free: Type.Union([Quantity, Type.Null()]),
+  overLimit: Type.Boolean(),
+});
+
+export const Quotas = Type.Object({
+  organization: Type.String(),
+  generation: Type.Integer({ description: 'The quota set\'s generation: its ETag' }),
+  quotas: Type.Array(QuotaUsage),
+});
+
+export const ForceQuery = Type.Object(
+  { force: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
+  strict,
+);
+
+// Allocations
+
+const ResourceRef = Type.Object(
+  {
+    kind: Id,
+    id: Type.String({ pattern: resourceIdPattern.source, minLength: 1, maxLength: resourceIdLengthMax }),
+  },
+  strict,
+);
+
+const LineInputs = Type.Array(
+  Type.Object(
+    {
+      kind: Id,
+      committed: Type.Optional(QuantityInput),
+      reserved: Type.Optional(QuantityInput),
+    },
+    strict,
+  ),
+  { minItems: 1, maxItems: kindsPerRequestMax },
+);
+
+export const AllocationBody = Type.Object({ resource: ResourceRef, allocations: LineInputs }, strict);
+
+export const HoldBody = Type.Object(
+  {
+    resource: ResourceRef,
+    allocations: LineInputs,
+    ttlSeconds: Type.Integer({ minimum: holdTtlSecondsMin, maximum: holdTtlSecondsMax }),
+  },
+  strict,
+);
+
+export const ConfirmBody = Type.Object(
+  { allocations: Type.Optional(Type.Unsafe<Static<typeof LineInputs>>({ ...LineInputs, description: 'What to confirm; all that is held when absent' })) },
+  strict,
+);
+
+const Line = Type.Object({ kind: Type.String(), committed: Quantity, reserved: Quantity });
+
+const allocationFields = {
+  id: Type.String(),
+  organization: Type.String(),
+  project: Type.String(),
+  resource: Type.Object({ kind: Type.String(), id: Type.String() }),
+  allocations: Type.Array(Line),
+  generation: Type.Integer({ description: 'Bumped by every change: the ETag' }),
+  createdBy: Type.String(),
+  updatedBy: Type.String(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+};
+
+export const Allocation = Type.Object(allocationFields);
+
+export const Hold = Type.Object({
+  ...allocationFields,
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('confirmed'),
+    Type.Literal('released'),
+    Type.Literal('expired'),
+  ]),
+  expiresAt: Timestamp,
+  resolvedAt: Type.Union([Timestamp, Type.Null()]),
+});
+
+const UsageDelta = Type.Object({
+  kind: Type.String(),
+  committed: Type.Integer(),
+  reserved: Type.Integer(),
+  held: Type.Integer(),
+});
+
+export const JournalEntry = Type.Object({
+  revision: Type.Integer(),
+  organization: Type.String(),
+  project: Type.Union([Type.String(), Type.Null()]),
+  at: Timestamp,
+  principal: Type.String(),
+  action: Type.String(),
+  subject: Type.Union([Type.String(), Type.Null()]),
+  changes: Type.Object({}, { additionalProperties: true }),
+  deltas: Type.Array(UsageDelta),
+});
+
+export const Journal = Type.Object({
+  items: Type.Array(JournalEntry),
+  lastRevision: Type.Integer({ description: 'The revision of the last item, or `after` when there is none' }),
+});
+
+const Revision = Type.String({ pattern: '^[0-9]{1,15}$' });
+
+export const JournalQuery = Type.Object(
+  {
+    after: Type.Optional(Revision),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: `1 to ${journalPageSizeMax}` })),
+  },
+  strict,
+);
+
+export const WatchQuery = Type.Object({ after: Type.Optional(Revision) }, strict);
+
+const idempotencyKeyHeader = Type.Optional(
+  Type.String({ description: 'Retries with the same key and request get the first response' }),
+);
+
+/** Headers of creating routes, listed for the OpenAPI document; others pass. */
+export const CreateHeaders = Type.Object(
+  { 'idempotency-key': idempotencyKeyHeader },
+  { additionalProperties: true },
+);
+
+/** Headers of routes that change an existing resource; others pass. */
+export const MutationHeaders = Type.Object(
+  {
+    'idempotency-key': idempotencyKeyHeader,
+    'if-match': Type.Optional(
+      Type.String({ description: 'An ETag from a read: refuse with 412 if the target changed since' }),
+    ),
+  },
+  { additionalProperties: true },
+);
+
+const Limit = Type.String({ pattern: '^[0-9]{1,4}$', description: `1 to ${pageSizeMax}` });
+const Cursor = Type.String({ minLength: 1, maxLength: 512 });
+
+export const PageQuery = Type.Object(
+  { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },
+  strict,
+);
+
+export const AllocationQuery = Type.Object(
+  {
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+    resourceKind: Type.Optional(Id),
+    resourceId: Type.Optional(Type.String({ pattern: resourceIdPattern.source, minLength: 1, maxLength: resourceIdLengthMax })),
+  },
+  strict,
+);
+
+export const pageOf = <T extends TSchema>(item: T) =>
+  Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const listOf = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item) });
+
+// Paths
+
+export const OrganizationParams = Type.Object({ organization: Id }, strict);
+export const ProjectParams = Type.Object({ organization: Id, project: Id }, strict);
+/** Allocation and hold ids are UUIDs (v7). */
+const RecordId = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
+
+export const SubResourceParams = Type.Object(
+  { organization: Id, project: Id, id: RecordId },
+  strict,
+);
+export const AllocationParams = SubResourceParams;
+
+export const KindParams = Type.Object({ kind: Id }, strict);
+
+// Problems (RFC 9457)
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    instance: Type.Optional(Type.String()),
+    violations: Type.Optional(
+      Type.Array(
+        Type.Object({
+          kind: Type.String(),
+          requested: Quantity,
+          used: Quantity,
+          limit: Quantity,
+        }),
+      ),
+    ),
+    existingAllocationId: Type.Optional(Type.String()),
+    resolution: Type.Optional(Type.String()),
+    currentGeneration: Type.Optional(Type.Integer()),
+    belowUsage: Type.Optional(
+      Type.Array(Type.Object({ kind: Type.String(), quantity: Quantity, used: Quantity })),
+    ),
+    errors: Type.Optional(
+      Type.Array(Type.Object({ field: Type.String(), message: Type.String() })),
+    ),
+  },
+  { $id: 'Problem', description: 'application/problem+json' },
+);
+
+export const problemResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, Type.Ref('Problem')]));
