@@ -1,0 +1,982 @@
+// Goal: the ledger's decisions agree with a simple in-memory reference model on every engine,
+// over random interleavings of quota changes, allocation writes, holds (create, confirm in full,
+// in part or for more than held, release, resolve twice) and a clock that moves so holds expire,
+// and the books stay consistent after every step (DESIGN.md invariants 1-4: limits, counters,
+// one live allocation or pending hold per resource, one journal entry per change).
+// Method: model-based property test. For each engine, one ledger runs on a ManualClock, and
+// fast-check generates a setup (2-3 kinds, one of them unlimited, random defaults;
+// 2 organizations of 2 projects) and a sequence of up to 45 commands: setQuotas (absolute
+// quantities, quantities relative to current usage or to the default so cuts below usage are
+// common, null to revert to the default; with and without force), createAllocation and
+// createHold (1-2 kinds, small amounts or exactly the free amount -1/0/+1 so requests land on
+// the limit's edge, ttl 1-30 s; on a pool of 6 referenced resources so duplicates between
+// allocations and holds happen), replaceAllocation (new lines, or the same lines swapped or
+// reduced, the changes an over-limit kind must still accept; of live, deleted, misaddressed,
+// never-created allocations or of holds), deleteAllocation (sometimes twice), resolveHold (a
+// confirm of everything, of the same lines, of less, swapped, of fewer kinds, of more than held,
+// of a kind not held; or a release; sometimes followed by a second confirm or release; of
+// pending, expired, resolved, misaddressed or unknown holds), advanceClock (a little, to just
+// before / exactly at / just after a hold's expiry, or past every hold; then sometimes
+// sweepExpiredHolds, sometimes not, so the next decision must ignore an expired hold that the
+// stored counters still carry), ifGeneration now and then (current and stale) on replace, delete,
+// confirm and release, and now and then a request naming an unknown kind or listing a kind
+// twice. Each command runs against the real ledger and against test/support/reference-model.ts,
+// which decides on its own; the test asserts the same outcome (success with the same allocation
+// or hold, or an AllotError with the same code and the same violations / below-usage list /
+// existing allocation id / resolution / current generation), then, after every step: getQuotas
+// (committed, reserved, held, used, limit; expired holds left out, resolved or not) matches the
+// model for every organization and kind; getHold of every hold of the run matches (status by
+// time, generation, lines, resolvedAt); verifyCounters finds no drift; no kind is over its limit
+// unless a forced quota put it there; each organization's journal has revisions 1..N without
+// gaps, exactly the entries (action, subject) the model expects, and the sum of its deltas per
+// kind equals the stored counters (which still carry expired holds until they are resolved and
+// journaled). At the end of a run, listAllocations and listHolds match the model and no
+// resource is taken twice.
+// One ledger per engine is shared by all runs; each run uses fresh, uniquely named kinds and
+// organizations, and starts by moving the clock past every earlier hold and sweeping, so runs
+// (and fast-check's shrinking replays) never see each other.
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AllotError, openLedger, openStore, type Executor, type Hold, type Ledger, type Store } from '../../src/index.js';
+import type { SqlValue } from '../../src/store/store.js';
+import {
+  ReferenceModel,
+  unlimited,
+  type HoldView,
+  type ModelAllocation,
+  type ModelHold,
+  type ModelLine,
+  type ModelResource,
+  type Outcome,
+} from '../support/reference-model.js';
+import { createTestDatabase, engines, ManualClock, type TestDatabase } from '../support/engines.js';
+
+const numRuns = 50;
+const maxCommands = 45;
+const projectIds = ['p0', 'p1'];
+const resourceKinds = ['server', 'volume'];
+const resourceIds = ['x0', 'x1', 'x2'];
+/** Hold lifetimes the commands ask for; a run starts by moving the clock past the longest. */
+const ttlSecondsMax = 30;
+
+/** The fast-check model: the reference model plus the names this run uses. */
+interface World {
+  ref: ReferenceModel;
+  prefix: string;
+  kinds: string[];
+  organizations: string[];
+  /** The clock when the run started. */
+  startMs: number;
+}
+
+interface Real {
+  ledger: Ledger;
+  clock: ManualClock;
+  /** Statements sent after their transaction's work had finished: see watchedStore. */
+  late: string[];
+}
+
+/**
+ * The store the ledger runs on, watched: a statement sent on a transaction's executor after
+ * the transaction's work has finished (its COMMIT already requested) runs outside that
+ * transaction, so a change and its journal entry would no longer commit or fail together
+ * (invariant 4: every change has exactly one journal entry, in its own transaction). Such
+ * statements still run; they are noted in `late`, which every step expects empty.
+ */
+function watchedStore(inner: Store, late: string[]): Store {
+  return {
+    engine: inner.engine,
+    dialect: inner.dialect,
+    setupStatements: inner.setupStatements,
+    isUniqueViolation: (error) => inner.isUniqueViolation(error),
+    close: () => inner.close(),
+    transaction: (work, options) =>
+      inner.transaction(async (tx) => {
+        let open = true;
+        const note = (sql: string) => {
+          if (!open) late.push(sql.replace(/\s+/g, ' ').slice(0, 120));
+        };
+        const executor: Executor = {
+          all<Row>(sql: string, params?: readonly SqlValue[]) {
+            note(sql);
+            return tx.all<Row>(sql, params);
+          },
+          get<Row>(sql: string, params?: readonly SqlValue[]) {
+            note(sql);
+            return tx.get<Row>(sql, params);
+          },
+          run(sql: string, params?: readonly SqlValue[]) {
+            note(sql);
+            return tx.run(sql, params);
+          },
+        };
+        try {
+          return await work(executor);
+        } finally {
+          open = false;
+        }
+      }, options),
+  };
+}
+
+// Outcomes, normalized so that one toEqual compares the ledger's answer with the model's.
+
+type Normalized =
+  | { ok: true }
+  | {
+      ok: false;
+      code: string;
+      violations?: unknown;
+      belowUsage?: unknown;
+      existingAllocationId?: unknown;
+      resolution?: unknown;
+      currentGeneration?: unknown;
+    };
+
+async function attempt<T>(work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: AllotError }> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    if (error instanceof AllotError) return { ok: false, error };
+    throw error;
+  }
+}
+
+function normalizeActual(actual: { ok: true } | { ok: false; error: AllotError }): Normalized {
+  if (actual.ok) return { ok: true };
+  const { code, extensions } = actual.error;
+  switch (code) {
+    case 'quota-exceeded':
+      return { ok: false, code, violations: extensions.violations };
+    case 'quota-below-usage':
+      return { ok: false, code, belowUsage: extensions.belowUsage };
+    case 'duplicate-allocation':
+      return { ok: false, code, existingAllocationId: extensions.existingAllocationId };
+    case 'hold-already-resolved':
+      return { ok: false, code, resolution: extensions.resolution };
+    case 'precondition-failed':
+      return { ok: false, code, currentGeneration: extensions.currentGeneration };
+    default:
+      return { ok: false, code };
+  }
+}
+
+function normalizeExpected(expected: Outcome<unknown>): Normalized {
+  if (expected.ok) return { ok: true };
+  const { ok, ...rest } = expected;
+  return { ok, ...rest };
+}
+
+function allocationView(a: ModelAllocation) {
+  return {
+    id: a.id,
+    organization: a.organization,
+    project: a.project,
+    resource: a.resource,
+    allocations: a.lines,
+    generation: a.generation,
+  };
+}
+
+function actualHoldView(hold: Hold): HoldView {
+  const { id, organization, project, resource, allocations, generation, status, expiresAt, resolvedAt } = hold;
+  return { id, organization, project, resource, allocations, generation, status, expiresAt, resolvedAt };
+}
+
+// What every step ends with.
+
+async function checkState(m: World, r: Real): Promise<void> {
+  expect(r.late.splice(0), 'statements sent after their transaction ended').toEqual([]);
+  for (const organization of m.organizations) {
+    const actual = (await r.ledger.getQuotas(organization))
+      .filter((q) => m.ref.kinds.has(q.kind))
+      .map(({ kind, quantity, source, committed, reserved, held, used, overLimit }) => ({
+        kind,
+        quantity,
+        source,
+        committed,
+        reserved,
+        held,
+        used,
+        overLimit,
+      }));
+    expect(actual, `getQuotas(${organization}) at +${elapsed(m, r)} ms`).toEqual(m.ref.quotasOf(organization));
+    // Invariant 1: within the limit, unless a forced quota cut the kind below its usage.
+    for (const quota of actual) {
+      if (quota.quantity !== null && !m.ref.isForcedOver(organization, quota.kind)) {
+        expect(quota.used, `invariant 1: ${organization}/${quota.kind}`).toBeLessThanOrEqual(quota.quantity);
+      }
+    }
+    await checkJournal(m, r, organization);
+  }
+  await checkHolds(m, r);
+  // Invariant 2. verifyCounters is global; earlier runs are checked by their own steps and by
+  // the afterAll, so a run judges only its own organizations (keeps shrinking meaningful).
+  const drift = (await r.ledger.verifyCounters()).filter((d) => m.organizations.includes(d.organization));
+  expect(drift, 'verifyCounters').toEqual([]);
+}
+
+/**
+ * Invariant 4 and the journal's promise: revisions 1..N without gaps, exactly one entry per
+ * committed change (the model's list: action and subject, in order), and the deltas of all
+ * entries, summed per kind, reproduce the organization's stored counters. Those are the
+ * model's books: getQuotas leaves out holds that expired and are not resolved yet, the
+ * counters (and the journal, which has no hold.expired entry for them yet) still carry them;
+ * verifyCounters ties the stored counters to the rows, and the getQuotas check ties the
+ * model's two views to the ledger's.
+ */
+async function checkJournal(m: World, r: Real, organization: string): Promise<void> {
+  const entries = [];
+  for (;;) {
+    const page = await r.ledger.readJournal(organization, entries.at(-1)?.revision ?? 0, 1000);
+    entries.push(...page);
+    if (page.length < 1000) break;
+  }
+  expect(
+    entries.map((e) => e.revision),
+    `journal revisions of ${organization}`,
+  ).toEqual(entries.map((_, i) => i + 1));
+  expect(
+    entries.map(({ action, subject }) => ({ action, subject })),
+    `journal entries of ${organization}`,
+  ).toEqual(m.ref.journalOf(organization));
+  const replayed = new Map<string, { committed: number; reserved: number; held: number }>();
+  for (const entry of entries) {
+    for (const delta of entry.deltas) {
+      const sum = replayed.get(delta.kind) ?? { committed: 0, reserved: 0, held: 0 };
+      sum.committed += delta.committed;
+      sum.reserved += delta.reserved;
+      sum.held += delta.held;
+      replayed.set(delta.kind, sum);
+    }
+  }
+  expect([...replayed.keys()].filter((kind) => !m.ref.kinds.has(kind)), 'journal: deltas of unknown kinds').toEqual([]);
+  const kinds = [...m.ref.kinds.keys()].sort();
+  expect(
+    kinds.map((kind) => ({ kind, ...(replayed.get(kind) ?? { committed: 0, reserved: 0, held: 0 }) })),
+    `journal replay of ${organization} (${m.ref.dueHolds().length} expired holds not yet resolved)`,
+  ).toEqual(kinds.map((kind) => ({ kind, ...m.ref.booksOf(organization, kind) })));
+}
+
+/** getHold of every hold of the run: status by the clock, generation, lines, resolution time. */
+async function checkHolds(m: World, r: Real): Promise<void> {
+  for (const hold of m.ref.holds) {
+    const actual = actualHoldView(await r.ledger.getHold(hold.organization, hold.project, hold.id));
+    expect(actual, `getHold(${hold.id}) at +${elapsed(m, r)} ms`).toEqual(m.ref.holdView(hold));
+  }
+}
+
+/**
+ * At the end of a run: the live allocations and pending holds listed per project are exactly
+ * the model's, and (invariant 3) no referenced resource is taken twice in an organization.
+ */
+async function checkAllocations(m: World, r: Real): Promise<void> {
+  const byId = <T extends { id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  for (const organization of m.organizations) {
+    const referenced: string[] = [];
+    for (const project of projectIds) {
+      const page = await r.ledger.listAllocations(organization, project);
+      const actual = page.items.map(({ id, organization, project, resource, allocations, generation }) => ({
+        id,
+        organization,
+        project,
+        resource,
+        allocations,
+        generation,
+      }));
+      const expected = m.ref.liveAllocationsOf(organization, project).map(allocationView).sort(byId);
+      expect(actual, `listAllocations(${organization}, ${project})`).toEqual(expected);
+      const holds = (await r.ledger.listHolds(organization, project)).items.map(actualHoldView);
+      const expectedHolds = m.ref
+        .pendingHoldsOf(organization, project)
+        .map((hold) => m.ref.holdView(hold))
+        .sort(byId);
+      expect(holds, `listHolds(${organization}, ${project})`).toEqual(expectedHolds);
+      referenced.push(...[...actual, ...holds].map((a) => `${a.resource.kind}/${a.resource.id}`));
+    }
+    expect(new Set(referenced).size, `invariant 3: ${organization} ${show(referenced)}`).toBe(referenced.length);
+  }
+}
+
+// Command inputs. Indexes are resolved against the run's names when a command runs, so the
+// same command stays meaningful while fast-check shrinks the sequence around it.
+
+type Twist = 'none' | 'unknown-kind' | 'repeated-kind';
+
+interface LineSpec {
+  kind: number;
+  committed: number;
+  reserved: number;
+  /**
+   * null: take committed and reserved as they are. A number: ask for exactly what is free in
+   * the kind's limit (as a decision sees it: expired holds are free), plus this (-1, 0 or +1),
+   * so requests land on the limit's edge.
+   */
+  fill: number | null;
+}
+
+interface ResourceSpec {
+  kind: number;
+  id: number;
+}
+
+/** How a replace or delete addresses its allocation. */
+type Target = 'own' | 'other-project' | 'other-organization' | 'never-created' | 'hold';
+/** How a confirm or release addresses its hold. */
+type HoldTarget = 'own' | 'other-project' | 'other-organization' | 'never-created' | 'allocation';
+/**
+ * Which holds a confirm or release picks from: pending now; open in the books (pending, or
+ * expired but not yet resolved: the confirm must find it expired); or any, resolved included.
+ */
+type HoldPool = 'pending' | 'open' | 'any';
+/** ifGeneration: absent, the target's current generation, or one off it. */
+type GenerationSpec = 'none' | 'current' | 'stale-below' | 'stale-above';
+
+// Activity leans on the first organization and kind, so one (organization, kind) sees long
+// histories (quota raised, filled, cut, reverted) while the others still check isolation.
+const kindIndex = fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.nat(2), weight: 1 });
+const organizationIndex = fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.nat(1), weight: 1 });
+const twist = fc.oneof(
+  { arbitrary: fc.constant<Twist>('none'), weight: 16 },
+  { arbitrary: fc.constantFrom<Twist>('unknown-kind', 'repeated-kind'), weight: 1 },
+);
+const target = fc.oneof(
+  { arbitrary: fc.constant<Target>('own'), weight: 12 },
+  { arbitrary: fc.constantFrom<Target>('other-project', 'other-organization', 'never-created', 'hold'), weight: 1 },
+);
+const holdTarget = fc.oneof(
+  { arbitrary: fc.constant<HoldTarget>('own'), weight: 12 },
+  {
+    arbitrary: fc.constantFrom<HoldTarget>('other-project', 'other-organization', 'never-created', 'allocation'),
+    weight: 1,
+  },
+);
+const generationSpec = fc.oneof(
+  { arbitrary: fc.constant<GenerationSpec>('none'), weight: 6 },
+  { arbitrary: fc.constant<GenerationSpec>('current'), weight: 2 },
+  { arbitrary: fc.constantFrom<GenerationSpec>('stale-below', 'stale-above'), weight: 1 },
+);
+const anyKnown = fc.nat(3).map((n) => n === 0);
+const holdPool = fc.oneof(
+  { arbitrary: fc.constant<HoldPool>('pending'), weight: 6 },
+  { arbitrary: fc.constant<HoldPool>('open'), weight: 2 },
+  { arbitrary: fc.constant<HoldPool>('any'), weight: 1 },
+);
+/**
+ * A quota: null (back to the kind's default), an absolute quantity, or one relative to the
+ * kind's usage or default when the command runs, so quotas often land just below, at or above
+ * usage, and above the default (which later makes a revert to the default fall below usage).
+ */
+type QuantitySpec = null | { absolute: number } | { belowUsage: number } | { aboveDefault: number };
+const quotaQuantity: fc.Arbitrary<QuantitySpec> = fc.oneof(
+  { arbitrary: fc.constant(null), weight: 2 },
+  { arbitrary: fc.nat(20).map((absolute) => ({ absolute })), weight: 1 },
+  { arbitrary: fc.integer({ min: -1, max: 3 }).map((belowUsage) => ({ belowUsage })), weight: 2 },
+  { arbitrary: fc.integer({ min: 1, max: 8 }).map((aboveDefault) => ({ aboveDefault })), weight: 2 },
+);
+
+/**
+ * How a replace picks its new lines: from the generated specs, or from the allocation's own
+ * lines with committed and reserved swapped (same usage) or reduced (lower usage): the changes
+ * a kind over its limit must still accept.
+ */
+type LineMode = 'new' | 'swap' | 'reduce';
+const lineMode = fc.constantFrom<LineMode>('new', 'new', 'swap', 'reduce');
+const resourceSpec = fc.record({ kind: fc.nat(resourceKinds.length - 1), id: fc.nat(resourceIds.length - 1) });
+const lineSpecs = fc.uniqueArray(
+  fc.record({
+    kind: kindIndex,
+    committed: fc.nat(4),
+    reserved: fc.nat(3),
+    fill: fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: fc.integer({ min: -1, max: 1 }), weight: 1 }),
+  }),
+  { minLength: 1, maxLength: 2, selector: (spec) => spec.kind },
+);
+
+/**
+ * What a confirm sends: nothing (everything held), the held lines as they are, less of each
+ * kind, committed and reserved swapped (same amount), fewer kinds, one more than held, a kind
+ * the hold does not hold, an unknown kind, or a kind listed twice.
+ */
+type ConfirmMode = 'all' | 'same' | 'part' | 'swap' | 'drop' | 'more' | 'other-kind' | 'unknown-kind' | 'repeated-kind';
+const confirmMode = fc.oneof(
+  { arbitrary: fc.constant<ConfirmMode>('all'), weight: 6 },
+  { arbitrary: fc.constantFrom<ConfirmMode>('part', 'more'), weight: 4 },
+  { arbitrary: fc.constantFrom<ConfirmMode>('same', 'swap', 'drop', 'other-kind'), weight: 4 },
+  { arbitrary: fc.constantFrom<ConfirmMode>('unknown-kind', 'repeated-kind'), weight: 1 },
+);
+type ResolveStep = { op: 'confirm'; mode: ConfirmMode; ifGeneration: GenerationSpec } | { op: 'release'; ifGeneration: GenerationSpec };
+const resolveStep: fc.Arbitrary<ResolveStep> = fc.oneof(
+  { arbitrary: fc.record({ op: fc.constant<'confirm'>('confirm'), mode: confirmMode, ifGeneration: generationSpec }), weight: 2 },
+  { arbitrary: fc.record({ op: fc.constant<'release'>('release'), ifGeneration: generationSpec }), weight: 1 },
+);
+
+function resourceOf(spec: ResourceSpec): ModelResource {
+  return { kind: resourceKinds[spec.kind]!, id: resourceIds[spec.id]! };
+}
+
+function generationOf(spec: GenerationSpec, current: number): number | undefined {
+  switch (spec) {
+    case 'none':
+      return undefined;
+    case 'current':
+      return current;
+    case 'stale-below':
+      return current - 1;
+    case 'stale-above':
+      return current + 1;
+  }
+}
+
+/** Milliseconds since the run started, for messages. */
+const elapsed = (m: World, r: Real) => r.clock.nowMs() - m.startMs;
+
+/** The lines of a create (allocation or hold), or of a replace of `own`, in `organization`. */
+function linesOf(
+  m: World,
+  organization: string,
+  specs: readonly LineSpec[],
+  how: Twist,
+  own?: ModelAllocation,
+): ModelLine[] {
+  const lines: ModelLine[] = [];
+  for (const spec of specs) {
+    const kind = m.kinds[spec.kind % m.kinds.length]!;
+    if (lines.some((line) => line.kind === kind)) continue;
+    const limit = m.ref.limitOf(organization, kind);
+    if (spec.fill === null || limit === unlimited) {
+      lines.push({ kind, committed: spec.committed, reserved: spec.reserved });
+      continue;
+    }
+    const ownLine = own?.live ? own.lines.find((line) => line.kind === kind) : undefined;
+    const usedByOthers = m.ref.usedOf(organization, kind) - (ownLine ? ownLine.committed + ownLine.reserved : 0);
+    const total = Math.max(0, limit - usedByOthers + spec.fill);
+    const reserved = Math.min(total, spec.reserved);
+    lines.push({ kind, committed: total - reserved, reserved });
+  }
+  return twisted(lines, m, how);
+}
+
+/** The lines a replace sends: see LineMode. */
+function replacementLines(
+  m: World,
+  organization: string,
+  allocation: ModelAllocation | undefined,
+  mode: LineMode,
+  specs: readonly LineSpec[],
+  how: Twist,
+): ModelLine[] {
+  if (mode === 'new' || !allocation) return linesOf(m, organization, specs, how, allocation);
+  const lines = allocation.lines.map(({ kind, committed, reserved }) =>
+    mode === 'swap'
+      ? { kind, committed: reserved, reserved: committed }
+      : { kind, committed: Math.floor(committed / 2), reserved: Math.max(0, reserved - 1) },
+  );
+  return twisted(lines, m, how);
+}
+
+function twisted(lines: ModelLine[], m: World, how: Twist): ModelLine[] {
+  if (how === 'unknown-kind') lines.push({ kind: `${m.prefix}-nokind`, committed: 1, reserved: 0 });
+  if (how === 'repeated-kind') lines.push({ ...lines[0]!, committed: lines[0]!.committed + 1 });
+  return lines;
+}
+
+/** The lines a confirm sends (undefined: none, confirm everything): see ConfirmMode. */
+function confirmLines(m: World, hold: ModelHold | undefined, mode: ConfirmMode): ModelLine[] | undefined {
+  if (mode === 'all') return undefined;
+  const held = hold?.lines ?? [{ kind: m.kinds[0]!, committed: 1, reserved: 0 }];
+  const same = held.map((line) => ({ ...line }));
+  switch (mode) {
+    case 'same':
+      return same;
+    case 'part':
+      return held.map(({ kind, committed, reserved }) => ({
+        kind,
+        committed: Math.floor(committed / 2),
+        reserved: Math.max(0, reserved - 1),
+      }));
+    case 'swap':
+      return held.map(({ kind, committed, reserved }) => ({ kind, committed: reserved, reserved: committed }));
+    case 'drop':
+      return same.length > 1 ? same.slice(1) : [{ kind: held[0]!.kind, committed: 0, reserved: 0 }];
+    case 'more':
+      return [{ ...same[0]!, committed: same[0]!.committed + 1 }, ...same.slice(1)];
+    case 'other-kind': {
+      const other = m.kinds.find((kind) => !held.some((line) => line.kind === kind)) ?? `${m.prefix}-nokind`;
+      return [...same, { kind: other, committed: 0, reserved: 0 }];
+    }
+    case 'unknown-kind':
+      return [...same, { kind: `${m.prefix}-nokind`, committed: 0, reserved: 0 }];
+    case 'repeated-kind':
+      return [...same, { ...same[0]! }];
+  }
+}
+
+const show = (value: unknown) => JSON.stringify(value);
+
+/**
+ * Where a replace or delete is sent, and the model's allocation it was meant for (if any):
+ * `ref` picks among the live allocations, or (with `anyKnown`) among all ever created, so
+ * deleted ones are picked too; `hold` sends it to a hold's id (pending, resolved or confirmed).
+ */
+function address(m: World, ref: number, anyKnown: boolean, how: Target) {
+  if (how === 'hold' && m.ref.holds.length > 0) {
+    const hold = m.ref.holds[ref % m.ref.holds.length]!;
+    const allocation = m.ref.allocations.find((a) => a.id === hold.id);
+    return { organization: hold.organization, project: hold.project, id: hold.id, allocation };
+  }
+  const live = m.ref.allocations.filter((a) => a.live);
+  const known = anyKnown || live.length === 0 ? m.ref.allocations : live;
+  if (known.length === 0 || how === 'never-created' || how === 'hold') {
+    return { organization: m.organizations[0]!, project: projectIds[0]!, id: randomUUID(), allocation: undefined };
+  }
+  const allocation = known[ref % known.length]!;
+  const otherOrganization = m.organizations.find((o) => o !== allocation.organization)!;
+  const otherProject = projectIds.find((p) => p !== allocation.project)!;
+  return {
+    organization: how === 'other-organization' ? otherOrganization : allocation.organization,
+    project: how === 'other-project' ? otherProject : allocation.project,
+    id: allocation.id,
+    allocation,
+  };
+}
+
+/**
+ * Where a confirm or release is sent, and the model's hold it was meant for (if any): `ref`
+ * picks among the holds of `pool` (or, if it has none, of the next wider pool); `allocation`
+ * sends it to a plain allocation's id.
+ */
+function addressHold(m: World, ref: number, pool: HoldPool, how: HoldTarget) {
+  const fresh = { organization: m.organizations[0]!, project: projectIds[0]!, id: randomUUID(), hold: undefined };
+  if (how === 'allocation') {
+    const plain = m.ref.allocations.filter((a) => !m.ref.holds.some((h) => h.id === a.id));
+    const allocation = plain[ref % Math.max(1, plain.length)];
+    return allocation
+      ? { organization: allocation.organization, project: allocation.project, id: allocation.id, hold: undefined }
+      : fresh;
+  }
+  const pending = pool === 'pending' ? m.ref.pendingHolds() : [];
+  const open = pool !== 'any' ? m.ref.holds.filter((h) => h.booked === 'pending') : [];
+  const known = pending.length > 0 ? pending : open.length > 0 ? open : m.ref.holds;
+  if (known.length === 0 || how === 'never-created') return fresh;
+  const hold = known[ref % known.length]!;
+  const otherOrganization = m.organizations.find((o) => o !== hold.organization)!;
+  const otherProject = projectIds.find((p) => p !== hold.project)!;
+  return {
+    organization: how === 'other-organization' ? otherOrganization : hold.organization,
+    project: how === 'other-project' ? otherProject : hold.project,
+    id: hold.id,
+    hold,
+  };
+}
+
+class SetQuotas implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly organization: number,
+    readonly entries: { kind: number; quantity: QuantitySpec }[],
+    readonly force: boolean,
+    readonly unknownKind: boolean,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const organization = m.organizations[this.organization]!;
+    const inputs: { kind: string; quantity: number | null }[] = [];
+    for (const entry of this.entries) {
+      const kind = m.kinds[entry.kind % m.kinds.length]!;
+      if (inputs.some((input) => input.kind === kind)) continue;
+      const spec = entry.quantity;
+      const quantity =
+        spec === null
+          ? null
+          : 'absolute' in spec
+            ? spec.absolute
+            : 'aboveDefault' in spec
+              ? (m.ref.kinds.get(kind) ?? 0) + spec.aboveDefault
+              : Math.max(0, m.ref.usedOf(organization, kind) - spec.belowUsage);
+      inputs.push({ kind, quantity });
+    }
+    if (this.unknownKind) inputs.push({ kind: `${m.prefix}-nokind`, quantity: 5 });
+    const call = `setQuotas(${organization}, ${show(inputs)}, {force: ${this.force}})`;
+    const actual = await attempt(() => r.ledger.setQuotas(organization, inputs, { force: this.force }));
+    const expected = m.ref.setQuotas(organization, inputs, this.force);
+    expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+    await checkState(m, r);
+  }
+  toString() {
+    return `setQuotas(o${this.organization}, ${show(this.entries)}, force=${this.force}${this.unknownKind ? ', +unknown kind' : ''})`;
+  }
+}
+
+class CreateAllocation implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly organization: number,
+    readonly project: number,
+    readonly resource: ResourceSpec,
+    readonly lines: LineSpec[],
+    readonly twist: Twist,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const organization = m.organizations[this.organization]!;
+    const project = projectIds[this.project]!;
+    const resource = resourceOf(this.resource);
+    const lines = linesOf(m, organization, this.lines, this.twist);
+    const call = `createAllocation(${organization}, ${project}, ${show(resource)}, ${show(lines)})`;
+    const actual = await attempt(() =>
+      r.ledger.createAllocation(organization, project, { resource, allocations: lines }),
+    );
+    const id = actual.ok ? actual.value.id : 'refused';
+    const expected = m.ref.createAllocation(organization, project, id, resource, lines);
+    expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+    if (actual.ok && expected.ok) {
+      const { id, organization, project, resource, allocations, generation } = actual.value;
+      expect({ id, organization, project, resource, allocations, generation }, call).toEqual(
+        allocationView(expected.value),
+      );
+    }
+    await checkState(m, r);
+  }
+  toString() {
+    return `createAllocation(o${this.organization}, p${this.project}, ${show(resourceOf(this.resource))}, ${show(this.lines)}${this.twist === 'none' ? '' : `, ${this.twist}`})`;
+  }
+}
+
+class ReplaceAllocation implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly allocation: number,
+    readonly anyKnown: boolean,
+    readonly target: Target,
+    /** null keeps the allocation's current resource. */
+    readonly resource: ResourceSpec | null,
+    readonly mode: LineMode,
+    readonly lines: LineSpec[],
+    readonly twist: Twist,
+    readonly ifGeneration: GenerationSpec,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const { organization, project, id, allocation } = address(m, this.allocation, this.anyKnown, this.target);
+    const resource =
+      this.resource === null && allocation ? { ...allocation.resource } : resourceOf(this.resource ?? { kind: 0, id: 0 });
+    const lines = replacementLines(m, organization, allocation, this.mode, this.lines, this.twist);
+    const ifGeneration = generationOf(this.ifGeneration, allocation?.generation ?? 1);
+    const call = `replaceAllocation(${organization}, ${project}, ${id}${allocation?.live === false ? ' (deleted)' : ''}, ${show(resource)}, ${show(lines)}, {ifGeneration: ${ifGeneration}})`;
+    const actual = await attempt(() =>
+      r.ledger.replaceAllocation(organization, project, id, { resource, allocations: lines }, { ifGeneration }),
+    );
+    const expected = m.ref.replaceAllocation(organization, project, id, resource, lines, ifGeneration);
+    expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+    if (actual.ok && expected.ok) {
+      const { id, organization, project, resource, allocations, generation } = actual.value;
+      expect({ id, organization, project, resource, allocations, generation }, call).toEqual(
+        allocationView(expected.value),
+      );
+    }
+    await checkState(m, r);
+  }
+  toString() {
+    const resource = this.resource === null ? 'same resource' : show(resourceOf(this.resource));
+    return `replaceAllocation(#${this.allocation}${this.anyKnown ? ' of all' : ' of live'}, ${this.target}, ${resource}, ${this.mode === 'new' ? show(this.lines) : `${this.mode} lines`}${this.twist === 'none' ? '' : `, ${this.twist}`}${this.ifGeneration === 'none' ? '' : `, ifGeneration ${this.ifGeneration}`})`;
+  }
+}
+
+class DeleteAllocation implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly allocation: number,
+    readonly anyKnown: boolean,
+    readonly target: Target,
+    readonly twice: boolean,
+    readonly ifGeneration: GenerationSpec,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const { organization, project, id, allocation } = address(m, this.allocation, this.anyKnown, this.target);
+    // Resolved once: a retried delete sends the same If-Match as the first.
+    const ifGeneration = generationOf(this.ifGeneration, allocation?.generation ?? 1);
+    for (let round = 0; round < (this.twice ? 2 : 1); round += 1) {
+      const call = `deleteAllocation(${organization}, ${project}, ${id}, {ifGeneration: ${ifGeneration}}) #${round + 1}`;
+      const actual = await attempt(() => r.ledger.deleteAllocation(organization, project, id, { ifGeneration }));
+      const expected = m.ref.deleteAllocation(organization, project, id, ifGeneration);
+      expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+      if (actual.ok && expected.ok) expect(actual.value, call).toEqual(expected.value);
+      await checkState(m, r);
+    }
+  }
+  toString() {
+    return `deleteAllocation(#${this.allocation}${this.anyKnown ? ' of all' : ' of live'}, ${this.target}${this.twice ? ', twice' : ''}${this.ifGeneration === 'none' ? '' : `, ifGeneration ${this.ifGeneration}`})`;
+  }
+}
+
+class CreateHold implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly organization: number,
+    readonly project: number,
+    readonly resource: ResourceSpec,
+    readonly lines: LineSpec[],
+    readonly ttlSeconds: number,
+    readonly twist: Twist,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const organization = m.organizations[this.organization]!;
+    const project = projectIds[this.project]!;
+    const resource = resourceOf(this.resource);
+    const lines = linesOf(m, organization, this.lines, this.twist);
+    const ttlSeconds = this.ttlSeconds;
+    const call = `createHold(${organization}, ${project}, ${show(resource)}, ${show(lines)}, ttl ${ttlSeconds} s) at +${elapsed(m, r)} ms`;
+    const actual = await attempt(() =>
+      r.ledger.createHold(organization, project, { resource, allocations: lines, ttlSeconds }),
+    );
+    const id = actual.ok ? actual.value.id : 'refused';
+    const expected = m.ref.createHold(organization, project, id, resource, lines, ttlSeconds);
+    expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+    if (actual.ok && expected.ok) expect(actualHoldView(actual.value), call).toEqual(expected.value);
+    await checkState(m, r);
+  }
+  toString() {
+    return `createHold(o${this.organization}, p${this.project}, ${show(resourceOf(this.resource))}, ${show(this.lines)}, ttl ${this.ttlSeconds} s${this.twist === 'none' ? '' : `, ${this.twist}`})`;
+  }
+}
+
+/** A confirm or release, sometimes followed by a second one on the same hold. */
+class ResolveHold implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly hold: number,
+    readonly pool: HoldPool,
+    readonly target: HoldTarget,
+    readonly steps: ResolveStep[],
+  ) {}
+  /** Misaddressed and unknown holds are the `target`'s business: wait for a hold of the pool. */
+  check = (m: Readonly<World>) =>
+    this.pool === 'pending' ? m.ref.pendingHolds().length > 0 : m.ref.holds.length > 0;
+  async run(m: World, r: Real) {
+    const { organization, project, id, hold } = addressHold(m, this.hold, this.pool, this.target);
+    for (const [round, step] of this.steps.entries()) {
+      const ifGeneration = generationOf(step.ifGeneration, hold?.generation ?? 1);
+      const where = `(${organization}, ${project}, ${id}${hold ? ` [${m.ref.statusOf(hold)}, expires +${hold.expiresAtMs - r.clock.nowMs()} ms]` : ''}`;
+      let actual: Awaited<ReturnType<typeof attempt<Hold>>>;
+      let expected: Outcome<HoldView>;
+      let call: string;
+      if (step.op === 'confirm') {
+        const lines = confirmLines(m, hold, step.mode);
+        call = `confirmHold${where}, ${lines === undefined ? 'all' : show(lines)}, {ifGeneration: ${ifGeneration}}) #${round + 1}`;
+        actual = await attempt(() =>
+          r.ledger.confirmHold(organization, project, id, lines === undefined ? {} : { allocations: lines }, {
+            ifGeneration,
+          }),
+        );
+        expected = m.ref.confirmHold(organization, project, id, lines, ifGeneration);
+      } else {
+        call = `releaseHold${where}, {ifGeneration: ${ifGeneration}}) #${round + 1}`;
+        actual = await attempt(() => r.ledger.releaseHold(organization, project, id, { ifGeneration }));
+        expected = m.ref.releaseHold(organization, project, id, ifGeneration);
+      }
+      expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+      if (actual.ok && expected.ok) expect(actualHoldView(actual.value), call).toEqual(expected.value);
+      await checkState(m, r);
+    }
+  }
+  toString() {
+    const steps = this.steps.map((s) =>
+      s.op === 'confirm'
+        ? `confirm ${s.mode}${s.ifGeneration === 'none' ? '' : ` ifGeneration ${s.ifGeneration}`}`
+        : `release${s.ifGeneration === 'none' ? '' : ` ifGeneration ${s.ifGeneration}`}`,
+    );
+    return `resolveHold(#${this.hold} of ${this.pool}, ${this.target}, ${steps.join(' then ')})`;
+  }
+}
+
+/**
+ * Moves the clock: a little, to a hold's expiry (1 ms before, exactly at, 1 ms after), or past
+ * every hold. Then sometimes sweeps, sometimes not: unswept, the stored counters still carry
+ * the expired holds, and the next decision must resolve them first and not count them.
+ */
+type Advance = { to: 'small'; ms: number } | { to: 'expiry'; hold: number; offset: number } | { to: 'past-all' };
+const advance: fc.Arbitrary<Advance> = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 5000 }).map((ms) => ({ to: 'small' as const, ms })), weight: 2 },
+  {
+    arbitrary: fc.record({
+      to: fc.constant('expiry' as const),
+      hold: fc.nat(),
+      offset: fc.constantFrom(-1, 0, 0, 1),
+    }),
+    weight: 4,
+  },
+  { arbitrary: fc.constant({ to: 'past-all' as const }), weight: 1 },
+);
+
+class AdvanceClock implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly advance: Advance,
+    readonly sweep: boolean,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const now = r.clock.nowMs();
+    let ms = 1000;
+    if (this.advance.to === 'small') ms = this.advance.ms;
+    else if (this.advance.to === 'past-all') ms = ttlSecondsMax * 1000 + 1;
+    else {
+      const pending = m.ref.pendingHolds();
+      if (pending.length > 0) {
+        const hold = pending[this.advance.hold % pending.length]!;
+        ms = Math.max(0, hold.expiresAtMs + this.advance.offset - now);
+      }
+    }
+    r.clock.advance(ms);
+    if (this.sweep) {
+      const expected = m.ref.sweep();
+      expect(await r.ledger.sweepExpiredHolds(), `sweepExpiredHolds() after +${ms} ms`).toBe(expected);
+    }
+    await checkState(m, r);
+  }
+  toString() {
+    const to =
+      this.advance.to === 'small'
+        ? `+${this.advance.ms} ms`
+        : this.advance.to === 'past-all'
+          ? 'past every hold'
+          : `to expiry of pending hold #${this.advance.hold} ${this.advance.offset >= 0 ? '+' : ''}${this.advance.offset} ms`;
+    return `advanceClock(${to}${this.sweep ? ', then sweep' : ''})`;
+  }
+}
+
+const setQuotas = fc
+  .tuple(
+    organizationIndex,
+    fc.uniqueArray(fc.record({ kind: kindIndex, quantity: quotaQuantity }), {
+      minLength: 1,
+      maxLength: 3,
+      selector: (entry) => entry.kind,
+    }),
+    fc.boolean(),
+    fc.nat(19).map((n) => n === 0),
+  )
+  .map(([o, entries, force, unknownKind]) => new SetQuotas(o, entries, force, unknownKind));
+
+const createAllocation = fc
+  .tuple(organizationIndex, fc.nat(1), resourceSpec, lineSpecs, twist)
+  .map(([o, p, resource, lines, how]) => new CreateAllocation(o, p, resource, lines, how));
+
+const replaceAllocation = fc
+  .tuple(fc.nat(), anyKnown, target, fc.option(resourceSpec, { freq: 2 }), lineMode, lineSpecs, twist, generationSpec)
+  .map(
+    ([a, all, how, resource, mode, lines, tw, gen]) =>
+      new ReplaceAllocation(a, all, how, resource, mode, lines, tw, gen),
+  );
+
+const deleteAllocation = fc
+  .tuple(fc.nat(), anyKnown, target, fc.nat(3).map((n) => n === 0), generationSpec)
+  .map(([a, all, how, twice, gen]) => new DeleteAllocation(a, all, how, twice, gen));
+
+const createHold = fc
+  .tuple(organizationIndex, fc.nat(1), resourceSpec, lineSpecs, fc.integer({ min: 1, max: ttlSecondsMax }), twist)
+  .map(([o, p, resource, lines, ttl, how]) => new CreateHold(o, p, resource, lines, ttl, how));
+
+const resolveHold = fc
+  .tuple(fc.nat(), holdPool, holdTarget, fc.array(resolveStep, { minLength: 1, maxLength: 2 }))
+  .map(([h, all, how, steps]) => new ResolveHold(h, all, how, steps));
+
+const advanceClock = fc
+  .tuple(advance, fc.nat(3).map((n) => n === 0))
+  .map(([to, sweep]) => new AdvanceClock(to, sweep));
+
+// fc.commands picks uniformly among its arbitraries: listing one twice doubles its weight.
+const commands = fc.commands(
+  [
+    setQuotas,
+    setQuotas,
+    createAllocation,
+    createAllocation,
+    replaceAllocation,
+    deleteAllocation,
+    createHold,
+    createHold,
+    createHold,
+    resolveHold,
+    resolveHold,
+    resolveHold,
+    advanceClock,
+    advanceClock,
+    advanceClock,
+  ],
+  { maxCommands, size: 'max' },
+);
+
+const setup = fc.record({
+  kindCount: fc.constantFrom(2, 3),
+  unlimitedAt: fc.nat(2),
+  defaults: fc.array(
+    fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.integer({ min: 1, max: 8 }), weight: 4 }),
+    { minLength: 3, maxLength: 3 },
+  ),
+});
+
+for (const engine of engines) {
+  describe(`ledger against the reference model (${engine})`, () => {
+    let database: TestDatabase;
+    let ledger: Ledger;
+    const clock = new ManualClock();
+    const late: string[] = [];
+    let runs = 0;
+
+    beforeAll(async () => {
+      database = await createTestDatabase(engine);
+      ledger = await openLedger({ db: watchedStore(openStore(database.url), late), clock });
+    });
+
+    afterAll(async () => {
+      if (!database) return;
+      try {
+        // Every run's organizations at once: nothing drifted anywhere.
+        if (ledger) expect(await ledger.verifyCounters()).toEqual([]);
+      } finally {
+        await ledger?.close();
+        await database.drop();
+      }
+    });
+
+    it('decides every operation as the model does and keeps the books', async () => {
+      await fc.assert(
+        fc.asyncProperty(setup, commands, async ({ kindCount, unlimitedAt, defaults }, cmds) => {
+          runs += 1;
+          const prefix = `m${runs}`;
+          // Earlier runs' holds (a failed run's too) expire and are swept, so a sweep in this
+          // run resolves this run's holds only.
+          clock.advance(ttlSecondsMax * 1000 + 1);
+          await ledger.sweepExpiredHolds();
+          const world: World = {
+            ref: new ReferenceModel(clock),
+            prefix,
+            kinds: [],
+            organizations: [],
+            startMs: clock.nowMs(),
+          };
+          for (let k = 0; k < kindCount; k += 1) {
+            const name = `${prefix}-${'abc'[k]}`;
+            const kindDefault = k === unlimitedAt % kindCount ? null : defaults[k]!;
+            await ledger.putKind(name, { displayName: name, default: kindDefault });
+            world.ref.addKind(name, kindDefault);
+            world.kinds.push(name);
+          }
+          for (const o of [0, 1]) {
+            const organization = `${prefix}-o${o}`;
+            await ledger.putOrganization(organization, {});
+            world.organizations.push(organization);
+            for (const project of projectIds) {
+              await ledger.putProject(organization, project, {});
+              world.ref.addProject(organization, project);
+            }
+          }
+          late.length = 0;
+          const real: Real = { ledger, clock, late };
+          await checkState(world, real);
+          await fc.asyncModelRun(() => ({ model: world, real }), cmds);
+          await checkAllocations(world, real);
+        }),
+        { numRuns },
+      );
+    }, 300_000);
+  });
+}

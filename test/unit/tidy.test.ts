@@ -1,0 +1,42 @@
+// Goal: keep the habits the code relies on, by code rather than by review: no stray console
+// output or wall-clock reads in the sources, no leftover FIXMEs, and every error code both
+// implemented and documented. Method: read the source files and the README.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { errorCodes } from '../../src/domain/errors.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+const sources = sourceFiles(join(root, 'src')).map((path) => ({
+  path: relative(root, path),
+  text: readFileSync(path, 'utf8'),
+}));
+
+describe('tidy', () => {
+  it.each([
+    ['console output (use the logger, or stdout in the CLI)', /\bconsole\.(log|error|warn|info|debug)\b/, []],
+    ['wall-clock reads outside the clock module', /\bDate\.now\(\)/, [join('src', 'domain', 'clock.ts')]],
+    ['leftover markers', /\b(FIXME|XXX|TODO)\b/, []],
+  ])('sources have no %s', (_what, pattern, allowed) => {
+    const offenders = sources
+      .filter((file) => !allowed.includes(file.path))
+      .filter((file) => pattern.test(file.text))
+      .map((file) => file.path);
+    expect(offenders).toEqual([]);
+  });
+
+  it('documents every error code in the README, and documents no code that does not exist', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const documented = new Set([...readme.matchAll(/\/problems\/([a-z-]+)/g)].map((m) => m[1]));
+    expect([...documented].sort()).toEqual(Object.keys(errorCodes).sort());
+  });
+});
