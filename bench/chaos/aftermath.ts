@@ -1,0 +1,123 @@
+/**
+ * After the run, with every server stopped (so no request is still running): the operations
+ * no client heard back from get their outcome from the idempotency record the server stores
+ * in the same transaction as the change. A record with an answer is that answer; a record
+ * still pending (or none) means the request changed nothing — which is checked for the
+ * operations that would have left a trace: no record of the resource they would have created
+ * may exist. Then the faults of `--inject-fault` are planted, to prove the checks can fail.
+ */
+import type { Ledger } from '../../src/index.js';
+import { applyAnswer, type AnswerContext } from './answers.js';
+import { plant, recordsOfResources, storedAnswers } from './database.js';
+import type { Model } from './model.js';
+import type { FaultKind } from './options.js';
+
+export async function resolveUnanswered(context: AnswerContext, postgresUrl: string, schema: string): Promise<void> {
+  const { model, stats, violations } = context;
+  const ops = model.unanswered;
+  const stored = await storedAnswers(postgresUrl, schema, ops.map((op) => op.call.key));
+  const noEffect = ops.filter((op) => stored.get(op.call.key)?.state !== 'done');
+  // Resources these requests would have created (or moved an allocation to).
+  const traces = noEffect.flatMap((op) =>
+    op.resource !== undefined && (op.entity === undefined || op.entity.resource.id !== op.resource.id)
+      ? [{ op, resourceId: op.resource.id }]
+      : [],
+  );
+  const records = await recordsOfResources(postgresUrl, schema, traces.map((trace) => trace.resourceId));
+  for (const op of ops) {
+    const record = stored.get(op.call.key);
+    if (op.entity) op.entity.uncertain = false;
+    if (record?.state === 'done' && record.status !== null) {
+      stats.resolvedFromStore += 1;
+      applyAnswer(context, op, { status: record.status, body: record.body }, 'store');
+    } else {
+      stats.resolvedNoEffect += 1;
+    }
+  }
+  for (const { op, resourceId } of traces) {
+    const found = records.get(resourceId);
+    if (found !== undefined) {
+      violations.add(
+        'change-without-answer',
+        `${op.kind} (key ${op.call.key}) has no stored answer, yet resource ${resourceId} has records ${found.join(', ')}`,
+      );
+    }
+  }
+}
+
+/** Breaks the books behind the ledger's back, as a bug would. */
+export async function injectFault(
+  fault: FaultKind,
+  ledger: Ledger,
+  model: Model,
+  postgresUrl: string,
+  schema: string,
+): Promise<string> {
+  const organization = 'org-a';
+  const now = Date.now();
+  switch (fault) {
+    case 'counter':
+      await plant(postgresUrl, schema, async (query) => {
+        await query(
+          `INSERT INTO quota_counters (organization_id, kind, quota, committed, reserved, held, updated_at)
+            VALUES ($1, 'gpus', NULL, 3, 0, 0, $2)
+            ON CONFLICT (organization_id, kind) DO UPDATE SET committed = quota_counters.committed + 3`,
+          [organization, now],
+        );
+      });
+      return `raised the committed gpus counter of ${organization} by 3`;
+
+    case 'overcommit': {
+      // What a decision that skipped the quota check would write: an allocation, its line,
+      // the counter and a journal entry, all consistent with one another — only over quota.
+      const gpus = (await ledger.getQuotas(organization)).find((row) => row.kind === 'gpus')!;
+      const amount = (gpus.quantity ?? 0) - gpus.used + 5;
+      const id = `0190a000-0000-7000-8000-${String(now % 1e12).padStart(12, '0')}`;
+      const resource = { kind: 'server', id: 'injected-overcommit' };
+      const lines = [{ kind: 'gpus', committed: amount, reserved: 0 }];
+      await plant(postgresUrl, schema, async (query) => {
+        await query(
+          `INSERT INTO allocations (id, organization_id, project_id, resource_kind, resource_id, state,
+            generation, created_by, updated_by, created_at, updated_at) VALUES ($1, $2, 'web', $3, $4, 'live', 1, 'chaos', 'chaos', $5, $5)`,
+          [id, organization, resource.kind, resource.id, now],
+        );
+        await query(`INSERT INTO allocation_lines (allocation_id, kind, committed, reserved) VALUES ($1, 'gpus', $2, 0)`, [id, amount]);
+        await query(`UPDATE quota_counters SET committed = committed + $1 WHERE organization_id = $2 AND kind = 'gpus'`, [amount, organization]);
+        const { rows } = await query(`UPDATE organizations SET revision = revision + 1 WHERE id = $1 RETURNING revision`, [organization]);
+        await query(
+          `INSERT INTO journal (organization_id, revision, project_id, at, principal, action, subject_id, changes, deltas)
+            VALUES ($1, $2, 'web', $3, 'chaos', 'allocation.created', $4, $5, $6)`,
+          [
+            organization,
+            (rows[0] as { revision: string }).revision,
+            now,
+            id,
+            JSON.stringify({ resource, before: null, after: lines }),
+            JSON.stringify([{ kind: 'gpus', committed: amount, reserved: 0, held: 0 }]),
+          ],
+        );
+      });
+      return `allocated ${amount} gpus in ${organization} past its quota of ${gpus.quantity} (${gpus.used} used)`;
+    }
+
+    case 'lost-write': {
+      const live = [...model.entities.values()].find((e) => e.status === 'live' && !e.uncertain);
+      if (live === undefined) throw new Error('no acknowledged live allocation to lose');
+      await plant(postgresUrl, schema, async (query) => {
+        await query('UPDATE allocations SET deleted_at = $1 WHERE id = $2', [now, live.id]);
+      });
+      return `deleted allocation ${live.id} behind the ledger's back`;
+    }
+
+    case 'gap':
+      await plant(postgresUrl, schema, async (query) => {
+        await query(
+          `UPDATE journal SET revision = revision + 1 WHERE organization_id = $1
+            AND revision = (SELECT revision FROM organizations WHERE id = $1)`,
+          [organization],
+        );
+        await query('UPDATE organizations SET revision = revision + 1 WHERE id = $1', [organization]);
+      });
+      return `moved the last journal entry of ${organization} one revision up`;
+  }
+}
