@@ -352,6 +352,16 @@ describe.each(engines)('holds API on %s', (engine) => {
       problem: 'invalid-request',
     },
     {
+      // Found by the fuzz test: `null` was once taken for an absent body, confirming everything.
+      name: 'confirm with a JSON null body → 400 (only an absent body means "all")',
+      method: 'POST',
+      url: holdUrl('vm1', '/confirm'),
+      rawBody: 'null',
+      headers: { 'content-type': 'application/json' },
+      status: 400,
+      problem: 'invalid-request',
+    },
+    {
       name: 'after the refusals the hold is unchanged and pending',
       method: 'GET',
       url: holdUrl('vm1'),

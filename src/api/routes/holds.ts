@@ -94,8 +94,9 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404, 409, 412, 422) },
     },
     // The body is optional (confirm all that is held): validate an absent one as {}.
+    // Only an absent one: a JSON `null` is a malformed body and must get a 400.
     preValidation: async (request) => {
-      request.body ??= {};
+      if (request.body === undefined) request.body = {};
     },
     handler: async (request, reply) => {
       const { organization, project, id } = request.params;
