@@ -111,6 +111,10 @@ export const QuotaUsage = Type.Object({
   updatedBy: Type.Union([Type.String(), Type.Null()]),
   free: Type.Union([Quantity, Type.Null()]),
   overLimit: Type.Boolean(),
+  guaranteed: Type.Union([Quantity], { description: "The sum of the projects' guarantees of this kind" }),
+  freeForAnyProject: Type.Union([Quantity, Type.Null()], {
+    description: 'What a project with no guarantee can still take: quantity - used - unused guarantees (null: unlimited)',
+  }),
 });
 
 export const Quotas = Type.Object({
@@ -118,6 +122,60 @@ export const Quotas = Type.Object({
   generation: Type.Integer({ description: 'The quota set\'s generation: its ETag' }),
   quotas: Type.Array(QuotaUsage),
 });
+
+// Project envelopes
+
+export const ProjectQuotaBody = Type.Object(
+  {
+    quotas: Type.Array(
+      Type.Object(
+        {
+          kind: Id,
+          cap: Type.Optional(
+            Type.Union([QuantityInput, Type.Null()], { description: 'The most the project may use; absent or null: no cap' }),
+          ),
+          guaranteed: Type.Optional(
+            Type.Union([QuantityInput, Type.Null()], {
+              description: "Carved out of the organization's quota for this project alone; absent or null: none",
+            }),
+          ),
+        },
+        strict,
+      ),
+      { minItems: 1, maxItems: kindsPerRequestMax },
+    ),
+  },
+  strict,
+);
+
+export const ProjectQuotaUsage = Type.Object({
+  kind: Type.String(),
+  displayName: Type.String(),
+  format: KindFormat,
+  cap: Type.Union([Quantity, Type.Null()], { description: 'null: no cap' }),
+  guaranteed: Quantity,
+  used: Quantity,
+  committed: Quantity,
+  reserved: Quantity,
+  held: Quantity,
+  available: Type.Union([Quantity, Type.Null()], {
+    description: "What the project can take now (cap, organization and other projects' guarantees); null: unlimited",
+  }),
+  overCap: Type.Boolean(),
+  updatedBy: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const ProjectQuotas = Type.Object({
+  organization: Type.String(),
+  project: Type.String(),
+  generation: Type.Integer({ description: "The project's cap-and-guarantee set's generation: its ETag" }),
+  quotas: Type.Array(ProjectQuotaUsage),
+});
+
+export const CascadeQuery = Type.Object(
+  { cascade: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
+  strict,
+);
 
 export const ForceQuery = Type.Object(
   { force: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
@@ -299,6 +357,9 @@ export const Problem = Type.Object(
       Type.Array(
         Type.Object({
           kind: Type.String(),
+          scope: Type.Union([Type.Literal('project'), Type.Literal('organization'), Type.Literal('guarantees')], {
+            description: "The level that refused: the project's cap, the organization's quota, or the other projects' guarantees",
+          }),
           requested: Quantity,
           used: Quantity,
           limit: Quantity,
@@ -311,6 +372,20 @@ export const Problem = Type.Object(
     belowUsage: Type.Optional(
       Type.Array(Type.Object({ kind: Type.String(), quantity: Quantity, used: Quantity })),
     ),
+    overGuaranteed: Type.Optional(
+      Type.Array(
+        Type.Object({
+          kind: Type.String(),
+          organization: Type.Optional(Type.String()),
+          guaranteed: Quantity,
+          quantity: Quantity,
+        }),
+      ),
+    ),
+    unavailable: Type.Optional(
+      Type.Array(Type.Object({ kind: Type.String(), used: Quantity, keptBack: Quantity, quantity: Quantity })),
+    ),
+    live: Type.Optional(Type.Object({ allocations: Type.Integer(), holds: Type.Integer() })),
     errors: Type.Optional(
       Type.Array(Type.Object({ field: Type.String(), message: Type.String() })),
     ),

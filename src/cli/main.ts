@@ -9,7 +9,9 @@ import { apiVersion, buildApp } from '../api/app.js';
 import { jwtVerifier } from '../api/jwt.js';
 import { roles, type Role } from '../domain/access.js';
 import { systemClock } from '../domain/clock.js';
+import { AllotError } from '../domain/errors.js';
 import { openLedger } from '../ledger/ledger.js';
+import type { CounterValues } from '../ledger/types.js';
 import { startSweeper } from '../ledger/sweeper.js';
 import { migrate } from '../store/migrations.js';
 import { defaultDatabase } from '../store/open.js';
@@ -142,6 +144,131 @@ token
     }
   });
 
+const quota = program.command('quota').description("Read and set organizations' quotas and projects' caps and guarantees");
+
+const shown = (value: number | null) => (value === null ? '-' : String(value));
+
+/** Prints rows as aligned columns: a header, then one line per row. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  for (const row of [header, ...rows]) out(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+quota
+  .command('show')
+  .description("Show an organization's quotas and usage per kind, or with --project a project's envelope")
+  .argument('<organization>')
+  .option('--project <project>', "show this project's caps, guarantees, usage and what it can still take")
+  .option('--json', 'print JSON instead of a table')
+  .addOption(dbOption())
+  .action(async (organization: string, options: { project?: string; json?: boolean; db: string }) => {
+    const ledger = await openLedger({ db: options.db });
+    try {
+      if (options.project !== undefined) {
+        const set = await ledger.getProjectQuotaSet(organization, options.project);
+        if (options.json) {
+          out(JSON.stringify(set, null, 2));
+          return;
+        }
+        table(
+          ['KIND', 'CAP', 'GUARANTEED', 'USED', 'AVAILABLE'],
+          set.quotas.map((q) => [q.kind, shown(q.cap), String(q.guaranteed), String(q.used), shown(q.available)]),
+        );
+      } else {
+        const set = await ledger.getQuotaSet(organization);
+        if (options.json) {
+          out(JSON.stringify(set, null, 2));
+          return;
+        }
+        table(
+          ['KIND', 'QUOTA', 'USED', 'GUARANTEED', 'FREE', 'FREE-FOR-ANY-PROJECT'],
+          set.quotas.map((q) => [q.kind, shown(q.quantity), String(q.used), String(q.guaranteed), shown(q.free), shown(q.freeForAnyProject)]),
+        );
+      }
+    } finally {
+      await ledger.close();
+    }
+  });
+
+/** "none" (or "-") clears a limit; anything else is a quantity ("40", "1Ti", "2k"). */
+const limitArgument = (value: string) => (value === 'none' || value === '-' ? null : value);
+
+quota
+  .command('set')
+  .description(
+    "Set an organization's quota of one kind (--quantity), or with --project a project's cap " +
+      'and guarantee of it (--cap, --guaranteed; either left out means none)',
+  )
+  .argument('<organization>')
+  .requiredOption('--kind <kind>', 'the resource kind')
+  .option('--quantity <quantity>', `the organization's quota ("none" falls back to the kind's default)`, limitArgument)
+  .option('--project <project>', `set this project's cap and guarantee instead`)
+  .option('--cap <quantity>', `the project's cap ("none": no cap)`, limitArgument)
+  .option('--guaranteed <quantity>', `the project's guarantee ("none": no guarantee)`, limitArgument)
+  .option('--force', 'set it even below current usage, leaving the kind over its limit')
+  .addOption(dbOption())
+  .action(async (organization: string, options: QuotaSetOptions) => {
+    const projectWise = options.cap !== undefined || options.guaranteed !== undefined;
+    if (options.project === undefined && (projectWise || options.quantity === undefined)) {
+      throw new Error('give --quantity for an organization, or --project with --cap and/or --guaranteed');
+    }
+    if (options.project !== undefined && options.quantity !== undefined) {
+      throw new Error('--quantity is the organization\'s quota; a project takes --cap and --guaranteed');
+    }
+    const ledger = await openLedger({ db: options.db });
+    try {
+      const force = options.force ?? false;
+      if (options.project !== undefined) {
+        const set = await ledger.setProjectQuotaSet(
+          organization,
+          options.project,
+          [{ kind: options.kind, cap: options.cap ?? null, guaranteed: options.guaranteed ?? null }],
+          { force, principal: 'cli' },
+        );
+        const q = set.quotas.find((item) => item.kind === options.kind)!;
+        out(`${organization}/${options.project} ${q.kind}: cap ${shown(q.cap)}, guaranteed ${q.guaranteed}, used ${q.used}, available ${shown(q.available)}`);
+      } else {
+        const set = await ledger.setQuotaSet(organization, [{ kind: options.kind, quantity: options.quantity! }], {
+          force,
+          principal: 'cli',
+        });
+        const q = set.quotas.find((item) => item.kind === options.kind)!;
+        out(`${organization} ${q.kind}: quota ${shown(q.quantity)} (${q.source}), used ${q.used}, guaranteed ${q.guaranteed}`);
+      }
+    } finally {
+      await ledger.close();
+    }
+  });
+
+interface QuotaSetOptions {
+  kind: string;
+  quantity?: string | null;
+  project?: string;
+  cap?: string | null;
+  guaranteed?: string | null;
+  force?: boolean;
+  db: string;
+}
+
+program
+  .command('project')
+  .description('Manage projects')
+  .command('delete')
+  .description('Delete a project; refused while it has live allocations or pending holds, unless --cascade')
+  .argument('<organization>')
+  .argument('<project>')
+  .option('--cascade', 'delete its allocations and release its holds first (each journaled)')
+  .addOption(dbOption())
+  .action(async (organization: string, project: string, options: { cascade?: boolean; db: string }) => {
+    const ledger = await openLedger({ db: options.db });
+    try {
+      const ended = await ledger.deleteProject(organization, project, { cascade: options.cascade ?? false, principal: 'cli' });
+      out(`project ${organization}/${project} deleted (${ended.allocations} allocations deleted, ${ended.holds} holds released)`);
+    } finally {
+      await ledger.close();
+    }
+  });
+
 program
   .command('migrate')
   .description('Apply pending schema migrations and exit')
@@ -166,12 +293,12 @@ program
     const progress = (line: string) => process.stderr.write(`${line}\n`);
     progress('recounting the counters from the allocations and holds…');
     const counters = options.repair ? await ledger.repairCounters() : await ledger.verifyCounters();
+    const values = (v: CounterValues) =>
+      `committed=${v.committed} reserved=${v.reserved} held=${v.held}` +
+      (v.guaranteed === undefined ? '' : ` guaranteed=${v.guaranteed} shortfall=${v.shortfall}`);
     for (const d of counters) {
-      out(
-        `${d.organization} ${d.kind}: stored committed=${d.stored.committed} reserved=${d.stored.reserved} ` +
-          `held=${d.stored.held}, actual committed=${d.actual.committed} reserved=${d.actual.reserved} ` +
-          `held=${d.actual.held}`,
-      );
+      const where = d.project === undefined ? d.organization : `${d.organization}/${d.project}`;
+      out(`${where} ${d.kind}: stored ${values(d.stored)}, actual ${values(d.actual)}`);
     }
     let lastReportMs = 0;
     const journal = await ledger.verifyJournal((done, entries) => {
@@ -180,7 +307,10 @@ program
       lastReportMs = nowMs;
       progress(`replaying journals: ${done} organizations, ${entries} entries`);
     });
-    for (const d of journal) out(`${d.organization} ${d.kind ?? '(journal)'}: ${d.problem}`);
+    for (const d of journal) {
+      const where = d.project === undefined ? d.organization : `${d.organization}/${d.project}`;
+      out(`${where} ${d.kind ?? '(journal)'}: ${d.problem}`);
+    }
     await ledger.close();
     if (options.repair) out(`repaired ${counters.length} counter${counters.length === 1 ? '' : 's'}`);
     const remaining = (options.repair ? 0 : counters.length) + journal.length;
@@ -193,6 +323,8 @@ program
   });
 
 program.parseAsync().catch((error: unknown) => {
-  process.stderr.write(`allot: ${error instanceof Error ? error.message : String(error)}\n`);
+  // A refusal names its code (the API's problem type), so scripts can tell them apart.
+  const code = error instanceof AllotError ? `${error.code}: ` : '';
+  process.stderr.write(`allot: ${code}${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -19,14 +19,16 @@ export interface Principal {
  * - read: read a tenant's quotas, allocations, holds;
  * - read-organization: organization-wide reads that show other projects (journal, project list);
  * - allocate: create, change, delete allocations and holds;
- * - create-project: create or rename a project;
+ * - create-project: create, rename or delete a project;
+ * - partition: set projects' caps and guarantees, dividing the organization's quota among its
+ *   projects (never raising it);
  * - administer: resource kinds, organizations, quotas, tokens.
  */
-export type Action = 'read' | 'read-organization' | 'allocate' | 'create-project' | 'administer';
+export type Action = 'read' | 'read-organization' | 'allocate' | 'create-project' | 'partition' | 'administer';
 
 const allowed: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'administer'],
-  'org-admin': ['read', 'read-organization', 'allocate', 'create-project'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'administer'],
+  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
   'project-member': ['read', 'allocate'],
   service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],

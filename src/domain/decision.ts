@@ -79,8 +79,58 @@ export function allows(used: number, delta: number, limit: number): boolean {
   return delta <= 0 || used + delta <= limit;
 }
 
-export function violationOf(kind: string, used: number, delta: number, limit: number): Violation {
-  return { kind, requested: delta, used, limit };
+/** The part of a guarantee not in use yet: what no other project may take. */
+export function shortfallOf(guaranteed: number, used: number): number {
+  return Math.max(0, guaranteed - used);
+}
+
+/** What one decision on one kind of one project is judged against, read under the locks. */
+export interface KindLevels {
+  kind: string;
+  /** The project's usage of the kind, and its cap (null: none) and guarantee (0: none). */
+  projectUsed: number;
+  cap: number | null;
+  guaranteed: number;
+  /** The organization's usage and limit, and the sum of every project's shortfall. */
+  organizationUsed: number;
+  limit: number;
+  shortfall: number;
+}
+
+/**
+ * The levels that refuse moving one project's usage of one kind by `delta` (empty: allowed).
+ * A change that does not raise usage always passes. Otherwise the project must stay within
+ * its cap; the organization within its quota; and the organization's usage plus what the
+ * *other* projects' guarantees still keep back (their shortfall) within the quota too, so a
+ * guarantee is never taken by another project. The guarantees level is only reported when
+ * the organization level passes: it is the same limit less what others keep back.
+ */
+export function refusals(levels: KindLevels, delta: number): Violation[] {
+  if (delta <= 0) return [];
+  const { kind, projectUsed, cap, guaranteed, organizationUsed, limit, shortfall } = levels;
+  const found: Violation[] = [];
+  if (cap !== null && projectUsed + delta > cap) {
+    found.push({ kind, scope: 'project', requested: delta, used: projectUsed, limit: cap });
+  }
+  const keptBack = shortfall - shortfallOf(guaranteed, projectUsed);
+  if (organizationUsed + delta > limit) {
+    found.push({ kind, scope: 'organization', requested: delta, used: organizationUsed, limit });
+  } else if (organizationUsed + delta + keptBack > limit) {
+    found.push({ kind, scope: 'guarantees', requested: delta, used: organizationUsed, limit: limit - keptBack });
+  }
+  return found;
+}
+
+/**
+ * What a project can still take of a kind right now: the least of what its cap and the
+ * organization (less what other projects' guarantees keep back) leave, never below 0.
+ */
+export function availableTo(levels: Omit<KindLevels, 'kind'>): number {
+  const { projectUsed, cap, guaranteed, organizationUsed, limit, shortfall } = levels;
+  const keptBack = shortfall - shortfallOf(guaranteed, projectUsed);
+  const byOrganization = limit - organizationUsed - keptBack;
+  const byCap = cap === null ? Number.POSITIVE_INFINITY : cap - projectUsed;
+  return Math.max(0, Math.min(byOrganization, byCap));
 }
 
 /**

@@ -18,6 +18,19 @@ export const errorCodes = {
     status: 409,
     title: 'The quota is below current usage; repeat with force=true to set it anyway',
   },
+  'guarantees-exceed-quota': {
+    status: 409,
+    title: "The projects' guarantees would add up to more than the organization's quota",
+  },
+  'guarantee-unavailable': {
+    status: 409,
+    title:
+      "The organization's usage leaves too little for the projects' guarantees; repeat with force=true to set it anyway",
+  },
+  'project-not-empty': {
+    status: 409,
+    title: 'The project still has live allocations or pending holds; repeat with cascade=true to release them',
+  },
   'hold-already-resolved': { status: 409, title: 'The hold has already been resolved' },
   'confirm-exceeds-hold': { status: 409, title: 'A hold can be confirmed for at most what it holds' },
   'request-in-progress': {
@@ -41,13 +54,22 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes;
 
+/** The level that refused: the project's cap, the organization's quota, or the other projects' guarantees. */
+export type ViolationScope = 'project' | 'organization' | 'guarantees';
+
 export interface Violation {
   kind: string;
+  scope: ViolationScope;
   /** How much the change adds to the kind's usage. */
   requested: number;
   /** Usage before the change. */
   used: number;
-  /** The limit in force (a quota, the kind's default, or `quantityMax` when unlimited). */
+  /**
+   * The limit in force at that level: the project's cap; the organization's quota (or the
+   * kind's default, or `quantityMax` when unlimited); for guarantees, that quota less what the
+   * other projects' guarantees keep back. `used` is the project's usage for `project`, the
+   * organization's otherwise.
+   */
   limit: number;
 }
 
@@ -60,7 +82,14 @@ export interface FieldError {
 export interface ProblemExtensions {
   violations?: Violation[];
   existingAllocationId?: string;
+  /** For quota-below-usage: per kind, the new limit and the usage it is below (the project's for a cap). */
   belowUsage?: { kind: string; quantity: number; used: number }[];
+  /** For guarantees-exceed-quota: per kind, the guarantees' sum after the change and the quota. */
+  overGuaranteed?: { kind: string; organization?: string; guaranteed: number; quantity: number }[];
+  /** For guarantee-unavailable: per kind, usage plus what guarantees keep back, and the quota. */
+  unavailable?: { kind: string; used: number; keptBack: number; quantity: number }[];
+  /** For project-not-empty: what is still there. */
+  live?: { allocations: number; holds: number };
   /** How a hold was resolved, for hold-already-resolved. */
   resolution?: 'confirmed' | 'released' | 'expired';
   /** The generation the resource has now, for precondition-failed. */

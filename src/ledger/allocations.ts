@@ -27,7 +27,7 @@ import {
   updateRecord,
   type AllocationRow,
 } from './records.js';
-import { requireProject } from './tenants.js';
+import { lockProject, requireProject } from './tenants.js';
 import type { Allocation, AllocationFilter, CheckedAllocationInput, Page } from './types.js';
 
 export async function createAllocation(
@@ -39,7 +39,7 @@ export async function createAllocation(
 ): Promise<Allocation> {
   const { tx, nowMs } = context;
   const kinds = input.allocations.map((l) => l.kind);
-  const { holdExpired } = await precheckCreate(tx, organization, project, kinds, input.resource, nowMs);
+  const { holdExpired } = await precheckCreate(context, organization, project, kinds, input.resource, nowMs);
   if (holdExpired) await expireDueHolds(context, organization);
   // The rows first, the counters last: the counter rows are what concurrent decisions wait
   // for, so they are locked for as short a time as possible.
@@ -51,7 +51,7 @@ export async function createAllocation(
   );
   const deltas = deltasBetween([], usageOf(input.allocations, 'live'));
   const allocation = allocationOf(row, input.allocations);
-  await applyDeltasAndJournal(context, organization, deltas, {
+  await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
     action: 'allocation.created',
@@ -71,7 +71,7 @@ export async function replaceAllocation(
   ifGeneration: number | undefined,
 ): Promise<Allocation> {
   const { tx } = context;
-  await requireProject(tx, organization, project);
+  await lockProject(context, organization, project);
   await expireDueHolds(context, organization);
   const row = await lockLive(context, organization, project, id);
   if (row.deleted_at !== null) throw notFound(`allocation "${id}"`);
@@ -86,7 +86,7 @@ export async function replaceAllocation(
   });
   await replaceLines(tx, id, input.allocations);
   const allocation = allocationOf(next, input.allocations);
-  await applyDeltasAndJournal(context, organization, deltas, {
+  await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
     action: 'allocation.updated',
@@ -110,7 +110,7 @@ export async function deleteAllocation(
   ifGeneration: number | undefined,
 ): Promise<boolean> {
   const { tx, nowMs } = context;
-  await requireProject(tx, organization, project);
+  await lockProject(context, organization, project);
   await expireDueHolds(context, organization);
   const row = await lockLive(context, organization, project, id);
   if (row.deleted_at !== null) return false;
@@ -118,7 +118,7 @@ export async function deleteAllocation(
   const before = await readLines(tx, id);
   const deltas = deltasBetween(usageOf(before, 'live'), []);
   await updateRecord(context, row, { deleted_at: nowMs });
-  await applyDeltasAndJournal(context, organization, deltas, {
+  await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
     action: 'allocation.deleted',

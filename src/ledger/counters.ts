@@ -1,13 +1,18 @@
 /**
- * The usage counters: one row per organization and kind (`quota_counters`), holding the
- * quota and the committed, reserved and held totals of every live allocation and pending hold.
- * A decision changes them with one conditional UPDATE per kind, in kind order, inside its
- * transaction: the row lock that UPDATE takes is what serializes decisions on the same
- * organization and kind, in this process and in every other one on the same database.
+ * The usage counters, at two levels. `quota_counters`: one row per organization and kind, with
+ * the quota, the committed, reserved and held totals, the sum of the projects' guarantees and
+ * their shortfall (what the guarantees keep back unused). `project_counters`: one row per
+ * project and kind, with the project's cap, guarantee and usage.
+ *
+ * A decision moves them with conditional UPDATEs inside its transaction, kind by kind in kind
+ * order, and in each kind the project rows (in project order) before the organization's row.
+ * The row locks those UPDATEs take are what serialize decisions on the same project and kind,
+ * and on the same organization and kind, in this process and in every other one on the same
+ * database; the one global order means two decisions never deadlock on each other.
  */
 import { assert } from '../domain/assert.js';
 import { quantityMax } from '../domain/constants.js';
-import { allows, effectiveLimit, type Delta, violationOf } from '../domain/decision.js';
+import { effectiveLimit, refusals, shortfallOf, type Delta } from '../domain/decision.js';
 import { AllotError, type Violation } from '../domain/errors.js';
 import type { Dialect, Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
@@ -21,18 +26,28 @@ export interface CounterRow {
   committed: number;
   reserved: number;
   held: number;
+  /** The sum of the projects' guarantees of this kind. */
+  guaranteed: number;
+  /** The sum over projects of max(0, guaranteed - used). */
+  shortfall: number;
 }
 
-export const usedOf = (row: CounterRow) => row.committed + row.reserved + row.held;
+export interface ProjectCounterRow {
+  cap: number | null;
+  guaranteed: number;
+  committed: number;
+  reserved: number;
+  held: number;
+}
 
-const raise = `UPDATE quota_counters
-  SET committed = committed + ?, reserved = reserved + ?, held = held + ?, updated_at = ?
-  WHERE organization_id = ? AND kind = ?
-    AND committed + reserved + held + ? <= COALESCE(quota, kind_default, ?)`;
+export const usedOf = (row: { committed: number; reserved: number; held: number }) =>
+  row.committed + row.reserved + row.held;
 
-const lower = `UPDATE quota_counters
-  SET committed = committed + ?, reserved = reserved + ?, held = held + ?, updated_at = ?
-  WHERE organization_id = ? AND kind = ?`;
+/** One project's share of a change: its per-kind deltas. */
+export interface ProjectDeltas {
+  project: string;
+  deltas: readonly Delta[];
+}
 
 /**
  * Creates the counter row of a kind the organization has never used, if it is missing, with
@@ -56,6 +71,22 @@ export async function ensureCounter(
   return inserted === 1;
 }
 
+/** Creates a project's counter row of a kind, with no cap and no guarantee, if it is missing. */
+export async function ensureProjectCounter(
+  tx: Executor,
+  organization: string,
+  project: string,
+  kind: string,
+  nowMs: number,
+): Promise<boolean> {
+  const inserted = await tx.run(
+    `INSERT INTO project_counters (organization_id, project_id, kind, updated_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (organization_id, project_id, kind) DO NOTHING`,
+    [organization, project, kind, nowMs],
+  );
+  return inserted === 1;
+}
+
 export async function lockCounter(
   tx: Executor,
   dialect: Dialect,
@@ -63,95 +94,250 @@ export async function lockCounter(
   kind: string,
 ): Promise<CounterRow | undefined> {
   return tx.get<CounterRow>(
-    `SELECT quota, kind_default, quota_generation, committed, reserved, held FROM quota_counters
-      WHERE organization_id = ? AND kind = ?${dialect.lockRowsSuffix}`,
+    `SELECT quota, kind_default, quota_generation, committed, reserved, held, guaranteed, shortfall
+      FROM quota_counters WHERE organization_id = ? AND kind = ?${dialect.lockRowsSuffix}`,
     [organization, kind],
   );
 }
 
+export async function lockProjectCounter(
+  tx: Executor,
+  dialect: Dialect,
+  organization: string,
+  project: string,
+  kind: string,
+): Promise<ProjectCounterRow | undefined> {
+  return tx.get<ProjectCounterRow>(
+    `SELECT cap, guaranteed, committed, reserved, held FROM project_counters
+      WHERE organization_id = ? AND project_id = ? AND kind = ?${dialect.lockRowsSuffix}`,
+    [organization, project, kind],
+  );
+}
+
+const raiseProject = `UPDATE project_counters
+  SET committed = committed + ?, reserved = reserved + ?, held = held + ?, updated_at = ?
+  WHERE organization_id = ? AND project_id = ? AND kind = ?
+    AND (CAST(? AS BIGINT) <= 0 OR committed + reserved + held + ? <= COALESCE(cap, ?))
+  RETURNING guaranteed, committed + reserved + held AS used`;
+
+// The organization's usage plus what the other projects' guarantees keep back (the shortfall
+// less the changed projects' own, before the change) must stay within the limit.
+const raiseOrganization = `UPDATE quota_counters
+  SET committed = committed + ?, reserved = reserved + ?, held = held + ?,
+    shortfall = shortfall + ?, updated_at = ?
+  WHERE organization_id = ? AND kind = ?
+    AND (CAST(? AS BIGINT) <= 0
+      OR committed + reserved + held + ? + shortfall - ? <= COALESCE(quota, kind_default, ?))`;
+
 /**
- * Applies `deltas` (sorted by kind) to the organization's counters, or throws
- * `quota-exceeded` naming every kind that would go over its limit. On a throw the caller's
- * transaction rolls back, so the counters it already moved are undone.
+ * Applies each project's `deltas` to its counters and the organization's, or throws
+ * `quota-exceeded` naming every kind and level that would go over its limit. On a throw the
+ * caller's transaction rolls back, so the counters it already moved are undone.
  */
 export async function applyDeltas(
   context: WriteContext,
   organization: string,
-  deltas: readonly Delta[],
+  changes: readonly ProjectDeltas[],
 ): Promise<void> {
-  const { tx, dialect } = context;
+  const projects = [...changes].sort((a, b) => (a.project < b.project ? -1 : a.project > b.project ? 1 : 0));
+  const kinds = [...new Set(changes.flatMap((c) => c.deltas.map((d) => d.kind)))].sort();
   const violations: Violation[] = [];
-  for (const delta of deltas) {
-    if (await applyDelta(context, organization, delta)) continue;
-    // Refused. Lock the row and judge again from what it holds now, so the denial names the
-    // numbers that refused it (and a quota raised in between is not wrongly refused).
-    const row = await lockCounter(tx, dialect, organization, delta.kind);
-    assert(row !== undefined, 'applyDelta leaves the counter row in place');
-    const limit = effectiveLimit(row.quota, row.kind_default);
-    if (allows(usedOf(row), delta.used, limit)) {
-      assert(await applyDelta(context, organization, delta), 'locked row allows');
-    } else {
-      violations.push(violationOf(delta.kind, usedOf(row), delta.used, limit));
+  for (const kind of kinds) {
+    const total = { kind, committed: 0, reserved: 0, held: 0, used: 0 };
+    let shortfallBefore = 0;
+    let shortfallAfter = 0;
+    let refused = false;
+    for (const { project, deltas } of projects) {
+      const delta = deltas.find((d) => d.kind === kind);
+      if (delta === undefined) continue;
+      total.committed += delta.committed;
+      total.reserved += delta.reserved;
+      total.held += delta.held;
+      total.used += delta.used;
+      let moved = await moveProject(context, organization, project, delta);
+      if (moved === undefined) {
+        const found = await diagnose(context, organization, project, delta, false);
+        if (found.length > 0) {
+          refused = true;
+          violations.push(...found);
+          continue;
+        }
+        moved = await moveProject(context, organization, project, delta);
+        assert(moved !== undefined, 'the locked rows allow the change');
+      }
+      shortfallBefore += shortfallOf(moved.guaranteed, moved.used - delta.used);
+      shortfallAfter += shortfallOf(moved.guaranteed, moved.used);
     }
+    if (refused) continue;
+    if (await moveOrganization(context, organization, total, shortfallBefore, shortfallAfter)) continue;
+    // Refused at the organization: then the change is one project's (a change of several
+    // only frees, and freeing always passes). Name the numbers that refused it.
+    assert(projects.length === 1, 'only a one-project change can be refused');
+    const found = await diagnose(context, organization, projects[0]!.project, total, true);
+    if (found.length > 0) violations.push(...found);
+    else assert(await moveOrganization(context, organization, total, shortfallBefore, shortfallAfter), 'the locked rows allow the change');
   }
   if (violations.length > 0) {
     const summary = violations
-      .map((v) => `${v.kind}: ${v.used} used + ${v.requested} requested > ${v.limit}`)
+      .map((v) => `${v.kind} (${v.scope}): ${v.used} used + ${v.requested} requested > ${v.limit}`)
       .join('; ');
     throw new AllotError('quota-exceeded', `quota exceeded (${summary})`, { violations });
   }
 }
 
+/** Moves one project's counter of one kind; undefined if its cap refuses. */
+async function moveProject(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  delta: Delta,
+): Promise<{ guaranteed: number; used: number } | undefined> {
+  const { tx, nowMs } = context;
+  const update = async () => {
+    const row = await tx.get<{ guaranteed: number; used: number }>(raiseProject, [
+      delta.committed,
+      delta.reserved,
+      delta.held,
+      nowMs,
+      organization,
+      project,
+      delta.kind,
+      delta.used,
+      delta.used,
+      quantityMax,
+    ]);
+    return row && { guaranteed: Number(row.guaranteed), used: Number(row.used) };
+  };
+  const moved = await update();
+  if (moved !== undefined) return moved;
+  // No row matched: either the project has never used this kind, or its cap refused.
+  if (await ensureProjectCounter(tx, organization, project, delta.kind, nowMs)) return update();
+  return undefined;
+}
+
+async function moveOrganization(
+  context: WriteContext,
+  organization: string,
+  total: Delta,
+  shortfallBefore: number,
+  shortfallAfter: number,
+): Promise<boolean> {
+  const { tx, nowMs } = context;
+  const update = () =>
+    tx.run(raiseOrganization, [
+      total.committed,
+      total.reserved,
+      total.held,
+      shortfallAfter - shortfallBefore,
+      nowMs,
+      organization,
+      total.kind,
+      total.used,
+      total.used,
+      shortfallBefore,
+      quantityMax,
+    ]);
+  if ((await update()) === 1) return true;
+  // No row matched: either the organization has never used this kind, or a limit refused.
+  if (await ensureCounter(context, organization, total.kind, nowMs)) return (await update()) === 1;
+  return false;
+}
+
+/**
+ * Why a change of one project's kind is refused, judged again from the rows as they are now,
+ * under their locks (empty if they allow it after all). `projectMoved`: the project's row
+ * already carries the delta (its cap passed; the organization refused).
+ */
+async function diagnose(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  delta: Delta,
+  projectMoved: boolean,
+): Promise<Violation[]> {
+  const { tx, dialect, nowMs } = context;
+  const own = await lockProjectCounter(tx, dialect, organization, project, delta.kind);
+  await ensureCounter(context, organization, delta.kind, nowMs);
+  const row = await lockCounter(tx, dialect, organization, delta.kind);
+  assert(own !== undefined && row !== undefined, 'a refused change leaves both counter rows in place');
+  const levels = {
+    kind: delta.kind,
+    projectUsed: usedOf(own) - (projectMoved ? delta.used : 0),
+    cap: own.cap,
+    guaranteed: own.guaranteed,
+    organizationUsed: usedOf(row),
+    limit: effectiveLimit(row.quota, row.kind_default),
+    shortfall: row.shortfall,
+  };
+  const found = refusals(levels, delta.used);
+  // The project level passed already when the project's row moved: report the others only.
+  return projectMoved ? found.filter((v) => v.scope !== 'project') : found;
+}
+
 /**
  * Moves the counters and journals the change. On PostgreSQL a one-kind change that is the
- * transaction's only journal entry does both in one statement: the counter row — the lock
- * every concurrent decision on this kind waits for — is then held for one round trip and the
- * commit, as in the bare engine's minimal transaction. Anything else, or a refusal, takes the
- * general path, which also names the violations.
+ * transaction's only journal entry does it all in one statement: lock the project's counter
+ * row, move the organization's counter if every level allows, then the project's, then take
+ * the journal revision — all or nothing, in one round trip, so the organization's counter row
+ * (the lock every concurrent decision on this kind waits for) is held for one round trip and
+ * the commit. Anything else, or a refusal, takes the general path, which also names the
+ * violations.
  */
 export async function applyDeltasAndJournal(
   context: WriteContext,
   organization: string,
+  project: string,
   deltas: readonly Delta[],
   entry: JournalInput,
 ): Promise<void> {
   const delta = deltas[0];
   if (context.dialect.supportsDataModifyingCte && deltas.length === 1 && context.journal.length === 0) {
     const moved = await context.tx.run(
-      `WITH moved AS (UPDATE quota_counters
+      `WITH own AS (SELECT cap, guaranteed, committed + reserved + held AS used FROM project_counters
+          WHERE organization_id = ? AND project_id = ? AND kind = ? FOR NO KEY UPDATE),
+        counted AS (UPDATE quota_counters c
+          SET committed = c.committed + ?, reserved = c.reserved + ?, held = c.held + ?,
+            shortfall = c.shortfall + GREATEST(0, own.guaranteed - own.used - ?) - GREATEST(0, own.guaranteed - own.used),
+            updated_at = ?
+          FROM own
+          WHERE c.organization_id = ? AND c.kind = ?
+            AND (CAST(? AS BIGINT) <= 0 OR (own.used + ? <= COALESCE(own.cap, ?)
+              AND c.committed + c.reserved + c.held + ? + c.shortfall - GREATEST(0, own.guaranteed - own.used)
+                <= COALESCE(c.quota, c.kind_default, ?)))
+          RETURNING 1),
+        moved AS (UPDATE project_counters
           SET committed = committed + ?, reserved = reserved + ?, held = held + ?, updated_at = ?
-          WHERE organization_id = ? AND kind = ?
-            AND (CAST(? AS BIGINT) <= 0 OR committed + reserved + held + ? <= COALESCE(quota, kind_default, ?))
+          WHERE organization_id = ? AND project_id = ? AND kind = ? AND EXISTS (SELECT 1 FROM counted)
           RETURNING 1),
         ${journalCteSql(' AND EXISTS (SELECT 1 FROM moved)')}`,
       [
+        organization,
+        project,
+        delta!.kind,
         delta!.committed,
         delta!.reserved,
         delta!.held,
+        delta!.used,
         context.nowMs,
         organization,
         delta!.kind,
         delta!.used,
         delta!.used,
         quantityMax,
+        delta!.used,
+        quantityMax,
+        delta!.committed,
+        delta!.reserved,
+        delta!.held,
+        context.nowMs,
+        organization,
+        project,
+        delta!.kind,
         ...journalCteParams(context, entry),
       ],
     );
     if (moved === 1) return;
   }
-  await applyDeltas(context, organization, deltas);
+  await applyDeltas(context, organization, [{ project, deltas }]);
   appendJournal(context, entry);
-}
-
-async function applyDelta(context: WriteContext, organization: string, delta: Delta): Promise<boolean> {
-  const { tx, nowMs } = context;
-  const moves = [delta.committed, delta.reserved, delta.held, nowMs, organization, delta.kind];
-  const update = () =>
-    delta.used <= 0
-      ? tx.run(lower, moves)
-      : tx.run(raise, [...moves, delta.used, quantityMax]);
-  if ((await update()) === 1) return true;
-  // No row matched: either the organization has never used this kind, or the limit refused.
-  if (await ensureCounter(context, organization, delta.kind, nowMs)) return (await update()) === 1;
-  return false;
 }

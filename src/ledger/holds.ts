@@ -27,7 +27,7 @@ import {
   wasHold,
   type AllocationRow,
 } from './records.js';
-import { requireProject } from './tenants.js';
+import { lockProject, requireProject } from './tenants.js';
 import type { CheckedHoldInput, Hold, Page, PageRequest } from './types.js';
 
 /** A confirm or release either resolves the hold, or finds it already resolved. */
@@ -42,7 +42,7 @@ export async function createHold(
 ): Promise<Hold> {
   const { tx, nowMs } = context;
   const kinds = input.allocations.map((l) => l.kind);
-  const { holdExpired } = await precheckCreate(tx, organization, project, kinds, input.resource, nowMs);
+  const { holdExpired } = await precheckCreate(context, organization, project, kinds, input.resource, nowMs);
   if (holdExpired) await expireDueHolds(context, organization);
   const deltas = deltasBetween([], usageOf(input.allocations, 'held'));
   const row = await insertRecord(
@@ -58,7 +58,7 @@ export async function createHold(
     input.allocations,
   );
   const hold = holdOf(row, input.allocations, nowMs);
-  await applyDeltasAndJournal(context, organization, deltas, {
+  await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
     action: 'hold.created',
@@ -103,7 +103,7 @@ export async function confirmHold(
   });
   await replaceLines(tx, id, lines);
   const hold = holdOf(next, lines, context.nowMs);
-  await applyDeltasAndJournal(context, organization, deltas, {
+  await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
     action: 'hold.confirmed',
@@ -131,7 +131,7 @@ export async function releaseHold(
     resolved_at: context.nowMs,
     deleted_at: context.nowMs,
   });
-  await applyDeltasAndJournal(context, organization, deltas, {
+  await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
     action: 'hold.released',
@@ -156,7 +156,7 @@ async function lockPending(
   id: string,
 ): Promise<Pending> {
   const { tx, dialect, nowMs } = context;
-  await requireProject(tx, organization, project);
+  await lockProject(context, organization, project);
   await expireDueHolds(context, organization);
   const row = await lockRecord(tx, dialect, organization, project, id);
   if (!row || !wasHold(row)) throw notFound(`hold "${id}"`);
@@ -184,7 +184,15 @@ export async function expireDueHolds(context: WriteContext, organization: string
     held: lines.get(row.id) ?? [],
     deltas: deltasBetween(usageOf(lines.get(row.id) ?? [], 'held'), []),
   }));
-  await applyDeltas(context, organization, sumDeltas(perHold.flatMap((h) => h.deltas)));
+  const projects = [...new Set(perHold.map((h) => h.row.project_id))];
+  await applyDeltas(
+    context,
+    organization,
+    projects.map((project) => ({
+      project,
+      deltas: sumDeltas(perHold.filter((h) => h.row.project_id === project).flatMap((h) => h.deltas)),
+    })),
+  );
   for (const { row, held, deltas } of perHold) {
     await updateRecord(context, row, {
       resolution: 'expired',
@@ -252,4 +260,27 @@ export async function listHolds(
     items: result.items.map((row) => holdOf(row, lines.get(row.id) ?? [], nowMs)),
     nextCursor: result.nextCursor,
   };
+}
+
+/**
+ * Per project and kind, what the organization's expired but unresolved holds hold, with the
+ * project's guarantee and booked usage of the kind: reads leave these holds out (as the next
+ * decision will), which also changes what the project's guarantee keeps back.
+ */
+export async function expiredHeldOf(
+  tx: Executor,
+  organization: string,
+  nowMs: number,
+): Promise<{ project: string; kind: string; held: number; guaranteed: number; used: number }[]> {
+  return tx.all(
+    `SELECT x.project_id AS project, x.kind, x.held, COALESCE(pc.guaranteed, 0) AS guaranteed,
+        COALESCE(pc.committed + pc.reserved + pc.held, 0) AS used
+      FROM (SELECT a.project_id, l.kind, CAST(SUM(l.committed + l.reserved) AS BIGINT) AS held
+          FROM allocations a JOIN allocation_lines l ON l.allocation_id = a.id
+          WHERE a.organization_id = ? AND a.state = 'held' AND a.deleted_at IS NULL AND a.expires_at <= ?
+          GROUP BY a.project_id, l.kind) x
+      LEFT JOIN project_counters pc
+        ON pc.organization_id = ? AND pc.project_id = x.project_id AND pc.kind = x.kind`,
+    [organization, nowMs, organization],
+  );
 }

@@ -12,6 +12,8 @@ import { isoOf } from './time.js';
 
 export type JournalAction =
   | 'quota.set'
+  | 'project-quota.set'
+  | 'project.deleted'
   | 'allocation.created'
   | 'allocation.updated'
   | 'allocation.deleted'

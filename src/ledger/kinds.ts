@@ -1,4 +1,4 @@
-import { invalid, notFound } from '../domain/errors.js';
+import { AllotError, invalid, notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import { isoOf } from './time.js';
 import type { KindFormat, ResourceKind } from './types.js';
@@ -45,6 +45,22 @@ export async function upsertKind(
     // Every organization's counter of this kind carries the default; updating them takes their
     // row locks, so the change waits for decisions in flight and the next ones see it.
     await tx.run('UPDATE quota_counters SET kind_default = ? WHERE kind = ?', [kind.default, kind.name]);
+    // An organization living on the default keeps its guarantees within it: a default below
+    // one's guarantees is refused, like a quota cut below them (lower the guarantees first).
+    if (kind.default !== null) {
+      const over = await tx.all<{ organization_id: string; guaranteed: number }>(
+        `SELECT organization_id, guaranteed FROM quota_counters
+          WHERE kind = ? AND quota IS NULL AND guaranteed > ? ORDER BY organization_id LIMIT 10`,
+        [kind.name, kind.default],
+      );
+      if (over.length > 0) {
+        const overGuaranteed = over.map((row) => ({ kind: kind.name, organization: row.organization_id, guaranteed: row.guaranteed, quantity: kind.default! }));
+        const names = over.map((row) => `${row.organization_id} (${row.guaranteed})`).join(', ');
+        throw new AllotError('guarantees-exceed-quota', `default ${kind.default} is below the guarantees of: ${names}`, {
+          overGuaranteed,
+        });
+      }
+    }
   }
   const row = await tx.get<KindRow>('SELECT * FROM resource_kinds WHERE name = ?', [kind.name]);
   return { kind: kindOf(row!), created: created === 1 };

@@ -42,6 +42,7 @@ import {
 import type { Principal } from '../domain/access.js';
 import { pageSize } from './pages.js';
 import { readQuotas, writeQuotas } from './quotas.js';
+import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
 import { findDiscrepancies, repairOrganization, replayJournal } from './recount.js';
 import { duplicateAllocation, findLiveRecordId } from './records.js';
 import {
@@ -66,6 +67,8 @@ import type {
   Page,
   PageRequest,
   Project,
+  ProjectQuotaInput,
+  ProjectQuotaSet,
   QuotaInput,
   QuotaSet,
   QuotaUsage,
@@ -80,6 +83,7 @@ import {
   checkDisplayName,
   checkHoldInput,
   checkId,
+  checkProjectQuotaInputs,
   checkQuantity,
   checkQuotaInputs,
 } from './validate.js';
@@ -182,6 +186,23 @@ export class Ledger {
     return this.read((tx) => listProjects(tx, organization, limit, page.cursor));
   }
 
+  /**
+   * Deletes a project: refused (project-not-empty) while it has live allocations or pending
+   * holds, unless `cascade`, which deletes and releases them (journaled). Its caps and
+   * guarantees go with it and its project-member tokens are revoked.
+   */
+  deleteProject(
+    organization: string,
+    id: string,
+    options: WriteOptions<{ allocations: number; holds: number }> & { cascade?: boolean } = {},
+  ): Promise<{ allocations: number; holds: number }> {
+    return this.write(
+      options,
+      (context) => deleteProject(context, organization, id, options.cascade ?? false),
+      organization,
+    );
+  }
+
   // Quotas
 
   async getQuotas(organization: string): Promise<QuotaUsage[]> {
@@ -219,6 +240,39 @@ export class Ledger {
       await writeQuotas(context, organization, checked, force, options.ifGeneration);
       return readQuotas(context.tx, organization, context.nowMs);
     }, organization);
+  }
+
+  // Project envelopes: caps and guarantees
+
+  getProjectQuotaSet(organization: string, project: string): Promise<ProjectQuotaSet> {
+    return this.store.transaction((tx) => readProjectQuotas(tx, organization, project, this.clock.nowMs()), {
+      readOnly: true,
+      snapshot: true,
+    });
+  }
+
+  /**
+   * Sets the listed kinds' caps and guarantees of a project (absent or null: none). Refused
+   * when a cap is below the project's usage or a raised guarantee cannot be met from what the
+   * organization has, unless `force`; and always when the guarantees would add up to more
+   * than the organization's quota. `ifGeneration` compares with the set's generation.
+   */
+  setProjectQuotaSet(
+    organization: string,
+    project: string,
+    inputs: readonly ProjectQuotaInput[],
+    options: WriteOptions<ProjectQuotaSet> & { force?: boolean } = {},
+  ): Promise<ProjectQuotaSet> {
+    const checked = checkProjectQuotaInputs(inputs);
+    return this.write(
+      options,
+      async (context) => {
+        const force = options.force ?? false;
+        await writeProjectQuotas(context, organization, project, checked, force, options.ifGeneration);
+        return readProjectQuotas(context.tx, organization, project, context.nowMs);
+      },
+      organization,
+    );
   }
 
   // Allocations

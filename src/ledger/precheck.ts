@@ -4,10 +4,12 @@
  * allocation or pending hold (an expired hold does not count: the caller resolves it before it
  * writes), and are there expired holds to resolve first. Answers in the order a caller
  * would want them reported: unknown project (404), unknown kind (400), duplicate (409).
+ * The project's row is key-share locked, so a deletion of the project waits for this decision
+ * (and a decision after the deletion finds the project gone).
  */
 import { notFound } from '../domain/errors.js';
 import { unknownKinds } from './kinds.js';
-import type { Executor } from '../store/store.js';
+import type { Dialect, Executor } from '../store/store.js';
 import { duplicateAllocation } from './records.js';
 import { requireOrganization } from './tenants.js';
 import type { ResourceRef } from './types.js';
@@ -25,7 +27,7 @@ export interface Precheck {
 }
 
 export async function precheckCreate(
-  tx: Executor,
+  { tx, dialect }: { tx: Executor; dialect: Dialect },
   organization: string,
   project: string,
   kinds: readonly string[],
@@ -34,7 +36,8 @@ export async function precheckCreate(
 ): Promise<Precheck> {
   const rows = await tx.all<PrecheckRow>(
     `SELECT
-        (SELECT 1 FROM projects WHERE organization_id = ? AND id = ?) AS project_found,
+        (SELECT 1 FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL${dialect.keyShareRowsSuffix})
+          AS project_found,
         (SELECT id FROM allocations WHERE organization_id = ? AND resource_kind = ?
           AND resource_id = ? AND deleted_at IS NULL
           AND NOT (state = 'held' AND expires_at <= ?)) AS existing_id,

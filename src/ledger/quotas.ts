@@ -1,9 +1,9 @@
-import { effectiveLimit, limitChangeAllowed } from '../domain/decision.js';
+import { effectiveLimit, limitChangeAllowed, shortfallOf } from '../domain/decision.js';
 import { AllotError, notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { ensureCounter, lockCounter, usedOf } from './counters.js';
-import { expireDueHolds } from './holds.js';
+import { expireDueHolds, expiredHeldOf } from './holds.js';
 import { appendJournal } from './journal.js';
 import { requireKinds } from './kinds.js';
 import { checkGeneration } from './records.js';
@@ -21,6 +21,8 @@ interface QuotaRow {
   committed: number | null;
   reserved: number | null;
   held: number | null;
+  guaranteed: number | null;
+  shortfall: number | null;
   updated_by: string | null;
 }
 
@@ -31,31 +33,24 @@ interface QuotaRow {
  */
 export async function readQuotas(tx: Executor, organization: string, nowMs: number): Promise<QuotaSet> {
   const { generation } = await quotaGenerationOf(tx, organization);
-  const expired = await expiredHeldByKind(tx, organization, nowMs);
+  const expired = await expiredHeldOf(tx, organization, nowMs);
   const rows = await tx.all<QuotaRow>(
     `SELECT k.name, k.display_name, k.description,
         CASE WHEN c.kind IS NULL THEN k.default_quota ELSE c.kind_default END AS default_quota, k.format,
-        c.quota, c.quota_generation, c.committed, c.reserved, c.held, c.updated_by
+        c.quota, c.quota_generation, c.committed, c.reserved, c.held, c.guaranteed, c.shortfall, c.updated_by
       FROM resource_kinds k
       LEFT JOIN quota_counters c ON c.kind = k.name AND c.organization_id = ?
       ORDER BY k.name`,
     [organization],
   );
-  for (const row of rows) {
-    if (row.held !== null) row.held -= expired.get(row.name) ?? 0;
+  const byKind = new Map(rows.map((row) => [row.name, row]));
+  for (const { kind, held, guaranteed, used } of expired) {
+    const row = byKind.get(kind);
+    if (row?.held == null || row.shortfall == null) continue;
+    row.held -= held;
+    row.shortfall += shortfallOf(guaranteed, used - held) - shortfallOf(guaranteed, used);
   }
   return { organization, generation, quotas: rows.map(quotaUsageOf) };
-}
-
-async function expiredHeldByKind(tx: Executor, organization: string, nowMs: number) {
-  const rows = await tx.all<{ kind: string; held: number }>(
-    `SELECT l.kind, CAST(SUM(l.committed + l.reserved) AS BIGINT) AS held
-      FROM allocations a JOIN allocation_lines l ON l.allocation_id = a.id
-      WHERE a.organization_id = ? AND a.state = 'held' AND a.deleted_at IS NULL AND a.expires_at <= ?
-      GROUP BY l.kind`,
-    [organization, nowMs],
-  );
-  return new Map(rows.map((row) => [row.kind, row.held]));
 }
 
 /** The organization's quota generation (a missing organization is a 404), in one read. */
@@ -92,14 +87,18 @@ function quotaUsageOf(row: QuotaRow): QuotaUsage {
     updatedBy: row.updated_by,
     free: quantity === null ? null : Math.max(0, quantity - used),
     overLimit: quantity !== null && used > quantity,
+    guaranteed: row.guaranteed ?? 0,
+    freeForAnyProject: quantity === null ? null : Math.max(0, quantity - used - (row.shortfall ?? 0)),
   };
 }
 
 /**
  * Sets (or, with quantity null, removes) the organization's quotas for the listed kinds. Each
  * counter row is locked first, in kind order, so a quota change and a decision on the same
- * kind are serialized. A new limit below usage is refused unless `force`. With
- * `ifGeneration`, refused if the quota set changed since that generation.
+ * kind are serialized. A cut below usage, or below usage plus what the projects' guarantees
+ * keep back unused, is refused unless `force`; below the sum of the guarantees it is refused
+ * always (lower the guarantees first). With `ifGeneration`, refused if the quota set changed
+ * since that generation.
  */
 export async function writeQuotas(
   context: WriteContext,
@@ -113,26 +112,26 @@ export async function writeQuotas(
   await expireDueHolds(context, organization);
   const sorted = [...inputs].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
   await requireKinds(tx, sorted.map((input) => input.kind), 'quotas');
-  const belowUsage: { kind: string; quantity: number; used: number }[] = [];
+  const refusals = new EnvelopeRefusals();
   const changes: { kind: string; before: number | null; after: number | null }[] = [];
   for (const input of sorted) {
     await ensureCounter(context, organization, input.kind, nowMs);
     const row = (await lockCounter(tx, dialect, organization, input.kind))!;
     const limitAfter = effectiveLimit(input.quantity, row.kind_default);
-    if (!limitChangeAllowed(usedOf(row), limitAfter, force)) {
-      belowUsage.push({ kind: input.kind, quantity: limitAfter, used: usedOf(row) });
-      continue;
-    }
-    changes.push({ kind: input.kind, before: row.quota, after: input.quantity });
+    const refused = refusals.checkOrganization(input.kind, {
+      used: usedOf(row),
+      guaranteed: row.guaranteed,
+      shortfall: row.shortfall,
+      limit: limitAfter,
+      force,
+    });
+    if (!refused) changes.push({ kind: input.kind, before: row.quota, after: input.quantity });
   }
   // The organization's row is locked after the counters, as every decision does (journal).
   // A stale If-Match is answered before any denial: the caller must read again either way.
   const current = await quotaGenerationOf(tx, organization, dialect.lockRowsSuffix);
   checkGeneration(current, ifGeneration);
-  if (belowUsage.length > 0) {
-    const summary = belowUsage.map((b) => `${b.kind}: ${b.quantity} < ${b.used} used`).join('; ');
-    throw new AllotError('quota-below-usage', `quota below usage (${summary})`, { belowUsage });
-  }
+  refusals.throwIfAny();
   for (const change of changes) {
     await tx.run(
       `UPDATE quota_counters SET quota = ?, quota_generation = quota_generation + 1, updated_at = ?,
@@ -151,4 +150,69 @@ export async function writeQuotas(
     changes: { quotas: changes, force },
     deltas: [],
   });
+}
+
+/**
+ * The refusals of a change to an organization's envelope (its quota, or a project's cap or
+ * guarantee), collected over the kinds of one request and thrown together, most severe
+ * first: guarantees that would add up to more than the quota (never allowed), then a limit
+ * below usage, then usage plus what the guarantees keep back above the quota (both allowed
+ * with force, which leaves the kind over limit: only changes that do not raise usage pass).
+ */
+export class EnvelopeRefusals {
+  private readonly overGuaranteed: { kind: string; guaranteed: number; quantity: number }[] = [];
+  private readonly belowUsage: { kind: string; quantity: number; used: number }[] = [];
+  private readonly unavailable: { kind: string; used: number; keptBack: number; quantity: number }[] = [];
+
+  /**
+   * Judges one kind's organization level as it would be after the change: its usage, the
+   * guarantees' sum and shortfall, and the limit. True if refused.
+   */
+  checkOrganization(
+    kind: string,
+    after: { used: number; guaranteed: number; shortfall: number; limit: number; force: boolean },
+  ): boolean {
+    const { used, guaranteed, shortfall, limit, force } = after;
+    if (guaranteed > limit) {
+      this.overGuaranteed.push({ kind, guaranteed, quantity: limit });
+      return true;
+    }
+    if (!limitChangeAllowed(used, limit, force)) {
+      this.belowUsage.push({ kind, quantity: limit, used });
+      return true;
+    }
+    if (!force && used + shortfall > limit) {
+      this.unavailable.push({ kind, used, keptBack: shortfall, quantity: limit });
+      return true;
+    }
+    return false;
+  }
+
+  /** A project's cap below the project's usage, unless forced. True if refused. */
+  checkCap(kind: string, cap: number | null, used: number, force: boolean): boolean {
+    if (cap === null || limitChangeAllowed(used, cap, force)) return false;
+    this.belowUsage.push({ kind, quantity: cap, used });
+    return true;
+  }
+
+  throwIfAny(): void {
+    if (this.overGuaranteed.length > 0) {
+      const summary = this.overGuaranteed.map((o) => `${o.kind}: ${o.guaranteed} guaranteed > ${o.quantity}`).join('; ');
+      throw new AllotError('guarantees-exceed-quota', `guarantees exceed the quota (${summary})`, {
+        overGuaranteed: this.overGuaranteed,
+      });
+    }
+    if (this.belowUsage.length > 0) {
+      const summary = this.belowUsage.map((b) => `${b.kind}: ${b.quantity} < ${b.used} used`).join('; ');
+      throw new AllotError('quota-below-usage', `quota below usage (${summary})`, { belowUsage: this.belowUsage });
+    }
+    if (this.unavailable.length > 0) {
+      const summary = this.unavailable
+        .map((u) => `${u.kind}: ${u.used} used + ${u.keptBack} kept back for guarantees > ${u.quantity}`)
+        .join('; ');
+      throw new AllotError('guarantee-unavailable', `guarantees cannot be met (${summary})`, {
+        unavailable: this.unavailable,
+      });
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import { notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
+import type { Dialect, Executor } from '../store/store.js';
 import { decodeCursor, pageOf } from './pages.js';
 import { isoOf } from './time.js';
 import type { Organization, Page, Project } from './types.js';
@@ -81,13 +81,24 @@ export async function upsertProject(
       VALUES (?, ?, ?, ?, ?) ON CONFLICT (organization_id, id) DO NOTHING`,
     [organization, id, displayName, nowMs, nowMs],
   );
+  let revived = false;
   if (created === 0) {
-    await tx.run(
-      'UPDATE projects SET display_name = ?, updated_at = ? WHERE organization_id = ? AND id = ?',
-      [displayName, nowMs, organization, id],
-    );
+    // A deleted project's id may be used again: it comes back as a new, empty project.
+    revived =
+      (await tx.run(
+        `UPDATE projects SET display_name = ?, created_at = ?, updated_at = ?, deleted_at = NULL,
+          quota_generation = quota_generation + 1
+          WHERE organization_id = ? AND id = ? AND deleted_at IS NOT NULL`,
+        [displayName, nowMs, nowMs, organization, id],
+      )) === 1;
+    if (!revived) {
+      await tx.run(
+        'UPDATE projects SET display_name = ?, updated_at = ? WHERE organization_id = ? AND id = ?',
+        [displayName, nowMs, organization, id],
+      );
+    }
   }
-  return { project: await requireProject(tx, organization, id), created: created === 1 };
+  return { project: await requireProject(tx, organization, id), created: created === 1 || revived };
 }
 
 /** A project is addressed through its organization; a missing one of either is a 404. */
@@ -95,9 +106,10 @@ export async function requireProject(
   tx: Executor,
   organization: string,
   id: string,
+  lock = '',
 ): Promise<Project> {
   const row = await tx.get<ProjectRow>(
-    'SELECT * FROM projects WHERE organization_id = ? AND id = ?',
+    `SELECT * FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL${lock}`,
     [organization, id],
   );
   if (!row) {
@@ -105,6 +117,19 @@ export async function requireProject(
     throw notFound(`project "${id}" in organization "${organization}"`);
   }
   return projectOf(row);
+}
+
+/**
+ * `requireProject` for a decision: key-share locks the project's row (as a foreign-key check
+ * would), so the project's deletion waits for the decision, and a decision after a deletion
+ * finds the project gone.
+ */
+export function lockProject(
+  { tx, dialect }: { tx: Executor; dialect: Dialect },
+  organization: string,
+  id: string,
+): Promise<Project> {
+  return requireProject(tx, organization, id, dialect.keyShareRowsSuffix);
 }
 
 export async function listProjects(
@@ -116,7 +141,7 @@ export async function listProjects(
   await requireOrganization(tx, organization);
   const after = decodeCursor(cursor);
   const rows = await tx.all<ProjectRow>(
-    `SELECT * FROM projects WHERE organization_id = ? AND id > ? ORDER BY id LIMIT ?`,
+    `SELECT * FROM projects WHERE organization_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?`,
     [organization, after ?? '', limit + 1],
   );
   return pageOf(rows.map(projectOf), limit, (project) => project.id);

@@ -79,7 +79,7 @@ export async function createToken(
     if (!found) throw notFound(`organization "${input.organization}"`);
   }
   if (input.project !== null) {
-    const found = await tx.get('SELECT 1 AS found FROM projects WHERE organization_id = ? AND id = ?', [
+    const found = await tx.get('SELECT 1 AS found FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL', [
       input.organization,
       input.project,
     ]);

@@ -62,6 +62,13 @@ export interface QuotaUsage {
   updatedBy: string | null;
   /** quantity - used, never below 0; null when unlimited. */
   free: number | null;
+  /** The sum of the projects' guarantees of this kind (carved out of the quantity). */
+  guaranteed: number;
+  /**
+   * What a project with no guarantee can still take: quantity - used - what the guarantees
+   * keep back unused, never below 0; null when unlimited.
+   */
+  freeForAnyProject: number | null;
   /** Usage is above the limit (after a forced cut): only changes that lower it pass. */
   overLimit: boolean;
 }
@@ -71,6 +78,52 @@ export interface QuotaSet {
   /** Bumped by every quota change in the organization: the ETag of the set. */
   generation: number;
   quotas: QuotaUsage[];
+}
+
+/** One kind of a project's envelope: its cap and guarantee, its usage, what it can take. */
+export interface ProjectQuotaUsage {
+  kind: string;
+  displayName: string;
+  format: KindFormat;
+  /** The most the project may use; null: no cap (the organization's quota still applies). */
+  cap: number | null;
+  /** Carved out of the organization's quota for this project alone; 0: none. */
+  guaranteed: number;
+  used: number;
+  committed: number;
+  reserved: number;
+  held: number;
+  /**
+   * What the project can take right now: the least of what its cap and the organization
+   * leave (less what other projects' guarantees keep back); null when neither limits it.
+   */
+  available: number | null;
+  /** Usage is above the cap (after a forced cut): only changes that lower it pass. */
+  overCap: boolean;
+  /** Who last set this kind's cap or guarantee (null: never set). */
+  updatedBy: string | null;
+}
+
+export interface ProjectQuotaSet {
+  organization: string;
+  project: string;
+  /** Bumped by every change of the project's caps and guarantees: the ETag of the set. */
+  generation: number;
+  quotas: ProjectQuotaUsage[];
+}
+
+export interface ProjectQuotaInput {
+  kind: string;
+  /** Absent or null: no cap. */
+  cap?: QuantityInput | null;
+  /** Absent or null: no guarantee. */
+  guaranteed?: QuantityInput | null;
+}
+
+export interface CheckedProjectQuotaInput {
+  kind: string;
+  cap: number | null;
+  guaranteed: number;
 }
 
 export interface CheckedQuotaInput {
@@ -177,6 +230,8 @@ export interface AllocationFilter extends PageRequest {
 
 export interface JournalDiscrepancy {
   organization: string;
+  /** Set when a project's counter differs from its replayed journal. */
+  project?: string;
   /** The kind whose replay differs; null for a gap in the revisions. */
   kind: string | null;
   problem: string;
@@ -184,7 +239,18 @@ export interface JournalDiscrepancy {
 
 export interface CounterDiscrepancy {
   organization: string;
+  /** Set for a project's counter; absent for the organization's. */
+  project?: string;
   kind: string;
-  stored: { committed: number; reserved: number; held: number };
-  actual: { committed: number; reserved: number; held: number };
+  stored: CounterValues;
+  actual: CounterValues;
+}
+
+export interface CounterValues {
+  committed: number;
+  reserved: number;
+  held: number;
+  /** An organization's guarantees' sum and shortfall: present only when they differ. */
+  guaranteed?: number;
+  shortfall?: number;
 }

@@ -17,10 +17,12 @@ import type {
   AllocationInput,
   CheckedAllocationInput,
   CheckedHoldInput,
+  CheckedProjectQuotaInput,
   CheckedQuotaInput,
   ConfirmInput,
   HoldInput,
   LineInput,
+  ProjectQuotaInput,
   QuotaInput,
 } from './types.js';
 
@@ -89,6 +91,17 @@ export function checkQuotaInputs(inputs: readonly QuotaInput[]): CheckedQuotaInp
     kind: item.kind,
     quantity: item.quantity === null ? null : checkQuantity(`${field}.quantity`, item.quantity),
   }));
+}
+
+export function checkProjectQuotaInputs(inputs: readonly ProjectQuotaInput[]): CheckedProjectQuotaInput[] {
+  return checkKindList('quotas', inputs, (item, field) => {
+    const cap = item.cap === undefined || item.cap === null ? null : checkQuantity(`${field}.cap`, item.cap);
+    const guaranteed =
+      item.guaranteed === undefined || item.guaranteed === null ? 0 : checkQuantity(`${field}.guaranteed`, item.guaranteed);
+    // A guarantee the cap would never let the project use would only keep capacity idle.
+    if (cap !== null && guaranteed > cap) throw invalid(`${field}.guaranteed`, `must not exceed cap (${cap})`);
+    return { kind: item.kind, cap, guaranteed };
+  });
 }
 
 /** A non-empty, bounded list with one entry per kind. */

@@ -157,6 +157,48 @@ export const migrations: readonly Migration[] = [
         (SELECT default_quota FROM resource_kinds WHERE name = quota_counters.kind)`,
     ],
   },
+  {
+    version: 3,
+    name: 'project envelopes',
+    statements: [
+      // One row per project and kind: the project's cap (NULL: none), its guarantee (0: none)
+      // and its usage, kept by every decision in the same transaction as the organization's
+      // counter. Rows are locked project first, then organization, kind by kind.
+      `CREATE TABLE project_counters (
+        organization_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        kind TEXT NOT NULL REFERENCES resource_kinds (name),
+        cap BIGINT NULL CHECK (cap >= 0),
+        guaranteed BIGINT NOT NULL DEFAULT 0 CHECK (guaranteed >= 0),
+        committed BIGINT NOT NULL DEFAULT 0 CHECK (committed >= 0),
+        reserved BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+        held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0),
+        updated_at BIGINT NOT NULL,
+        updated_by TEXT NULL,
+        PRIMARY KEY (organization_id, project_id, kind),
+        FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
+      )`,
+      // guaranteed: the sum of the projects' guarantees of this kind. shortfall: the sum over
+      // projects of max(0, guaranteed - used), the part of the guarantees not yet in use,
+      // which no other project may take. Both kept in step under this row's lock, so a
+      // decision checks the guarantees of every other project in O(1).
+      `ALTER TABLE quota_counters ADD COLUMN guaranteed BIGINT NOT NULL DEFAULT 0`,
+      `ALTER TABLE quota_counters ADD COLUMN shortfall BIGINT NOT NULL DEFAULT 0`,
+      // A project's cap-and-guarantee set has its own generation (its ETag). A deleted project
+      // stays as a row, so its ended allocations keep their project; the id can be reused.
+      `ALTER TABLE projects ADD COLUMN quota_generation BIGINT NOT NULL DEFAULT 0`,
+      `ALTER TABLE projects ADD COLUMN deleted_at BIGINT NULL`,
+      `INSERT INTO project_counters (organization_id, project_id, kind, committed, reserved, held, updated_at)
+        SELECT a.organization_id, a.project_id, l.kind,
+          SUM(CASE WHEN a.state = 'live' THEN l.committed ELSE 0 END),
+          SUM(CASE WHEN a.state = 'live' THEN l.reserved ELSE 0 END),
+          SUM(CASE WHEN a.state = 'held' THEN l.committed + l.reserved ELSE 0 END),
+          0
+        FROM allocation_lines l JOIN allocations a ON a.id = l.allocation_id
+        WHERE a.deleted_at IS NULL
+        GROUP BY a.organization_id, a.project_id, l.kind`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

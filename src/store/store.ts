@@ -28,6 +28,14 @@ export interface Dialect {
   /** Suffix that share-locks the selected rows (PostgreSQL `FOR SHARE`; SQLite nothing). */
   readonly shareRowsSuffix: string;
   /**
+   * The weakest share lock (PostgreSQL `FOR KEY SHARE`, what a foreign-key check takes): a
+   * decision takes it on its project's row, so a project's deletion (`exclusiveRowsSuffix`)
+   * waits for decisions in flight and the ones after it see the project gone.
+   */
+  readonly keyShareRowsSuffix: string;
+  /** The lock that excludes even key-share lockers (PostgreSQL `FOR UPDATE`). */
+  readonly exclusiveRowsSuffix: string;
+  /**
    * `WITH x AS (UPDATE … RETURNING …) INSERT …` runs as one statement (PostgreSQL). Saves a
    * round trip on the hot path; SQLite has no round trips to save and no such CTEs.
    */

@@ -71,8 +71,8 @@ const principals: Record<PrincipalName, { role: Role; organization: string | nul
 
 /** What each role may do (the spec, written out here rather than imported). */
 const mayDo: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'administer'],
-  'org-admin': ['read', 'read-organization', 'allocate', 'create-project'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'administer'],
+  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
   'project-member': ['read', 'allocate'],
   service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],
@@ -117,7 +117,8 @@ interface Target {
 interface RouteSpec {
   action: Action;
   scope: Scope;
-  success: 200 | 201 | 204;
+  /** 409 only for DELETE of a fixture project: it has allocations, so a permitted delete is refused as not empty. */
+  success: 200 | 201 | 204 | 409;
   /** The `{id}` or `{kind}` of the path: a fixture, or a fresh target. */
   target?: (context: Context, tenant: Tenant) => Promise<Target>;
   body?: (context: Context, target: Target | undefined) => unknown;
@@ -254,6 +255,25 @@ const routes = {
   // Project routes.
   [`GET ${PROJECT}`]: { action: 'read', scope: 'project', success: 200 },
   [`PUT ${PROJECT}`]: { action: 'create-project', scope: 'project', success: 200, body: () => ({}) },
+  // The fixture projects hold an allocation and a hold: a delete the rules permit reaches the
+  // ledger and is refused as not empty (409), deleting nothing; the others never get there.
+  [`DELETE ${PROJECT}`]: {
+    action: 'create-project',
+    scope: 'project',
+    success: 409,
+    check: (body) => expect(body.type).toBe('/problems/project-not-empty'),
+    refused: async (context, tenant) => {
+      await context.test.ledger.getProject(tenant.organization!, tenant.project!);
+    },
+  },
+  [`GET ${PROJECT}/quotas`]: { action: 'read', scope: 'project', success: 200 },
+  [`PUT ${PROJECT}/quotas`]: {
+    action: 'partition',
+    scope: 'project',
+    success: 200,
+    body: () => ({ quotas: [{ kind: KIND, cap: 500_000 }] }),
+    check: (body, who) => expect(body.quotas[0].updatedBy).toBe(who.principalId),
+  },
   [`POST ${PROJECT}/allocations`]: {
     action: 'allocate',
     scope: 'project',

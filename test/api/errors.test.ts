@@ -115,8 +115,8 @@ describe.each(engines)('error answers on %s', (engine) => {
       problem: 'quota-exceeded',
       json: (body) =>
         expect(body.violations).toEqual([
-          { kind: 'gpus', requested: 7, used: 4, limit: 10 },
-          { kind: 'ram', requested: Gi, used: 256 * Mi, limit: Gi },
+          { kind: 'gpus', scope: 'organization', requested: 7, used: 4, limit: 10 },
+          { kind: 'ram', scope: 'organization', requested: Gi, used: 256 * Mi, limit: Gi },
         ]),
     },
     {
@@ -126,7 +126,7 @@ describe.each(engines)('error answers on %s', (engine) => {
       body: withAllocations([{ kind: 'cpu', committed: 5 }, { kind: 'gpus', reserved: 7 }, { kind: 'ram', committed: 1 }]),
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 7, used: 4, limit: 10 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 7, used: 4, limit: 10 }]),
     },
     {
       name: '409 quota-exceeded on replace counts only the difference',
@@ -135,7 +135,7 @@ describe.each(engines)('error answers on %s', (engine) => {
       body: { resource: { kind: 'vm', id: 'vm-1' }, allocations: [{ kind: 'gpus', committed: 11 }, { kind: 'ram', committed: '256Mi' }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 7, used: 4, limit: 10 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 7, used: 4, limit: 10 }]),
     },
     {
       name: '409 duplicate-allocation names the live allocation',

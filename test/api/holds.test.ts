@@ -214,7 +214,7 @@ describe.each(engines)('holds API on %s', (engine) => {
       body: hold('vm-3', [{ kind: 'gpus', reserved: 2 }]),
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 2, used: 9, limit: 10 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 2, used: 9, limit: 10 }]),
     },
     {
       name: 'an allocation that only the hold makes too much → 409 quota-exceeded',
@@ -223,7 +223,7 @@ describe.each(engines)('holds API on %s', (engine) => {
       body: allocation('vm-3', [{ kind: 'gpus', committed: 2 }]),
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 2, used: 9, limit: 10 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 2, used: 9, limit: 10 }]),
     },
     {
       name: 'a hold up to the limit exactly → 201',
@@ -571,7 +571,7 @@ describe.each(engines)('holds API on %s', (engine) => {
       body: allocation('vm-9', [{ kind: 'gpus', committed: 1 }]),
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 1, used: 10, limit: 10 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 1, used: 10, limit: 10 }]),
     },
     { name: 'the clock reaches the expiry (t = 30 s)', advanceMs: 1 },
     {
@@ -617,7 +617,7 @@ describe.each(engines)('holds API on %s', (engine) => {
       body: allocation('vm-10', [{ kind: 'gpus', committed: 2 }]),
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 2, used: 9, limit: 10 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 2, used: 9, limit: 10 }]),
     },
     {
       name: 'a quota cut to 9 passes without force: the expired hold is not usage',

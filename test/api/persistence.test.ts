@@ -198,7 +198,7 @@ describe.each(engines)('restart persistence on %s', (engine) => {
       body: { resource: { kind: 'vm', id: 'vm-3' }, allocations: [{ kind: 'gpus', committed: 1 }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 1, used: 6, limit: 5 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 1, used: 6, limit: 5 }]),
     },
     {
       name: 'a replace after restart continues the generation',

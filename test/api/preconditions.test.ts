@@ -113,7 +113,7 @@ describe.each(engines)('If-Match and ETag on %s', (engine) => {
       url: allocationUrl('a1'),
       headers: ifMatch('"3"'),
       body: allocation('a-1', [{ kind: 'gpus', committed: 11 }]),
-      ...denial('quota-exceeded', (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 7, used: 4, limit: 10 }])),
+      ...denial('quota-exceeded', (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 7, used: 4, limit: 10 }])),
     },
     { name: 'PUT a1 over quota with a stale tag → 412, not 409', method: 'PUT', url: allocationUrl('a1'), headers: ifMatch('"2"'), body: allocation('a-1', [{ kind: 'gpus', committed: 11 }]), ...stale(() => 3) },
     { name: 'POST a2 (cpu 1) → 201', method: 'POST', url: web.allocations, body: allocation('a-2', [{ kind: 'cpu', committed: 1 }]), status: 201, json: remember('a2', '"1"') },

@@ -98,6 +98,8 @@ describe.each(engines)('quotas API on %s', (engine) => {
           updatedBy: null,
           free: 4,
           overLimit: false,
+          guaranteed: 0,
+          freeForAnyProject: 4,
         });
         expect(rowOf(body, 'cpu')).toEqual({
           kind: 'cpu',
@@ -115,6 +117,8 @@ describe.each(engines)('quotas API on %s', (engine) => {
           updatedBy: null,
           free: null,
           overLimit: false,
+          guaranteed: 0,
+          freeForAnyProject: null,
         });
         expect(rowOf(body, 'ram')).toMatchObject({ format: 'binary', quantity: Ti, free: Ti, source: 'default' });
         expect(rowOf(body, 'licenses')).toMatchObject({ quantity: 0, free: 0, source: 'default' });
@@ -176,7 +180,7 @@ describe.each(engines)('quotas API on %s', (engine) => {
       body: { resource: { kind: 'vm', id: 'b-1' }, allocations: [{ kind: 'gpus', committed: 5 }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 5, used: 0, limit: 4 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 5, used: 0, limit: 4 }]),
     },
     {
       name: 'the explicit quota overrides it: acme allocates 5 gpus → 201',
@@ -232,7 +236,7 @@ describe.each(engines)('quotas API on %s', (engine) => {
       body: { resource: { kind: 'license', id: 'l-1' }, allocations: [{ kind: 'licenses', committed: 1 }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'licenses', requested: 1, used: 0, limit: 0 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'licenses', scope: 'organization', requested: 1, used: 0, limit: 0 }]),
     },
     {
       name: 'until the organization gets a quota for it',
@@ -365,7 +369,7 @@ describe.each(engines)('quotas API on %s', (engine) => {
       body: { resource: { kind: 'vm', id: 'a-3' }, allocations: [{ kind: 'gpus', committed: 1 }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 1, used: 5, limit: 2 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 1, used: 5, limit: 2 }]),
     },
     {
       name: 'replacing an allocation so it raises the over kind is refused',
@@ -374,7 +378,7 @@ describe.each(engines)('quotas API on %s', (engine) => {
       body: { resource: { kind: 'vm', id: 'a-1' }, allocations: [{ kind: 'gpus', committed: 4, reserved: 2 }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 1, used: 5, limit: 2 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 1, used: 5, limit: 2 }]),
     },
     {
       name: 'moving usage between committed and reserved (no rise) passes',
@@ -413,7 +417,7 @@ describe.each(engines)('quotas API on %s', (engine) => {
       body: { resource: { kind: 'vm', id: 'a-5' }, allocations: [{ kind: 'gpus', reserved: 1 }, { kind: 'ram', committed: 1 }] },
       status: 409,
       problem: 'quota-exceeded',
-      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', requested: 1, used: 4, limit: 2 }]),
+      json: (body) => expect(body.violations).toEqual([{ kind: 'gpus', scope: 'organization', requested: 1, used: 4, limit: 2 }]),
     },
     {
       name: 'usage after all that: gpus 4 (still over 2), ram 1Gi + 200Mi + 1Ki',

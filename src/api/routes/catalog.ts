@@ -2,11 +2,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AllotError } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
+import { respond } from '../mutation.js';
 import {
+  CascadeQuery,
   Kind,
   KindBody,
   KindParams,
   listOf,
+  MutationHeaders,
   Organization,
   OrganizationParams,
   pageOf,
@@ -134,6 +137,34 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
       const { organization, project } = request.params;
       const result = await ledger.putProject(organization, project, request.body);
       return reply.code(result.created ? 201 : 200).send(result.project);
+    },
+  });
+
+  app.delete('/v1/organizations/:organization/projects/:project', {
+    config: { action: 'create-project' },
+    schema: {
+      tags: ['projects'],
+      summary: 'Delete a project',
+      description:
+        'Refused with 409 project-not-empty while the project has live allocations or pending ' +
+        'holds, unless cascade=true, which deletes every allocation and releases every hold ' +
+        '(each journaled, with `cascade: true`). Its caps and guarantees go with it (the ' +
+        'guarantees are freed for the other projects) and its project-member tokens are revoked. ' +
+        'The id may be used again later for a new, empty project.',
+      params: ProjectParams,
+      querystring: CascadeQuery,
+      headers: MutationHeaders,
+      response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses(400, 401, 404, 409, 422) },
+    },
+    handler: async (request, reply) => {
+      const { organization, project } = request.params;
+      return respond(
+        ledger,
+        request,
+        reply,
+        (options) => ledger.deleteProject(organization, project, { ...options, cascade: request.query.cascade === 'true' }),
+        () => ({ status: 204, headers: {}, body: undefined }),
+      );
     },
   });
 

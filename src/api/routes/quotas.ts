@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Ledger } from '../../ledger/ledger.js';
-import type { QuotaSet } from '../../ledger/types.js';
+import type { ProjectQuotaSet, QuotaSet } from '../../ledger/types.js';
 import { etagOf, ifMatchOf } from '../etag.js';
 import { respond } from '../mutation.js';
 import {
@@ -8,11 +8,18 @@ import {
   MutationHeaders,
   OrganizationParams,
   problemResponses,
+  ProjectParams,
+  ProjectQuotaBody,
+  ProjectQuotas,
   QuotaBody,
   Quotas,
 } from '../schemas.js';
 
-const quotaOutcome = (set: QuotaSet) => ({ status: 200, headers: { etag: etagOf(set.generation) }, body: set });
+const quotaOutcome = (set: QuotaSet | ProjectQuotaSet) => ({
+  status: 200,
+  headers: { etag: etagOf(set.generation) },
+  body: set,
+});
 
 export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
   app.get('/v1/organizations/:organization/quotas', {
@@ -54,6 +61,58 @@ export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
         reply,
         (options) =>
           ledger.setQuotaSet(request.params.organization, request.body.quotas, {
+            ...options,
+            ifGeneration,
+            force: request.query.force === 'true',
+          }),
+        quotaOutcome,
+      );
+    },
+  });
+
+  app.get('/v1/organizations/:organization/projects/:project/quotas', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['quotas'],
+      summary: "Read a project's caps, guarantees and usage, per kind, and what it can still take",
+      description: "The ETag is the project's cap-and-guarantee set's generation; send it in If-Match when you PUT.",
+      params: ProjectParams,
+      response: { 200: ProjectQuotas, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request, reply) => {
+      const set = await ledger.getProjectQuotaSet(request.params.organization, request.params.project);
+      return reply.header('etag', etagOf(set.generation)).send(set);
+    },
+  });
+
+  app.put('/v1/organizations/:organization/projects/:project/quotas', {
+    config: { action: 'partition' },
+    schema: {
+      tags: ['quotas'],
+      summary: "Set a project's caps and guarantees for the listed kinds",
+      description:
+        'Per listed kind, `cap` (the most the project may use) and `guaranteed` (a part of the ' +
+        "organization's quota no other project may take); either left out or null means none. " +
+        'Kinds not listed keep theirs. Caps may add up to more than the quota; guarantees may ' +
+        "not (409 guarantees-exceed-quota, even with force). A cap below the project's usage is " +
+        "refused (409 quota-below-usage), and so is a raised guarantee the organization's usage " +
+        'leaves no room for (409 guarantee-unavailable), unless force=true. With If-Match, ' +
+        "refused with 412 if the project's set changed since that ETag.",
+      params: ProjectParams,
+      querystring: ForceQuery,
+      headers: MutationHeaders,
+      body: ProjectQuotaBody,
+      response: { 200: ProjectQuotas, ...problemResponses(400, 401, 404, 409, 412, 422) },
+    },
+    handler: async (request, reply) => {
+      const ifGeneration = ifMatchOf(request);
+      const { organization, project } = request.params;
+      return respond(
+        ledger,
+        request,
+        reply,
+        (options) =>
+          ledger.setProjectQuotaSet(organization, project, request.body.quotas, {
             ...options,
             ifGeneration,
             force: request.query.force === 'true',

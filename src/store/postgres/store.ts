@@ -75,7 +75,13 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
 
   return {
     engine: 'postgres',
-    dialect: { shareRowsSuffix: ' FOR SHARE', lockRowsSuffix: ' FOR NO KEY UPDATE', supportsDataModifyingCte: true },
+    dialect: {
+      shareRowsSuffix: ' FOR SHARE',
+      keyShareRowsSuffix: ' FOR KEY SHARE',
+      lockRowsSuffix: ' FOR NO KEY UPDATE',
+      exclusiveRowsSuffix: ' FOR UPDATE',
+      supportsDataModifyingCte: true,
+    },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
       return withRetries(() => runOnce(work, options), isRetryable);

@@ -90,7 +90,7 @@ function openConnection(path: string, onClose: () => void): Store {
 
   return {
     engine: 'sqlite',
-    dialect: { shareRowsSuffix: '', lockRowsSuffix: '', supportsDataModifyingCte: false },
+    dialect: { shareRowsSuffix: '', keyShareRowsSuffix: '', lockRowsSuffix: '', exclusiveRowsSuffix: '', supportsDataModifyingCte: false },
     setupStatements: [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
       if (closed) return Promise.reject(new Error('store is closed'));
