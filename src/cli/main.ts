@@ -215,6 +215,10 @@ quota
     if (options.project !== undefined && options.quantity !== undefined) {
       throw new Error('--quantity is the organization\'s quota; a project takes --cap and --guaranteed');
     }
+    if (options.project !== undefined && !projectWise) {
+      // Setting neither would clear both: say so rather than guess.
+      throw new Error('--project takes --cap and/or --guaranteed ("none" clears one)');
+    }
     const ledger = await openLedger({ db: options.db });
     try {
       const force = options.force ?? false;

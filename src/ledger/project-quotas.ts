@@ -161,7 +161,7 @@ export async function writeProjectQuotas(
           shortfall: row.shortfall + shortfall,
           limit: effectiveLimit(row.quota, row.kind_default),
           force,
-        }) || refused;
+        }, 'guarantee') || refused;
     }
     if (refused) continue;
     changes.push({

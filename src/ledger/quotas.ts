@@ -171,13 +171,15 @@ export class EnvelopeRefusals {
   checkOrganization(
     kind: string,
     after: { used: number; guaranteed: number; shortfall: number; limit: number; force: boolean },
+    /** A quota change is judged against usage; a raised guarantee only against what it keeps back. */
+    what: 'quota' | 'guarantee' = 'quota',
   ): boolean {
     const { used, guaranteed, shortfall, limit, force } = after;
     if (guaranteed > limit) {
       this.overGuaranteed.push({ kind, guaranteed, quantity: limit });
       return true;
     }
-    if (!limitChangeAllowed(used, limit, force)) {
+    if (what === 'quota' && !limitChangeAllowed(used, limit, force)) {
       this.belowUsage.push({ kind, quantity: limit, used });
       return true;
     }

@@ -20,12 +20,21 @@
 // sweepExpiredHolds, sometimes not, so the next decision must ignore an expired hold that the
 // stored counters still carry), ifGeneration now and then (current and stale) on replace, delete,
 // confirm and release, and now and then a request naming an unknown kind or listing a kind
-// twice. Each command runs against the real ledger and against test/support/reference-model.ts,
+// twice; setProjectQuotaSet (caps and guarantees, absolute or relative to the project's usage
+// or to the most the organization's limit leaves for a guarantee, so they land on the edges;
+// with and without force) and deleteProject (with or without cascade, then sometimes put again
+// as a new, empty project), with the lines of creates and replaces filling up to the project's
+// room (its cap, or the limit less what other projects' guarantees keep back). Half the runs
+// start with every project's counter row of every kind in place (PostgreSQL's one-statement
+// decision needs it; the general path runs without). Each command runs against the real ledger and against test/support/reference-model.ts,
 // which decides on its own; the test asserts the same outcome (success with the same allocation
 // or hold, or an AllotError with the same code and the same violations / below-usage list /
 // existing allocation id / resolution / current generation), then, after every step: getQuotas
-// (committed, reserved, held, used, limit; expired holds left out, resolved or not) matches the
-// model for every organization and kind; getHold of every hold of the run matches (status by
+// (committed, reserved, held, used, limit, guaranteed, freeForAnyProject; expired holds left
+// out, resolved or not) matches the model for every organization and kind, and
+// getProjectQuotaSet (cap, guarantee, usage, available, overCap) for every project; the
+// guarantees never add up to more than the limit, usage plus what they keep back stays within
+// it and every project within its cap, unless a forced change put it over; getHold of every hold of the run matches (status by
 // time, generation, lines, resolvedAt); verifyCounters finds no drift; no kind is over its limit
 // unless a forced quota put it there; each organization's journal has revisions 1..N without
 // gaps, exactly the entries (action, subject) the model expects, and the sum of its deltas per
@@ -132,6 +141,9 @@ type Normalized =
       existingAllocationId?: unknown;
       resolution?: unknown;
       currentGeneration?: unknown;
+      overGuaranteed?: unknown;
+      unavailable?: unknown;
+      live?: unknown;
     };
 
 async function attempt<T>(work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: AllotError }> {
@@ -157,6 +169,12 @@ function normalizeActual(actual: { ok: true } | { ok: false; error: AllotError }
       return { ok: false, code, resolution: extensions.resolution };
     case 'precondition-failed':
       return { ok: false, code, currentGeneration: extensions.currentGeneration };
+    case 'guarantees-exceed-quota':
+      return { ok: false, code, overGuaranteed: extensions.overGuaranteed };
+    case 'guarantee-unavailable':
+      return { ok: false, code, unavailable: extensions.unavailable };
+    case 'project-not-empty':
+      return { ok: false, code, live: extensions.live };
     default:
       return { ok: false, code };
   }
@@ -191,7 +209,7 @@ async function checkState(m: World, r: Real): Promise<void> {
   for (const organization of m.organizations) {
     const actual = (await r.ledger.getQuotas(organization))
       .filter((q) => m.ref.kinds.has(q.kind))
-      .map(({ kind, quantity, source, committed, reserved, held, used, overLimit }) => ({
+      .map(({ kind, quantity, source, committed, reserved, held, used, overLimit, guaranteed, freeForAnyProject }) => ({
         kind,
         quantity,
         source,
@@ -200,12 +218,50 @@ async function checkState(m: World, r: Real): Promise<void> {
         held,
         used,
         overLimit,
+        guaranteed,
+        freeForAnyProject,
       }));
     expect(actual, `getQuotas(${organization}) at +${elapsed(m, r)} ms`).toEqual(m.ref.quotasOf(organization));
-    // Invariant 1: within the limit, unless a forced quota cut the kind below its usage.
+    // Invariant 1: within the limit, unless a forced quota cut the kind below its usage; the
+    // guarantees never add up to more than the limit; and usage plus what they keep back stays
+    // within it, unless a forced change put it over.
     for (const quota of actual) {
-      if (quota.quantity !== null && !m.ref.isForcedOver(organization, quota.kind)) {
+      if (quota.quantity === null) continue;
+      if (!m.ref.isForcedOver(organization, quota.kind)) {
         expect(quota.used, `invariant 1: ${organization}/${quota.kind}`).toBeLessThanOrEqual(quota.quantity);
+      }
+      expect(quota.guaranteed, `guarantees within ${organization}/${quota.kind}`).toBeLessThanOrEqual(quota.quantity);
+      if (!m.ref.isForcedOverGuarantees(organization, quota.kind)) {
+        expect(quota.used + m.ref.keptBackOf(organization, quota.kind), `guarantees kept: ${organization}/${quota.kind}`)
+          .toBeLessThanOrEqual(quota.quantity);
+      }
+    }
+    for (const project of projectIds) {
+      if (!m.ref.hasProject(organization, project)) {
+        const gone = await attempt(() => r.ledger.getProjectQuotaSet(organization, project));
+        expect(normalizeActual(gone as never), `getProjectQuotaSet(${organization}, ${project}) of a deleted project`).toEqual({ ok: false, code: 'not-found' });
+        continue;
+      }
+      const envelope = (await r.ledger.getProjectQuotaSet(organization, project)).quotas
+        .filter((q) => m.ref.kinds.has(q.kind))
+        .map(({ kind, cap, guaranteed, committed, reserved, held, used, available, overCap }) => ({
+          kind,
+          cap,
+          guaranteed,
+          committed,
+          reserved,
+          held,
+          used,
+          available,
+          overCap,
+        }));
+      expect(envelope, `getProjectQuotaSet(${organization}, ${project}) at +${elapsed(m, r)} ms`).toEqual(
+        m.ref.projectQuotasOf(organization, project),
+      );
+      for (const quota of envelope) {
+        if (quota.cap !== null && !m.ref.isForcedOverCap(organization, project, quota.kind)) {
+          expect(quota.used, `cap of ${organization}/${project}/${quota.kind}`).toBeLessThanOrEqual(quota.cap);
+        }
       }
     }
     await checkJournal(m, r, organization);
@@ -262,6 +318,11 @@ async function checkJournal(m: World, r: Real, organization: string): Promise<vo
 /** getHold of every hold of the run: status by the clock, generation, lines, resolution time. */
 async function checkHolds(m: World, r: Real): Promise<void> {
   for (const hold of m.ref.holds) {
+    if (!m.ref.hasProject(hold.organization, hold.project)) {
+      const gone = await attempt(() => r.ledger.getHold(hold.organization, hold.project, hold.id));
+      expect(normalizeActual(gone as never), `getHold(${hold.id}) in a deleted project`).toEqual({ ok: false, code: 'not-found' });
+      continue;
+    }
     const actual = actualHoldView(await r.ledger.getHold(hold.organization, hold.project, hold.id));
     expect(actual, `getHold(${hold.id}) at +${elapsed(m, r)} ms`).toEqual(m.ref.holdView(hold));
   }
@@ -276,6 +337,7 @@ async function checkAllocations(m: World, r: Real): Promise<void> {
   for (const organization of m.organizations) {
     const referenced: string[] = [];
     for (const project of projectIds) {
+      if (!m.ref.hasProject(organization, project)) continue;
       const page = await r.ledger.listAllocations(organization, project);
       const actual = page.items.map(({ id, organization, project, resource, allocations, generation }) => ({
         id,
@@ -436,6 +498,7 @@ const elapsed = (m: World, r: Real) => r.clock.nowMs() - m.startMs;
 function linesOf(
   m: World,
   organization: string,
+  project: string,
   specs: readonly LineSpec[],
   how: Twist,
   own?: ModelAllocation,
@@ -444,14 +507,15 @@ function linesOf(
   for (const spec of specs) {
     const kind = m.kinds[spec.kind % m.kinds.length]!;
     if (lines.some((line) => line.kind === kind)) continue;
-    const limit = m.ref.limitOf(organization, kind);
-    if (spec.fill === null || limit === unlimited) {
+    const ownLine = own?.live ? own.lines.find((line) => line.kind === kind) : undefined;
+    // The edge of what the project may take: its cap, or the organization's limit less what
+    // the other projects' guarantees keep back, whichever is nearer.
+    const room = m.ref.roomOf(organization, project, kind, ownLine ? ownLine.committed + ownLine.reserved : 0);
+    if (spec.fill === null || room === Infinity) {
       lines.push({ kind, committed: spec.committed, reserved: spec.reserved });
       continue;
     }
-    const ownLine = own?.live ? own.lines.find((line) => line.kind === kind) : undefined;
-    const usedByOthers = m.ref.usedOf(organization, kind) - (ownLine ? ownLine.committed + ownLine.reserved : 0);
-    const total = Math.max(0, limit - usedByOthers + spec.fill);
+    const total = Math.max(0, room + spec.fill);
     const reserved = Math.min(total, spec.reserved);
     lines.push({ kind, committed: total - reserved, reserved });
   }
@@ -462,12 +526,13 @@ function linesOf(
 function replacementLines(
   m: World,
   organization: string,
+  project: string,
   allocation: ModelAllocation | undefined,
   mode: LineMode,
   specs: readonly LineSpec[],
   how: Twist,
 ): ModelLine[] {
-  if (mode === 'new' || !allocation) return linesOf(m, organization, specs, how, allocation);
+  if (mode === 'new' || !allocation) return linesOf(m, organization, project, specs, how, allocation);
   const lines = allocation.lines.map(({ kind, committed, reserved }) =>
     mode === 'swap'
       ? { kind, committed: reserved, reserved: committed }
@@ -621,7 +686,7 @@ class CreateAllocation implements fc.AsyncCommand<World, Real> {
     const organization = m.organizations[this.organization]!;
     const project = projectIds[this.project]!;
     const resource = resourceOf(this.resource);
-    const lines = linesOf(m, organization, this.lines, this.twist);
+    const lines = linesOf(m, organization, project, this.lines, this.twist);
     const call = `createAllocation(${organization}, ${project}, ${show(resource)}, ${show(lines)})`;
     const actual = await attempt(() =>
       r.ledger.createAllocation(organization, project, { resource, allocations: lines }),
@@ -659,7 +724,7 @@ class ReplaceAllocation implements fc.AsyncCommand<World, Real> {
     const { organization, project, id, allocation } = address(m, this.allocation, this.anyKnown, this.target);
     const resource =
       this.resource === null && allocation ? { ...allocation.resource } : resourceOf(this.resource ?? { kind: 0, id: 0 });
-    const lines = replacementLines(m, organization, allocation, this.mode, this.lines, this.twist);
+    const lines = replacementLines(m, organization, project, allocation, this.mode, this.lines, this.twist);
     const ifGeneration = generationOf(this.ifGeneration, allocation?.generation ?? 1);
     const call = `replaceAllocation(${organization}, ${project}, ${id}${allocation?.live === false ? ' (deleted)' : ''}, ${show(resource)}, ${show(lines)}, {ifGeneration: ${ifGeneration}})`;
     const actual = await attempt(() =>
@@ -722,7 +787,7 @@ class CreateHold implements fc.AsyncCommand<World, Real> {
     const organization = m.organizations[this.organization]!;
     const project = projectIds[this.project]!;
     const resource = resourceOf(this.resource);
-    const lines = linesOf(m, organization, this.lines, this.twist);
+    const lines = linesOf(m, organization, project, this.lines, this.twist);
     const ttlSeconds = this.ttlSeconds;
     const call = `createHold(${organization}, ${project}, ${show(resource)}, ${show(lines)}, ttl ${ttlSeconds} s) at +${elapsed(m, r)} ms`;
     const actual = await attempt(() =>
@@ -842,6 +907,110 @@ class AdvanceClock implements fc.AsyncCommand<World, Real> {
   }
 }
 
+/**
+ * A cap or guarantee: none, an absolute quantity, or one relative to the project's usage or
+ * (for a guarantee) to the most the organization's limit leaves for it, so they land just
+ * below, at or above the edges.
+ */
+type EnvelopeSpec = null | { absolute: number } | { usage: number } | { room: number };
+const envelopeSpec: fc.Arbitrary<EnvelopeSpec> = fc.oneof(
+  { arbitrary: fc.constant(null), weight: 2 },
+  { arbitrary: fc.nat(12).map((absolute) => ({ absolute })), weight: 1 },
+  { arbitrary: fc.integer({ min: -1, max: 2 }).map((usage) => ({ usage })), weight: 2 },
+  { arbitrary: fc.integer({ min: -2, max: 1 }).map((room) => ({ room })), weight: 2 },
+);
+
+class SetProjectQuotas implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly organization: number,
+    readonly project: number,
+    readonly entries: { kind: number; cap: EnvelopeSpec; guaranteed: EnvelopeSpec }[],
+    readonly force: boolean,
+    readonly unknownKind: boolean,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const organization = m.organizations[this.organization]!;
+    const project = projectIds[this.project]!;
+    const inputs: { kind: string; cap: number | null; guaranteed: number | null }[] = [];
+    for (const entry of this.entries) {
+      const kind = m.kinds[entry.kind % m.kinds.length]!;
+      if (inputs.some((input) => input.kind === kind)) continue;
+      const used = m.ref.projectUsedOf(organization, project, kind);
+      const limit = m.ref.limitOf(organization, kind);
+      const othersGuaranteed = m.ref.guaranteedOf(organization, kind) - m.ref.envelopeOf(organization, project, kind).guaranteed;
+      const resolve = (spec: EnvelopeSpec) =>
+        spec === null
+          ? null
+          : 'absolute' in spec
+            ? spec.absolute
+            : 'usage' in spec
+              ? Math.max(0, used + spec.usage)
+              : limit === unlimited
+                ? used
+                : Math.max(0, limit - othersGuaranteed + spec.room);
+      inputs.push({ kind, cap: resolve(entry.cap), guaranteed: resolve(entry.guaranteed) });
+    }
+    if (this.unknownKind) inputs.push({ kind: `${m.prefix}-nokind`, cap: 5, guaranteed: null });
+    const call = `setProjectQuotaSet(${organization}, ${project}, ${show(inputs)}, {force: ${this.force}})`;
+    const actual = await attempt(() => r.ledger.setProjectQuotaSet(organization, project, inputs, { force: this.force }));
+    const expected = m.ref.setProjectQuotas(organization, project, inputs, this.force);
+    expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+    await checkState(m, r);
+  }
+  toString() {
+    return `setProjectQuotas(o${this.organization}, p${this.project}, ${show(this.entries)}, force=${this.force}${this.unknownKind ? ', +unknown kind' : ''})`;
+  }
+}
+
+/** Deletes a project (with or without cascade), then sometimes puts it again, empty. */
+class DeleteProject implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly organization: number,
+    readonly project: number,
+    readonly cascade: boolean,
+    readonly recreate: boolean,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const organization = m.organizations[this.organization]!;
+    const project = projectIds[this.project]!;
+    const call = `deleteProject(${organization}, ${project}, {cascade: ${this.cascade}})`;
+    const actual = await attempt(() => r.ledger.deleteProject(organization, project, { cascade: this.cascade }));
+    const expected = m.ref.deleteProject(organization, project, this.cascade);
+    expect(normalizeActual(actual), call).toEqual(normalizeExpected(expected));
+    if (actual.ok && expected.ok) expect(actual.value, call).toEqual(expected.value);
+    await checkState(m, r);
+    if (this.recreate && !m.ref.hasProject(organization, project)) {
+      const { created } = await r.ledger.putProject(organization, project, {});
+      expect(created, `putProject(${organization}, ${project}) after its deletion`).toBe(true);
+      m.ref.addProject(organization, project);
+      await checkState(m, r);
+    }
+  }
+  toString() {
+    return `deleteProject(o${this.organization}, p${this.project}${this.cascade ? ', cascade' : ''}${this.recreate ? ', then put it again' : ''})`;
+  }
+}
+
+const setProjectQuotas = fc
+  .tuple(
+    organizationIndex,
+    fc.nat(1),
+    fc.uniqueArray(fc.record({ kind: kindIndex, cap: envelopeSpec, guaranteed: envelopeSpec }), {
+      minLength: 1,
+      maxLength: 2,
+      selector: (entry) => entry.kind,
+    }),
+    fc.boolean(),
+    fc.nat(19).map((n) => n === 0),
+  )
+  .map(([o, p, entries, force, unknownKind]) => new SetProjectQuotas(o, p, entries, force, unknownKind));
+
+const deleteProject = fc
+  .tuple(organizationIndex, fc.nat(1), fc.nat(2).map((n) => n > 0), fc.nat(2).map((n) => n > 0))
+  .map(([o, p, cascade, recreate]) => new DeleteProject(o, p, cascade, recreate));
+
 const setQuotas = fc
   .tuple(
     organizationIndex,
@@ -887,6 +1056,9 @@ const commands = fc.commands(
   [
     setQuotas,
     setQuotas,
+    setProjectQuotas,
+    setProjectQuotas,
+    deleteProject,
     createAllocation,
     createAllocation,
     replaceAllocation,
@@ -905,6 +1077,12 @@ const commands = fc.commands(
 );
 
 const setup = fc.record({
+  /**
+   * Give every project a counter row of every kind up front (an envelope with no cap and no
+   * guarantee). PostgreSQL decides in one statement only for a project that already has the
+   * kind's row; without it the general path runs. Runs with and without cover both.
+   */
+  warm: fc.boolean(),
   kindCount: fc.constantFrom(2, 3),
   unlimitedAt: fc.nat(2),
   defaults: fc.array(
@@ -939,7 +1117,7 @@ for (const engine of engines) {
 
     it('decides every operation as the model does and keeps the books', async () => {
       await fc.assert(
-        fc.asyncProperty(setup, commands, async ({ kindCount, unlimitedAt, defaults }, cmds) => {
+        fc.asyncProperty(setup, commands, async ({ warm, kindCount, unlimitedAt, defaults }, cmds) => {
           runs += 1;
           const prefix = `m${runs}`;
           // Earlier runs' holds (a failed run's too) expire and are swept, so a sweep in this
@@ -967,6 +1145,11 @@ for (const engine of engines) {
             for (const project of projectIds) {
               await ledger.putProject(organization, project, {});
               world.ref.addProject(organization, project);
+              if (warm) {
+                const none = world.kinds.map((kind) => ({ kind, cap: null, guaranteed: null }));
+                await ledger.setProjectQuotaSet(organization, project, none);
+                expect(world.ref.setProjectQuotas(organization, project, none, false).ok).toBe(true);
+              }
             }
           }
           late.length = 0;

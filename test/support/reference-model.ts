@@ -29,6 +29,26 @@
  *   (currentGeneration), except a delete of an already-deleted allocation ({deleted: false}).
  * - Journal: every committed change appends one entry (quota.set, allocation.created/updated/
  *   deleted, hold.created/confirmed/released/expired) to its organization's journal.
+ * - Project envelopes: per project and kind a cap (null: none) and a guarantee (0: none). A
+ *   change raising project P's usage of a kind by delta > 0 must keep P within its cap
+ *   (scope "project"), the organization within its limit (scope "organization"), and the
+ *   organization's usage plus what the other projects' guarantees keep back unused
+ *   (sum over Q != P of max(0, guaranteed_Q - used_Q)) within the limit (scope "guarantees",
+ *   reported with limit = limit - keptBack, only when the organization level passes). Each
+ *   refusing level is a violation, in kind order, project first.
+ * - setProjectQuotas: per listed kind (cap, guaranteed; absent = none). A guarantee above the
+ *   cap is invalid-request. Refusals, collected over the kinds, thrown most severe first:
+ *   guarantees-exceed-quota (a raised guarantee makes the sum exceed the limit; even forced),
+ *   quota-below-usage (a cap below the project's usage, unless forced), guarantee-unavailable
+ *   (a raised guarantee leaves used + all shortfall above the limit, unless forced). Lowering
+ *   a guarantee is never judged. setQuotas judges each listed kind the same way: guarantees'
+ *   sum above the new limit (always), usage above it (unless forced), usage plus shortfall
+ *   above it (unless forced).
+ * - deleteProject: not-found for an unknown (or deleted) project; project-not-empty (nothing
+ *   changes, not even expiries) while it has live allocations or pending holds, unless cascade,
+ *   which (after the organization's expiries) deletes each allocation and releases each hold
+ *   in id order, each journaled, then journals project.deleted; its caps and guarantees go.
+ *   The id can be put again as a new, empty project.
  * - Precedence when several refusals apply (DESIGN.md does not fix it; this is the order the
  *   ledger checks in, kept so the test can compare codes): a malformed request (a kind listed
  *   twice: invalid-request) before anything is read, then unknown project or allocation/hold
@@ -92,8 +112,11 @@ export interface HoldView {
   resolvedAt: string | null;
 }
 
+export type ViolationScope = 'project' | 'organization' | 'guarantees';
+
 export interface ModelViolation {
   kind: string;
+  scope: ViolationScope;
   requested: number;
   used: number;
   limit: number;
@@ -105,6 +128,24 @@ export interface BelowUsage {
   used: number;
 }
 
+export interface OverGuaranteed {
+  kind: string;
+  guaranteed: number;
+  quantity: number;
+}
+
+export interface Unavailable {
+  kind: string;
+  used: number;
+  keptBack: number;
+  quantity: number;
+}
+
+export interface Envelope {
+  cap: number | null;
+  guaranteed: number;
+}
+
 export type Outcome<T = undefined> =
   | { ok: true; value: T }
   | { ok: false; code: 'invalid-request' }
@@ -112,6 +153,9 @@ export type Outcome<T = undefined> =
   | { ok: false; code: 'duplicate-allocation'; existingAllocationId: string }
   | { ok: false; code: 'quota-exceeded'; violations: ModelViolation[] }
   | { ok: false; code: 'quota-below-usage'; belowUsage: BelowUsage[] }
+  | { ok: false; code: 'guarantees-exceed-quota'; overGuaranteed: OverGuaranteed[] }
+  | { ok: false; code: 'guarantee-unavailable'; unavailable: Unavailable[] }
+  | { ok: false; code: 'project-not-empty'; live: { allocations: number; holds: number } }
   | { ok: false; code: 'precondition-failed'; currentGeneration: number }
   | { ok: false; code: 'hold-already-resolved'; resolution: Exclude<HoldStatus, 'pending'> }
   | { ok: false; code: 'confirm-exceeds-hold' };
@@ -125,10 +169,26 @@ export interface ModelQuota {
   held: number;
   used: number;
   overLimit: boolean;
+  guaranteed: number;
+  freeForAnyProject: number | null;
+}
+
+export interface ModelProjectQuota {
+  kind: string;
+  cap: number | null;
+  guaranteed: number;
+  committed: number;
+  reserved: number;
+  held: number;
+  used: number;
+  available: number | null;
+  overCap: boolean;
 }
 
 export type JournalAction =
   | 'quota.set'
+  | 'project-quota.set'
+  | 'project.deleted'
   | 'allocation.created'
   | 'allocation.updated'
   | 'allocation.deleted'
@@ -174,6 +234,12 @@ export class ReferenceModel {
   readonly holds: ModelHold[] = [];
   /** Organization -> the journal entries it should have, oldest first. */
   private readonly journals = new Map<string, ModelJournalEntry[]>();
+  /** `${organization}/${project}/${kind}` -> the project's cap and guarantee. */
+  private readonly envelopes = new Map<string, Envelope>();
+  /** `${organization}/${project}/${kind}` for kinds a forced cap left over it. */
+  private readonly forcedOverCap = new Set<string>();
+  /** `${organization}/${kind}` where a forced change left usage plus unused guarantees over the limit. */
+  private readonly forcedOverGuarantees = new Set<string>();
 
   /** `clock` is the clock the ledger runs on: the model reads the same time. */
   constructor(readonly clock: ModelClock = { nowMs: () => 0 }) {}
@@ -272,12 +338,13 @@ export class ReferenceModel {
     return this.usage(organization, kind, (h) => h.booked === 'pending');
   }
 
-  private usage(organization: string, kind: string, counts: (hold: ModelHold) => boolean) {
+  private usage(organization: string, kind: string, counts: (hold: ModelHold) => boolean, project?: string) {
     let committed = 0;
     let reserved = 0;
     let held = 0;
     for (const allocation of this.allocations) {
       if (!allocation.live || allocation.organization !== organization) continue;
+      if (project !== undefined && allocation.project !== project) continue;
       for (const line of allocation.lines) {
         if (line.kind !== kind) continue;
         committed += line.committed;
@@ -286,6 +353,7 @@ export class ReferenceModel {
     }
     for (const hold of this.holds) {
       if (hold.organization !== organization || !counts(hold)) continue;
+      if (project !== undefined && hold.project !== project) continue;
       for (const line of hold.lines) if (line.kind === kind) held += line.committed + line.reserved;
     }
     return { committed, reserved, held };
@@ -295,6 +363,111 @@ export class ReferenceModel {
   usedOf(organization: string, kind: string): number {
     const { committed, reserved, held } = this.usageOf(organization, kind);
     return committed + reserved + held;
+  }
+
+  /** One project's usage of a kind, as a decision sees it. */
+  projectUsageOf(organization: string, project: string, kind: string) {
+    return this.usage(organization, kind, (h) => this.statusOf(h) === 'pending', project);
+  }
+
+  projectUsedOf(organization: string, project: string, kind: string): number {
+    const { committed, reserved, held } = this.projectUsageOf(organization, project, kind);
+    return committed + reserved + held;
+  }
+
+  envelopeOf(organization: string, project: string, kind: string): Envelope {
+    return this.envelopes.get(`${organization}/${project}/${kind}`) ?? { cap: null, guaranteed: 0 };
+  }
+
+  /** Projects of the organization with a guarantee of the kind (deleted ones have none). */
+  private guaranteedProjects(organization: string, kind: string): string[] {
+    return [...(this.projects.get(organization) ?? [])].filter(
+      (project) => this.envelopeOf(organization, project, kind).guaranteed > 0,
+    );
+  }
+
+  /** The sum of the projects' guarantees of the kind. */
+  guaranteedOf(organization: string, kind: string): number {
+    return this.guaranteedProjects(organization, kind).reduce(
+      (sum, project) => sum + this.envelopeOf(organization, project, kind).guaranteed,
+      0,
+    );
+  }
+
+  /** What the guarantees of every project but `except` keep back unused. */
+  keptBackOf(organization: string, kind: string, except?: string): number {
+    return this.guaranteedProjects(organization, kind)
+      .filter((project) => project !== except)
+      .reduce((sum, project) => {
+        const { guaranteed } = this.envelopeOf(organization, project, kind);
+        return sum + Math.max(0, guaranteed - this.projectUsedOf(organization, project, kind));
+      }, 0);
+  }
+
+  /**
+   * What a project can take of a kind now, were `ownUsed` of its usage freed first (a replace
+   * frees its own lines); Infinity when nothing limits it.
+   */
+  roomOf(organization: string, project: string, kind: string, ownUsed = 0): number {
+    const { cap } = this.envelopeOf(organization, project, kind);
+    const byCap = cap === null ? Infinity : cap - (this.projectUsedOf(organization, project, kind) - ownUsed);
+    const limit = this.limitOf(organization, kind);
+    const byOrganization =
+      limit === unlimited
+        ? Infinity
+        : limit - (this.usedOf(organization, kind) - ownUsed) - this.keptBackOf(organization, kind, project);
+    return Math.min(byCap, byOrganization);
+  }
+
+  /** What getProjectQuotaSet should report (sorted by kind). */
+  projectQuotasOf(organization: string, project: string): ModelProjectQuota[] {
+    return [...this.kinds.keys()].sort().map((kind) => {
+      const { cap, guaranteed } = this.envelopeOf(organization, project, kind);
+      const { committed, reserved, held } = this.projectUsageOf(organization, project, kind);
+      const used = committed + reserved + held;
+      const quantity = this.quotas.get(`${organization}/${kind}`) ?? this.kinds.get(kind) ?? null;
+      const room = this.roomOf(organization, project, kind);
+      return {
+        kind,
+        cap,
+        guaranteed,
+        committed,
+        reserved,
+        held,
+        used,
+        available: quantity === null && cap === null ? null : Math.max(0, room),
+        overCap: cap !== null && used > cap,
+      };
+    });
+  }
+
+  /** True while a forced cap keeps the project's kind over it. */
+  isForcedOverCap(organization: string, project: string, kind: string): boolean {
+    const key = `${organization}/${project}/${kind}`;
+    const { cap } = this.envelopeOf(organization, project, kind);
+    if (this.forcedOverCap.has(key) && (cap === null || this.projectUsedOf(organization, project, kind) <= cap)) {
+      this.forcedOverCap.delete(key);
+    }
+    return this.forcedOverCap.has(key);
+  }
+
+  /** True while a forced change keeps usage plus unused guarantees over the limit. */
+  isForcedOverGuarantees(organization: string, kind: string): boolean {
+    const key = `${organization}/${kind}`;
+    if (
+      this.forcedOverGuarantees.has(key) &&
+      this.usedOf(organization, kind) + this.keptBackOf(organization, kind) <= this.limitOf(organization, kind)
+    ) {
+      this.forcedOverGuarantees.delete(key);
+    }
+    return this.forcedOverGuarantees.has(key);
+  }
+
+  private noteForced(organization: string, kind: string): void {
+    const used = this.usedOf(organization, kind);
+    const limit = this.limitOf(organization, kind);
+    if (used > limit) this.forcedOver.add(`${organization}/${kind}`);
+    if (used + this.keptBackOf(organization, kind) > limit) this.forcedOverGuarantees.add(`${organization}/${kind}`);
   }
 
   /** What `getQuotas` should report for one organization's kinds (sorted by kind). */
@@ -315,6 +488,8 @@ export class ReferenceModel {
         held,
         used,
         overLimit: quantity !== null && used > quantity,
+        guaranteed: this.guaranteedOf(organization, kind),
+        freeForAnyProject: quantity === null ? null : Math.max(0, quantity - used - this.keptBackOf(organization, kind)),
       };
     });
   }
@@ -354,24 +529,113 @@ export class ReferenceModel {
     force: boolean,
   ): Outcome {
     if (inputs.some((input) => !this.kinds.has(input.kind))) return { ok: false, code: 'invalid-request' };
-    const belowUsage: BelowUsage[] = [];
+    const refusals = new Refusals();
     for (const input of [...inputs].sort(byKind)) {
       const limitAfter = input.quantity ?? this.kinds.get(input.kind) ?? unlimited;
-      const used = this.usedOf(organization, input.kind);
-      if (!force && limitAfter < used) belowUsage.push({ kind: input.kind, quantity: limitAfter, used });
+      refusals.organization(input.kind, {
+        used: this.usedOf(organization, input.kind),
+        guaranteed: this.guaranteedOf(organization, input.kind),
+        keptBack: this.keptBackOf(organization, input.kind),
+        limit: limitAfter,
+        force,
+        usage: true,
+      });
     }
-    if (belowUsage.length > 0) return { ok: false, code: 'quota-below-usage', belowUsage };
+    const refused = refusals.outcome();
+    if (refused) return refused;
     this.settle(organization);
     for (const input of inputs) {
       const key = `${organization}/${input.kind}`;
       if (input.quantity === null) this.quotas.delete(key);
       else this.quotas.set(key, input.quantity);
-      if (this.usedOf(organization, input.kind) > this.limitOf(organization, input.kind)) {
-        this.forcedOver.add(key);
-      }
+      this.noteForced(organization, input.kind);
     }
     this.journal(organization, 'quota.set', null);
     return ok(undefined);
+  }
+
+  setProjectQuotas(
+    organization: string,
+    project: string,
+    inputs: readonly { kind: string; cap: number | null; guaranteed: number | null }[],
+    force: boolean,
+  ): Outcome {
+    if (listsKindTwice(inputs)) return { ok: false, code: 'invalid-request' };
+    if (inputs.some((input) => input.cap !== null && (input.guaranteed ?? 0) > input.cap)) {
+      return { ok: false, code: 'invalid-request' };
+    }
+    if (!this.projects.get(organization)?.has(project)) return { ok: false, code: 'not-found' };
+    if (inputs.some((input) => !this.kinds.has(input.kind))) return { ok: false, code: 'invalid-request' };
+    const refusals = new Refusals();
+    for (const input of [...inputs].sort(byKind)) {
+      const { kind } = input;
+      const before = this.envelopeOf(organization, project, kind);
+      const guaranteed = input.guaranteed ?? 0;
+      const projectUsed = this.projectUsedOf(organization, project, kind);
+      refusals.cap(kind, input.cap, projectUsed, force);
+      if (guaranteed > before.guaranteed) {
+        const ownBefore = Math.max(0, before.guaranteed - projectUsed);
+        const ownAfter = Math.max(0, guaranteed - projectUsed);
+        refusals.organization(kind, {
+          used: this.usedOf(organization, kind),
+          guaranteed: this.guaranteedOf(organization, kind) - before.guaranteed + guaranteed,
+          keptBack: this.keptBackOf(organization, kind) - ownBefore + ownAfter,
+          limit: this.limitOf(organization, kind),
+          force,
+          usage: false,
+        });
+      }
+    }
+    const refused = refusals.outcome();
+    if (refused) return refused;
+    this.settle(organization);
+    for (const input of inputs) {
+      const key = `${organization}/${project}/${input.kind}`;
+      this.envelopes.set(key, { cap: input.cap, guaranteed: input.guaranteed ?? 0 });
+      if (input.cap !== null && this.projectUsedOf(organization, project, input.kind) > input.cap) this.forcedOverCap.add(key);
+      this.noteForced(organization, input.kind);
+    }
+    this.journal(organization, 'project-quota.set', null);
+    return ok(undefined);
+  }
+
+  deleteProject(organization: string, project: string, cascade: boolean): Outcome<{ allocations: number; holds: number }> {
+    if (!this.projects.get(organization)?.has(project)) return { ok: false, code: 'not-found' };
+    const allocations = this.liveAllocationsOf(organization, project);
+    const holds = this.pendingHoldsOf(organization, project);
+    const live = { allocations: allocations.length, holds: holds.length };
+    if (!cascade && allocations.length + holds.length > 0) return { ok: false, code: 'project-not-empty', live };
+    this.settle(organization);
+    const ended = [
+      ...allocations.map((allocation) => ({ id: allocation.id, allocation, hold: undefined })),
+      ...holds.map((hold) => ({ id: hold.id, allocation: undefined, hold })),
+    ].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const { id, allocation, hold } of ended) {
+      if (allocation) {
+        allocation.live = false;
+        allocation.generation += 1;
+        this.journal(organization, 'allocation.deleted', id);
+      } else {
+        hold!.booked = 'released';
+        hold!.resolvedAtMs = this.clock.nowMs();
+        hold!.generation += 1;
+        this.journal(organization, 'hold.released', id);
+      }
+    }
+    for (const key of [...this.envelopes.keys()]) {
+      if (key.startsWith(`${organization}/${project}/`)) this.envelopes.delete(key);
+    }
+    for (const key of [...this.forcedOverCap]) {
+      if (key.startsWith(`${organization}/${project}/`)) this.forcedOverCap.delete(key);
+    }
+    this.projects.get(organization)!.delete(project);
+    this.journal(organization, 'project.deleted', null);
+    return ok(live);
+  }
+
+  /** putProject of a project that is not there (new, or deleted): a new, empty project. */
+  hasProject(organization: string, project: string): boolean {
+    return this.projects.get(organization)?.has(project) ?? false;
   }
 
   createAllocation(
@@ -383,7 +647,7 @@ export class ReferenceModel {
   ): Outcome<ModelAllocation> {
     if (listsKindTwice(lines)) return { ok: false, code: 'invalid-request' };
     if (!this.projects.get(organization)?.has(project)) return { ok: false, code: 'not-found' };
-    const refused = this.refusal(organization, null, resource, [], lines);
+    const refused = this.refusal(organization, project, null, resource, [], lines);
     if (refused) return refused;
     this.settle(organization);
     const allocation: ModelAllocation = {
@@ -415,7 +679,7 @@ export class ReferenceModel {
     if (ifGeneration !== undefined && ifGeneration !== allocation.generation) {
       return { ok: false, code: 'precondition-failed', currentGeneration: allocation.generation };
     }
-    const refused = this.refusal(organization, id, resource, allocation.lines, lines);
+    const refused = this.refusal(organization, project, id, resource, allocation.lines, lines);
     if (refused) return refused;
     this.settle(organization);
     allocation.resource = { ...resource };
@@ -458,7 +722,7 @@ export class ReferenceModel {
   ): Outcome<HoldView> {
     if (listsKindTwice(lines)) return { ok: false, code: 'invalid-request' };
     if (!this.projects.get(organization)?.has(project)) return { ok: false, code: 'not-found' };
-    const refused = this.refusal(organization, null, resource, [], lines);
+    const refused = this.refusal(organization, project, null, resource, [], lines);
     if (refused) return refused;
     this.settle(organization);
     const hold: ModelHold = {
@@ -560,6 +824,7 @@ export class ReferenceModel {
   /** Why moving one allocation (or hold) from `before` to `after` is refused, if it is. */
   private refusal(
     organization: string,
+    project: string,
     ownId: string | null,
     resource: ModelResource,
     before: readonly ModelLine[],
@@ -580,12 +845,56 @@ export class ReferenceModel {
       const sum = (lines: readonly ModelLine[]) =>
         lines.filter((l) => l.kind === kind).reduce((s, l) => s + l.committed + l.reserved, 0);
       const delta = sum(after) - sum(before);
+      if (delta <= 0) continue;
+      const projectUsed = this.projectUsedOf(organization, project, kind);
+      const { cap } = this.envelopeOf(organization, project, kind);
+      if (cap !== null && projectUsed + delta > cap) {
+        violations.push({ kind, scope: 'project', requested: delta, used: projectUsed, limit: cap });
+      }
       const used = this.usedOf(organization, kind);
       const limit = this.limitOf(organization, kind);
-      const allowed = delta <= 0 || used + delta <= limit;
-      if (!allowed) violations.push({ kind, requested: delta, used, limit });
+      const keptBack = this.keptBackOf(organization, kind, project);
+      if (used + delta > limit) {
+        violations.push({ kind, scope: 'organization', requested: delta, used, limit });
+      } else if (used + delta + keptBack > limit) {
+        violations.push({ kind, scope: 'guarantees', requested: delta, used, limit: limit - keptBack });
+      }
     }
     if (violations.length > 0) return { ok: false, code: 'quota-exceeded', violations };
+    return undefined;
+  }
+}
+
+/**
+ * The refusals of an envelope change, collected over its kinds and answered most severe
+ * first: guarantees above the limit, then a limit below usage (a quota's, or a cap below the
+ * project's usage), then usage plus unused guarantees above the limit.
+ */
+class Refusals {
+  private readonly overGuaranteed: OverGuaranteed[] = [];
+  private readonly belowUsage: BelowUsage[] = [];
+  private readonly unavailable: Unavailable[] = [];
+
+  organization(
+    kind: string,
+    after: { used: number; guaranteed: number; keptBack: number; limit: number; force: boolean; usage: boolean },
+  ): void {
+    const { used, guaranteed, keptBack, limit, force, usage } = after;
+    if (guaranteed > limit) this.overGuaranteed.push({ kind, guaranteed, quantity: limit });
+    else if (usage && !force && used > limit) this.belowUsage.push({ kind, quantity: limit, used });
+    else if (!force && used + keptBack > limit) this.unavailable.push({ kind, used, keptBack, quantity: limit });
+  }
+
+  cap(kind: string, cap: number | null, used: number, force: boolean): void {
+    if (cap !== null && !force && cap < used) this.belowUsage.push({ kind, quantity: cap, used });
+  }
+
+  outcome(): Outcome<never> | undefined {
+    if (this.overGuaranteed.length > 0) {
+      return { ok: false, code: 'guarantees-exceed-quota', overGuaranteed: this.overGuaranteed };
+    }
+    if (this.belowUsage.length > 0) return { ok: false, code: 'quota-below-usage', belowUsage: this.belowUsage };
+    if (this.unavailable.length > 0) return { ok: false, code: 'guarantee-unavailable', unavailable: this.unavailable };
     return undefined;
   }
 }
