@@ -70,6 +70,13 @@ export async function makeAllocations(ledger: Ledger, organization: string, coun
         `UPDATE quota_counters SET committed = committed + ${size} WHERE organization_id = ? AND kind = 'gpus'`,
         [organization],
       );
+      // The project's counter too, as a decision keeps it (allot verify finds no drift).
+      await tx.run(
+        `INSERT INTO project_counters (organization_id, project_id, kind, committed, updated_at)
+          VALUES (?, 'p', 'gpus', ${size}, 0)
+          ON CONFLICT (organization_id, project_id, kind) DO UPDATE SET committed = project_counters.committed + ${size}`,
+        [organization],
+      );
     });
   }
 }

@@ -83,6 +83,11 @@ export async function injectFault(
         );
         await query(`INSERT INTO allocation_lines (allocation_id, kind, committed, reserved) VALUES ($1, 'gpus', $2, 0)`, [id, amount]);
         await query(`UPDATE quota_counters SET committed = committed + $1 WHERE organization_id = $2 AND kind = 'gpus'`, [amount, organization]);
+        await query(
+          `INSERT INTO project_counters (organization_id, project_id, kind, committed, updated_at) VALUES ($2, 'web', 'gpus', $1, $3)
+            ON CONFLICT (organization_id, project_id, kind) DO UPDATE SET committed = project_counters.committed + $1`,
+          [amount, organization, now],
+        );
         const { rows } = await query(`UPDATE organizations SET revision = revision + 1 WHERE id = $1 RETURNING revision`, [organization]);
         await query(
           `INSERT INTO journal (organization_id, revision, project_id, at, principal, action, subject_id, changes, deltas)
