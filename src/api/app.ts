@@ -18,6 +18,7 @@ import { catalogRoutes } from './routes/catalog.js';
 import { holdRoutes } from './routes/holds.js';
 import { journalRoutes } from './routes/journal.js';
 import { quotaRoutes } from './routes/quotas.js';
+import { limitRoutes } from './routes/limits.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { Problem } from './schemas.js';
 
@@ -100,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(holdRoutes, { ledger: options.ledger });
     await v1.register(journalRoutes, { ledger: options.ledger });
     await v1.register(tokenRoutes, { ledger: options.ledger });
+    await v1.register(limitRoutes, { ledger: options.ledger });
   });
   return app;
 }

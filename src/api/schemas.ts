@@ -172,6 +172,47 @@ export const ProjectQuotas = Type.Object({
   quotas: Type.Array(ProjectQuotaUsage),
 });
 
+// Limits
+
+export const LimitParams = Type.Object({ organization: Id, project: Id, service: Id, resourceType: Id }, strict);
+export const LimitRegionParams = Type.Object(
+  { organization: Id, project: Id, service: Id, resourceType: Id, region: Id },
+  strict,
+);
+
+export const LimitBody = Type.Object(
+  {
+    regions: Type.Array(Type.Object({ region: Id, limit: QuantityInput }, strict), {
+      minItems: 1,
+      maxItems: kindsPerRequestMax,
+      description: 'The configured limit per region; regions not listed lose their limit',
+    }),
+  },
+  strict,
+);
+
+export const LimitUsageBody = Type.Object({ usage: Quantity }, strict);
+
+export const ProjectLimitRegion = Type.Object({
+  region: Type.String(),
+  configuredLimit: Quantity,
+  activeLimit: Type.Union([Quantity], { description: 'max(configuredLimit, usage): what the region enforces' }),
+  usage: Quantity,
+  gap: Type.Union([Quantity], { description: 'activeLimit - configuredLimit' }),
+  usageReportedAt: Type.Union([Type.String(), Type.Null()]),
+  generation: Type.Integer(),
+  updatedBy: Type.String(),
+  updatedAt: Type.String(),
+});
+
+export const ProjectLimit = Type.Object({
+  organization: Type.String(),
+  project: Type.String(),
+  service: Type.String(),
+  resourceType: Type.String(),
+  regions: Type.Array(ProjectLimitRegion),
+});
+
 export const CascadeQuery = Type.Object(
   { cascade: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
   strict,

@@ -22,15 +22,23 @@ export interface Principal {
  * - create-project: create, rename or delete a project;
  * - partition: set projects' caps and guarantees, dividing the organization's quota among its
  *   projects (never raising it);
- * - administer: resource kinds, organizations, quotas, tokens.
+ * - report-usage: report a limit's usage from a region's host service (the controller);
+ * - administer: resource kinds, organizations, quotas, limits, tokens.
  */
-export type Action = 'read' | 'read-organization' | 'allocate' | 'create-project' | 'partition' | 'administer';
+export type Action =
+  | 'read'
+  | 'read-organization'
+  | 'allocate'
+  | 'create-project'
+  | 'partition'
+  | 'report-usage'
+  | 'administer';
 
 const allowed: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'administer'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'administer'],
   'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
   'project-member': ['read', 'allocate'],
-  service: ['read', 'read-organization', 'allocate'],
+  service: ['read', 'read-organization', 'allocate', 'report-usage'],
   reader: ['read', 'read-organization'],
 };
 

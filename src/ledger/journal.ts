@@ -14,6 +14,8 @@ export type JournalAction =
   | 'quota.set'
   | 'project-quota.set'
   | 'project.deleted'
+  | 'limit.set'
+  | 'limit.deleted'
   | 'allocation.created'
   | 'allocation.updated'
   | 'allocation.deleted'

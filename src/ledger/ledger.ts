@@ -43,6 +43,7 @@ import type { Principal } from '../domain/access.js';
 import { pageSize } from './pages.js';
 import { readQuotas, writeQuotas } from './quotas.js';
 import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
+import { deleteLimit, listLimits, readLimit, reportLimitUsage, writeLimit } from './limits.js';
 import { findDiscrepancies, repairOrganization, replayJournal } from './recount.js';
 import { duplicateAllocation, findLiveRecordId } from './records.js';
 import {
@@ -63,6 +64,9 @@ import type {
   Hold,
   HoldInput,
   JournalDiscrepancy,
+  Limit,
+  LimitRegion,
+  LimitRegionInput,
   Organization,
   Page,
   PageRequest,
@@ -83,6 +87,7 @@ import {
   checkDisplayName,
   checkHoldInput,
   checkId,
+  checkLimitRegions,
   checkProjectQuotaInputs,
   checkQuantity,
   checkQuotaInputs,
@@ -272,6 +277,69 @@ export class Ledger {
         return readProjectQuotas(context.tx, organization, project, context.nowMs);
       },
       organization,
+    );
+  }
+
+  // Limits: per project, service, resource type and region (see limits.ts)
+
+  listLimits(organization: string, project: string): Promise<Limit[]> {
+    return this.read((tx) => listLimits(tx, organization, project));
+  }
+
+  getLimit(organization: string, project: string, service: string, resourceType: string): Promise<Limit> {
+    return this.read((tx) => readLimit(tx, organization, project, service, resourceType));
+  }
+
+  /** Sets the configured limit per listed region; regions not listed lose theirs. */
+  setLimit(
+    organization: string,
+    project: string,
+    service: string,
+    resourceType: string,
+    regions: readonly LimitRegionInput[],
+    options: WriteOptions<Limit> = {},
+  ): Promise<Limit> {
+    checkId('service', service);
+    checkId('resourceType', resourceType);
+    const checked = checkLimitRegions(regions);
+    return this.write(
+      options,
+      async (context) => {
+        await writeLimit(context, organization, project, service, resourceType, checked);
+        return readLimit(context.tx, organization, project, service, resourceType);
+      },
+      organization,
+    );
+  }
+
+  /** Removes a limit in every region; `{ deleted: false }` if there was none. */
+  deleteLimit(
+    organization: string,
+    project: string,
+    service: string,
+    resourceType: string,
+    options: WriteOptions<{ deleted: boolean }> = {},
+  ): Promise<{ deleted: boolean }> {
+    return this.write(
+      options,
+      async (context) => ({ deleted: await deleteLimit(context, organization, project, service, resourceType) }),
+      organization,
+    );
+  }
+
+  /** Records the usage a region's host reports for a limit; returns the region's limit. */
+  reportLimitUsage(
+    organization: string,
+    project: string,
+    service: string,
+    resourceType: string,
+    region: string,
+    usage: number,
+    options: WriteOptions<LimitRegion> = {},
+  ): Promise<LimitRegion> {
+    const checked = checkQuantity('usage', usage);
+    return this.write(options, (context) =>
+      reportLimitUsage(context, organization, project, service, resourceType, region, checked),
     );
   }
 

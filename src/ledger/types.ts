@@ -126,6 +126,43 @@ export interface CheckedProjectQuotaInput {
   guaranteed: number;
 }
 
+/** One region of a limit. */
+export interface LimitRegion {
+  region: string;
+  /** What a service-admin set. */
+  configuredLimit: number;
+  /** What the region's host enforces: max(configuredLimit, usage) — never below what is in use. */
+  activeLimit: number;
+  /** The last usage the region reported (0 until it reports). */
+  usage: number;
+  /** activeLimit − configuredLimit: above 0 after a limit was lowered below usage. */
+  gap: number;
+  usageReportedAt: string | null;
+  /** Bumped by every change of the configured limit. */
+  generation: number;
+  updatedBy: string;
+  updatedAt: string;
+}
+
+/** A project's limit of one resource type of one service, per region. */
+export interface Limit {
+  organization: string;
+  project: string;
+  service: string;
+  resourceType: string;
+  regions: LimitRegion[];
+}
+
+export interface LimitRegionInput {
+  region: string;
+  limit: QuantityInput;
+}
+
+export interface CheckedLimitRegion {
+  region: string;
+  limit: number;
+}
+
 export interface CheckedQuotaInput {
   kind: string;
   quantity: number | null;

@@ -17,10 +17,12 @@ import type {
   AllocationInput,
   CheckedAllocationInput,
   CheckedHoldInput,
+  CheckedLimitRegion,
   CheckedProjectQuotaInput,
   CheckedQuotaInput,
   ConfirmInput,
   HoldInput,
+  LimitRegionInput,
   LineInput,
   ProjectQuotaInput,
   QuotaInput,
@@ -101,6 +103,20 @@ export function checkProjectQuotaInputs(inputs: readonly ProjectQuotaInput[]): C
     // A guarantee the cap would never let the project use would only keep capacity idle.
     if (cap !== null && guaranteed > cap) throw invalid(`${field}.guaranteed`, `must not exceed cap (${cap})`);
     return { kind: item.kind, cap, guaranteed };
+  });
+}
+
+/** A limit's regions: 1 to kindsPerRequestMax, each named once. */
+export function checkLimitRegions(regions: readonly LimitRegionInput[]): CheckedLimitRegion[] {
+  if (!Array.isArray(regions) || regions.length === 0 || regions.length > kindsPerRequestMax) {
+    throw invalid('regions', `must list 1 to ${kindsPerRequestMax} regions`);
+  }
+  const seen = new Set<string>();
+  return regions.map((item, index) => {
+    const region = checkId(`regions[${index}].region`, item?.region);
+    if (seen.has(region)) throw invalid(`regions[${index}].region`, `region "${region}" is listed twice`);
+    seen.add(region);
+    return { region, limit: checkQuantity(`regions[${index}].limit`, item.limit) };
   });
 }
 

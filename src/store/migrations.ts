@@ -199,6 +199,32 @@ export const migrations: readonly Migration[] = [
         GROUP BY a.organization_id, a.project_id, l.kind`,
     ],
   },
+  {
+    version: 4,
+    name: 'limits',
+    statements: [
+      // A project's limit of one resource type of one service, per region: what an operator
+      // configured, and the usage last reported from that region's host service. The active
+      // limit the host enforces is max(configured, usage), computed on read: it never drops
+      // below what is in use.
+      `CREATE TABLE limits (
+        organization_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        region TEXT NOT NULL,
+        configured BIGINT NOT NULL CHECK (configured >= 0),
+        usage BIGINT NOT NULL DEFAULT 0 CHECK (usage >= 0),
+        usage_at BIGINT NULL,
+        generation BIGINT NOT NULL DEFAULT 1,
+        updated_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (organization_id, project_id, service, resource_type, region),
+        FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
+      )`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -207,23 +233,30 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at BIGINT NOT NULL
 )`;
 
-/** Applies every migration not yet applied. Returns the versions this call applied. */
-export async function migrate(store: Store, nowMs: number): Promise<number[]> {
+/**
+ * Applies every migration of `list` not yet applied, recording them in `table` (the ledger's
+ * own list and table by default; the limits mixin keeps its own beside a host's tables).
+ * Returns the versions this call applied.
+ */
+export async function migrate(
+  store: Store,
+  nowMs: number,
+  list: readonly Migration[] = migrations,
+  table = 'schema_migrations',
+): Promise<number[]> {
   await store.transaction(async (tx) => {
     for (const statement of store.setupStatements) await tx.run(statement);
-    await tx.run(createMigrationsTable);
+    await tx.run(createMigrationsTable.replace('schema_migrations', table));
   }).catch((error: unknown) => {
     // Two processes creating the table at once: the loser sees a duplicate; the table exists.
     if (!store.isUniqueViolation(error)) throw error;
   });
   const applied: number[] = [];
-  for (const migration of migrations) {
+  for (const migration of list) {
     const done = await store.transaction(async (tx) => {
-      const row = await tx.get('SELECT version FROM schema_migrations WHERE version = ?', [
-        migration.version,
-      ]);
+      const row = await tx.get(`SELECT version FROM ${table} WHERE version = ?`, [migration.version]);
       if (row) return true;
-      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+      await tx.run(`INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?)`, [
         migration.version,
         migration.name,
         nowMs,

@@ -30,6 +30,10 @@ const P2 = 'other-proj';
 const FOREIGN = 'foreign-org';
 const Q1 = 'foreign-proj';
 const KIND = 'cpu';
+// Every project has this limit (fixture); a DELETE of a limit works on a fresh resource type.
+const LIMIT_SERVICE = 'compute';
+const LIMIT_TYPE = 'instances';
+const LIMIT_REGION = 'eu-1';
 
 type Scope = 'global' | 'organization' | 'project';
 
@@ -71,10 +75,10 @@ const principals: Record<PrincipalName, { role: Role; organization: string | nul
 
 /** What each role may do (the spec, written out here rather than imported). */
 const mayDo: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'administer'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'administer'],
   'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
   'project-member': ['read', 'allocate'],
-  service: ['read', 'read-organization', 'allocate'],
+  service: ['read', 'read-organization', 'allocate', 'report-usage'],
   reader: ['read', 'read-organization'],
 };
 
@@ -267,6 +271,39 @@ const routes = {
     },
   },
   [`GET ${PROJECT}/quotas`]: { action: 'read', scope: 'project', success: 200 },
+  [`GET ${PROJECT}/limits`]: { action: 'read', scope: 'project', success: 200 },
+  [`GET ${PROJECT}/limits/{service}/{resourceType}`]: { action: 'read', scope: 'project', success: 200 },
+  [`PUT ${PROJECT}/limits/{service}/{resourceType}`]: {
+    action: 'administer',
+    scope: 'project',
+    success: 200,
+    body: () => ({ regions: [{ region: LIMIT_REGION, limit: 10 }] }),
+    check: (body, who) => expect(body.regions[0].updatedBy).toBe(who.principalId),
+  },
+  [`DELETE ${PROJECT}/limits/{service}/{resourceType}`]: {
+    action: 'administer',
+    scope: 'project',
+    success: 204,
+    target: async (context, tenant) => {
+      const resourceType = `t-${context.next()}`;
+      await context.test.ledger.setLimit(tenant.organization!, tenant.project!, LIMIT_SERVICE, resourceType, [
+        { region: LIMIT_REGION, limit: 1 },
+      ]);
+      return {
+        id: resourceType,
+        unchanged: async () => {
+          await context.test.ledger.getLimit(tenant.organization!, tenant.project!, LIMIT_SERVICE, resourceType);
+        },
+      };
+    },
+  },
+  [`PUT ${PROJECT}/limits/{service}/{resourceType}/regions/{region}/usage`]: {
+    action: 'report-usage',
+    scope: 'project',
+    success: 200,
+    body: () => ({ usage: 3 }),
+    check: (body) => expect(body).toMatchObject({ region: LIMIT_REGION, usage: 3 }),
+  },
   [`PUT ${PROJECT}/quotas`]: {
     action: 'partition',
     scope: 'project',
@@ -342,6 +379,9 @@ function fill(path: string, tenant: Tenant, id: string | undefined): string {
   return path
     .replace('{organization}', tenant.organization ?? '')
     .replace('{project}', tenant.project ?? '')
+    .replace('{service}', LIMIT_SERVICE)
+    .replace('{resourceType}', id ?? LIMIT_TYPE)
+    .replace('{region}', LIMIT_REGION)
     .replace(/\{(id|kind)\}/, id ?? '');
 }
 
@@ -434,6 +474,7 @@ describe.each(engines)('access matrix on %s', (engine: Engine) => {
           { principal: 'admin' },
         );
         fixtures[project] = { allocation: allocation.id, hold: hold.id };
+        await ledger.setLimit(organization, project, LIMIT_SERVICE, LIMIT_TYPE, [{ region: LIMIT_REGION, limit: 10 }]);
       }
     }
     for (const name of principalNames) {

@@ -36,6 +36,9 @@ const v1Paths: Record<string, string[]> = {
   '/v1/organizations/{organization}/watch': ['get'],
   '/v1/tokens': ['get', 'post'],
   '/v1/tokens/{id}': ['delete'],
+  '/v1/organizations/{organization}/projects/{project}/limits': ['get'],
+  '/v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}': ['delete', 'get', 'put'],
+  '/v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}/regions/{region}/usage': ['put'],
 };
 
 const isoDate = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -1,0 +1,187 @@
+/**
+ * Limits: per (project, service, resource type, region) a configured limit, set by a
+ * service-admin, and the usage reported from that region's host service (its tracker). The
+ * active limit — what the host enforces — is max(configured, usage): lowering a limit below
+ * what is in use never pretends the resources are gone; the gap (active − configured) shows
+ * until usage falls back under the configured value.
+ */
+import { notFound } from '../domain/errors.js';
+import type { Executor } from '../store/store.js';
+import type { WriteContext } from './context.js';
+import { appendJournal } from './journal.js';
+import { lockProject, requireProject } from './tenants.js';
+import { isoOf } from './time.js';
+import type { Limit, LimitRegion, CheckedLimitRegion } from './types.js';
+
+interface LimitRow {
+  organization_id: string;
+  project_id: string;
+  service: string;
+  resource_type: string;
+  region: string;
+  configured: number;
+  usage: number;
+  usage_at: number | null;
+  generation: number;
+  updated_by: string;
+  updated_at: number;
+}
+
+const regionOf = (row: LimitRow): LimitRegion => {
+  const active = Math.max(row.configured, row.usage);
+  return {
+    region: row.region,
+    configuredLimit: row.configured,
+    activeLimit: active,
+    usage: row.usage,
+    gap: active - row.configured,
+    usageReportedAt: row.usage_at === null ? null : isoOf(row.usage_at),
+    generation: row.generation,
+    updatedBy: row.updated_by,
+    updatedAt: isoOf(row.updated_at),
+  };
+};
+
+/** Groups rows (sorted by service, type, region) into limits. */
+function limitsOf(organization: string, project: string, rows: readonly LimitRow[]): Limit[] {
+  const limits: Limit[] = [];
+  for (const row of rows) {
+    const last = limits.at(-1);
+    if (last && last.service === row.service && last.resourceType === row.resource_type) {
+      last.regions.push(regionOf(row));
+    } else {
+      limits.push({ organization, project, service: row.service, resourceType: row.resource_type, regions: [regionOf(row)] });
+    }
+  }
+  return limits;
+}
+
+export async function listLimits(tx: Executor, organization: string, project: string): Promise<Limit[]> {
+  await requireProject(tx, organization, project);
+  const rows = await tx.all<LimitRow>(
+    `SELECT * FROM limits WHERE organization_id = ? AND project_id = ? ORDER BY service, resource_type, region`,
+    [organization, project],
+  );
+  return limitsOf(organization, project, rows);
+}
+
+export async function readLimit(
+  tx: Executor,
+  organization: string,
+  project: string,
+  service: string,
+  resourceType: string,
+): Promise<Limit> {
+  await requireProject(tx, organization, project);
+  const rows = await tx.all<LimitRow>(
+    `SELECT * FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?
+      ORDER BY region`,
+    [organization, project, service, resourceType],
+  );
+  if (rows.length === 0) throw notFound(`limit ${service}/${resourceType} of project "${project}"`);
+  return limitsOf(organization, project, rows)[0]!;
+}
+
+/**
+ * Sets the configured limit of each listed region; regions not listed lose their limit. The
+ * usage a region reported is kept, so its active limit is max(new configured, usage) at once.
+ */
+export async function writeLimit(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  service: string,
+  resourceType: string,
+  regions: readonly CheckedLimitRegion[],
+): Promise<void> {
+  const { tx, dialect, nowMs, principal } = context;
+  await lockProject(context, organization, project);
+  const before = await tx.all<LimitRow>(
+    `SELECT * FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?
+      ORDER BY region${dialect.lockRowsSuffix}`,
+    [organization, project, service, resourceType],
+  );
+  const listed = new Set(regions.map((r) => r.region));
+  for (const row of before) {
+    if (listed.has(row.region)) continue;
+    await tx.run(
+      `DELETE FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?`,
+      [organization, project, service, resourceType, row.region],
+    );
+  }
+  for (const { region, limit } of regions) {
+    await tx.run(
+      `INSERT INTO limits (organization_id, project_id, service, resource_type, region, configured, updated_by,
+          created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (organization_id, project_id, service, resource_type, region)
+        DO UPDATE SET configured = excluded.configured, generation = limits.generation + 1,
+          updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+      [organization, project, service, resourceType, region, limit, principal, nowMs, nowMs],
+    );
+  }
+  appendJournal(context, {
+    organization,
+    project,
+    action: 'limit.set',
+    subject: null,
+    changes: {
+      service,
+      resourceType,
+      before: before.map((row) => ({ region: row.region, limit: row.configured })),
+      after: regions.map(({ region, limit }) => ({ region, limit })),
+    },
+    deltas: [],
+  });
+}
+
+/** Removes a limit in every region. Returns false if there was none. */
+export async function deleteLimit(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  service: string,
+  resourceType: string,
+): Promise<boolean> {
+  const { tx } = context;
+  await lockProject(context, organization, project);
+  const removed = await tx.run(
+    'DELETE FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?',
+    [organization, project, service, resourceType],
+  );
+  if (removed === 0) return false;
+  appendJournal(context, {
+    organization,
+    project,
+    action: 'limit.deleted',
+    subject: null,
+    changes: { service, resourceType },
+    deltas: [],
+  });
+  return true;
+}
+
+/**
+ * Records the usage a region's host service reports for a limit (from its tracker). Not
+ * journaled: it is an observation, sent often; the host's own tracker is the record.
+ */
+export async function reportLimitUsage(
+  context: WriteContext,
+  organization: string,
+  project: string,
+  service: string,
+  resourceType: string,
+  region: string,
+  usage: number,
+): Promise<LimitRegion> {
+  const { tx, nowMs } = context;
+  await requireProject(tx, organization, project);
+  const row = await tx.get<LimitRow>(
+    `UPDATE limits SET usage = ?, usage_at = ?
+      WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?
+      RETURNING *`,
+    [usage, nowMs, organization, project, service, resourceType, region],
+  );
+  if (!row) throw notFound(`limit ${service}/${resourceType} of project "${project}" in region "${region}"`);
+  return regionOf(row);
+}

@@ -1,0 +1,19 @@
+/**
+ * allot/limits: the limits mixin a host service embeds. See mixin.ts for how it works and the
+ * README ("The limits mixin") for a host in a few lines.
+ */
+export {
+  openLimits,
+  LimitsMixin,
+  type LimitsOptions,
+  type LimitsTransaction,
+  type Tracker,
+  type Drift,
+  type LimitsJournalEntry,
+  type CountFunction,
+} from './mixin.js';
+export { LimitExceededError, LimitsUsageError } from './errors.js';
+export { limitsAdminRoutes, type LimitsAdminOptions } from './plugin.js';
+export type { RegisteredTable } from './triggers.js';
+export { openStore } from '../store/open.js';
+export type { Store, Executor, Engine } from '../store/store.js';
