@@ -62,7 +62,10 @@ export async function buildInstancesApp(options: InstancesOptions): Promise<{ ap
   });
 
   const app = Fastify({ logger: options.logger ?? false });
-  app.addHook('onClose', async () => mixin.close());
+  app.addHook('onClose', async () => {
+    await mixin.close();
+    await store.close();
+  });
 
   const isAdmin = (authorization: string | undefined) => authorization === `Bearer ${options.adminToken}`;
   await app.register(limitsAdminRoutes, { mixin, authorize: (request) => isAdmin(request.headers.authorization) });
@@ -135,5 +138,11 @@ export async function buildInstancesApp(options: InstancesOptions): Promise<{ ap
   );
 
   app.get('/healthz', async () => ({ status: 'ok', region: options.region }));
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send(problem(404, 'not-found', `no route for ${request.method} ${request.url}`)),
+  );
   return { app, mixin };
 }

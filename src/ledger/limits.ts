@@ -85,6 +85,7 @@ export async function readLimit(
 /**
  * Sets the configured limit of each listed region; regions not listed lose their limit. The
  * usage a region reported is kept, so its active limit is max(new configured, usage) at once.
+ * A region whose limit does not change keeps its generation.
  */
 export async function writeLimit(
   context: WriteContext,
@@ -115,8 +116,10 @@ export async function writeLimit(
           created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (organization_id, project_id, service, resource_type, region)
-        DO UPDATE SET configured = excluded.configured, generation = limits.generation + 1,
-          updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+        DO UPDATE SET configured = excluded.configured,
+          generation = CASE WHEN limits.configured = excluded.configured THEN limits.generation ELSE limits.generation + 1 END,
+          updated_by = CASE WHEN limits.configured = excluded.configured THEN limits.updated_by ELSE excluded.updated_by END,
+          updated_at = CASE WHEN limits.configured = excluded.configured THEN limits.updated_at ELSE excluded.updated_at END`,
       [organization, project, service, resourceType, region, limit, principal, nowMs, nowMs],
     );
   }
@@ -129,7 +132,7 @@ export async function writeLimit(
       service,
       resourceType,
       before: before.map((row) => ({ region: row.region, limit: row.configured })),
-      after: regions.map(({ region, limit }) => ({ region, limit })),
+      after: [...regions].sort((a, b) => (a.region < b.region ? -1 : 1)).map(({ region, limit }) => ({ region, limit })),
     },
     deltas: [],
   });

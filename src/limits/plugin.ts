@@ -1,7 +1,8 @@
 /**
  * A Fastify plugin that exposes a host's trackers to service-admins: list, get, recount, and
  * set or remove a limit (the allot controller calls these). Trackers are hidden: a request
- * that `authorize` does not accept gets 404, exactly as if the routes did not exist.
+ * that `authorize` does not accept gets the host's own 404 answer, exactly as if the routes did
+ * not exist.
  *
  *   app.register(limitsAdminRoutes, { mixin, authorize: (request) => isServiceAdmin(request) });
  */
@@ -44,8 +45,10 @@ export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (
   const prefix = options.prefix ?? '/admin';
 
   app.addHook('onRequest', async (request, reply) => {
+    // The host's own 404 answer, whatever it is: a stranger cannot tell these routes exist.
     if (!(await authorize(request))) {
-      return problem(reply, request, 404, 'not-found', `no route for ${request.method} ${request.url}`);
+      reply.callNotFound();
+      return reply;
     }
   });
   app.setErrorHandler((error, request, reply) => {
