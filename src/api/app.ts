@@ -19,6 +19,7 @@ import { holdRoutes } from './routes/holds.js';
 import { journalRoutes } from './routes/journal.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { limitRoutes } from './routes/limits.js';
+import { identityCompatRoutes } from './compat/identity.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { Problem } from './schemas.js';
 
@@ -103,5 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(tokenRoutes, { ledger: options.ledger });
     await v1.register(limitRoutes, { ledger: options.ledger });
   });
+  // The identity service's quota and allocation API (see compat/identity.ts).
+  await app.register(identityCompatRoutes, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
   return app;
 }

@@ -43,6 +43,8 @@ export interface AuthOptions {
   ledger: Ledger;
   adminToken: string;
   jwt?: JwtVerifier;
+  /** The path parameters that name the tenant (default `organization` and `project`). */
+  tenantParams?: { organization: string; project: string };
 }
 
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
@@ -73,8 +75,9 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   app.addHook('preHandler', async (request) => {
     const action = request.routeOptions.config.action;
     if (action === undefined) throw new Error(`route ${request.routeOptions.url} declares no action`);
-    const params = (request.params ?? {}) as { organization?: string; project?: string };
-    const scope = { organization: params.organization, project: params.project };
+    const params = (request.params ?? {}) as Record<string, string | undefined>;
+    const names = options.tenantParams ?? { organization: 'organization', project: 'project' };
+    const scope = { organization: params[names.organization], project: params[names.project] };
     if (!canSee(request.principal, scope)) {
       throw notFound(
         scope.project === undefined

@@ -109,7 +109,7 @@ const trackerOf = (row: TrackerRow): Tracker => ({
 export async function openLimits(options: LimitsOptions): Promise<LimitsMixin> {
   const store = typeof options.db === 'string' ? openStore(options.db) : options.db;
   const clock = options.clock ?? systemClock;
-  const mixin = new LimitsMixin(store, checkName('region', options.region), clock);
+  const mixin = new LimitsMixin(store, checkName('region', options.region), clock, typeof options.db === 'string');
   try {
     await migrate(store, clock.nowMs(), limitsMigrations, limitsMigrationsTable);
     for (const table of options.tables ?? []) await mixin.registerTable(table);
@@ -127,6 +127,8 @@ export class LimitsMixin {
     readonly store: Store,
     readonly region: string,
     readonly clock: Clock,
+    /** The mixin opened the store from a URL, so closing the mixin closes it. */
+    private readonly ownsStore = false,
   ) {}
 
   /**
@@ -386,8 +388,9 @@ export class LimitsMixin {
     );
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  /** Closes the store if the mixin opened it (a store passed in belongs to the host). */
+  async close(): Promise<void> {
+    if (this.ownsStore) await this.store.close();
   }
 
   private countOf(resourceType: string): CountFunction {

@@ -225,6 +225,20 @@ export const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 5,
+    name: 'identity compatibility',
+    statements: [
+      // What the identity service's API keeps with an allocation and allot does not: its
+      // metadata name, description and tags (JSON), written with the allocation.
+      `CREATE TABLE compat_allocation_metadata (
+        allocation_id TEXT PRIMARY KEY REFERENCES allocations (id),
+        name TEXT NOT NULL,
+        description TEXT NULL,
+        tags TEXT NULL
+      )`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
