@@ -170,19 +170,19 @@ export class LimitsMixin {
         await tx.run('INSERT INTO allot_limit_tx (tx) VALUES (?)', [token]);
       }
       const declared = new Map<string, number>();
-      const declare = (resourceType: string, project: string, count: number) => {
+      const declare = (resourceType: string, project: string, count: number, sign: 1 | -1) => {
         if (!Number.isInteger(count) || count < 0) {
           throw new LimitsUsageError('invalid-request', `count must be a non-negative integer, got ${count}`);
         }
         const key = `${checkName('resourceType', resourceType)}\u0000${checkName('project', project)}`;
-        declared.set(key, (declared.get(key) ?? 0) + count);
+        declared.set(key, (declared.get(key) ?? 0) + sign * count);
       };
       const handle: LimitsTransaction = {
         all: <Row>(sql: string, params?: readonly SqlValue[]) => tx.all<Row>(sql, params),
         get: <Row>(sql: string, params?: readonly SqlValue[]) => tx.get<Row>(sql, params),
         run: (sql: string, params?: readonly SqlValue[]) => tx.run(sql, params),
-        created: (resourceType, project, count = 1) => declare(resourceType, project, count),
-        deleted: (resourceType, project, count = 1) => declare(resourceType, project, -count),
+        created: (resourceType, project, count = 1) => declare(resourceType, project, count, 1),
+        deleted: (resourceType, project, count = 1) => declare(resourceType, project, count, -1),
       };
       const result = await work(handle);
       const noted = await tx.all<{ resource_type: string; project: string; delta: number }>(
@@ -260,7 +260,7 @@ export class LimitsMixin {
    * the same transaction (a drift found on an existing tracker is journaled). A limit below
    * `used` is kept: the project is then over its limit and only deletes pass.
    */
-  setLimit(project: string, resourceType: string, limit: number): Promise<Tracker> {
+  async setLimit(project: string, resourceType: string, limit: number): Promise<Tracker> {
     checkName('project', project);
     const count = this.countOf(resourceType);
     if (!Number.isInteger(limit) || limit < 0 || limit > quantityMax) {

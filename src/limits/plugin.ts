@@ -6,6 +6,7 @@
  *
  *   app.register(limitsAdminRoutes, { mixin, authorize: (request) => isServiceAdmin(request) });
  */
+import { Ajv } from 'ajv';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { LimitExceededError, LimitsUsageError } from './errors.js';
 import type { LimitsMixin } from './mixin.js';
@@ -14,8 +15,11 @@ export interface LimitsAdminOptions {
   mixin: LimitsMixin;
   /** True for a service-admin. Everyone else sees 404. */
   authorize: (request: FastifyRequest) => boolean | Promise<boolean>;
-  /** Where the routes live (default `/admin`). */
-  prefix?: string;
+  /**
+   * Where the routes live (default `/admin`). (Not `prefix`: Fastify applies a `prefix`
+   * register option itself, so it would count twice.)
+   */
+  basePath?: string;
 }
 
 const problemContentType = 'application/problem+json';
@@ -42,7 +46,10 @@ const filterSchema = {
 
 export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (app, options) => {
   const { mixin, authorize } = options;
-  const prefix = options.prefix ?? '/admin';
+  const prefix = options.basePath ?? '/admin';
+  // Strict validation whatever the host's own settings: no type coercion, no dropped fields.
+  const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: true, strict: false });
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   app.addHook('onRequest', async (request, reply) => {
     // The host's own 404 answer, whatever it is: a stranger cannot tell these routes exist.

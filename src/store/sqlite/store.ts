@@ -45,6 +45,9 @@ function openConnection(path: string, onClose: () => void): Store {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
+  // INSERT OR REPLACE then fires DELETE triggers for the rows it replaces (the limits mixin
+  // counts them).
+  db.pragma('recursive_triggers = ON');
   db.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
 
   const statements = new Map<string, Database.Statement>();
