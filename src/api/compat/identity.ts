@@ -53,6 +53,7 @@ const statusOf: Record<ErrorCode, [number, IdentityError]> = {
   'service-unavailable': [500, 'server_error'],
 };
 
+// Lowercase: ids arrive lowercased (see the preValidation hook), as allot's ids are.
 const uuid = { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' } as const;
 const labelValue = { type: 'string', pattern: '^[0-9A-Za-z](?:[0-9A-Za-z-_.]{0,61}[0-9A-Za-z])?$' } as const;
 const integer = { type: 'integer', minimum: 0, maximum: quantityMax } as const;
@@ -162,7 +163,7 @@ function allocationRead(allocation: Allocation, metadata: MetadataRow | undefine
     metadata: {
       id: allocation.id,
       name: metadata?.name ?? fallbackName(allocation.resource.id),
-      ...(metadata?.description ? { description: metadata.description } : {}),
+      ...(metadata?.description != null ? { description: metadata.description } : {}),
       ...(metadata?.tags ? { tags: JSON.parse(metadata.tags) as unknown[] } : {}),
       organizationId: allocation.organization,
       projectId: allocation.project,
@@ -222,6 +223,14 @@ export interface IdentityCompatOptions extends Omit<AuthOptions, 'tenantParams'>
 export const identityCompatRoutes: FastifyPluginAsync<IdentityCompatOptions> = async (app, options) => {
   const { ledger } = options;
   installAuth(app, { ...options, tenantParams: { organization: 'organizationID', project: 'projectID' } });
+  // A UUID is the same in either case; allot's ids are lowercase. Before validation and before
+  // authorization reads the tenant from the path.
+  app.addHook('preValidation', async (request) => {
+    const params = request.params as Record<string, string>;
+    for (const name of ['organizationID', 'projectID', 'allocationID']) {
+      if (typeof params[name] === 'string') params[name] = params[name].toLowerCase();
+    }
+  });
 
   app.setErrorHandler((error, request, reply) => {
     let allot: AllotError;
