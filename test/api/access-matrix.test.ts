@@ -277,7 +277,8 @@ const routes = {
     action: 'administer',
     scope: 'project',
     success: 200,
-    body: () => ({ regions: [{ region: LIMIT_REGION, limit: 10 }] }),
+    // A new value each time: an unchanged limit keeps who set it last.
+    body: (context) => ({ regions: [{ region: LIMIT_REGION, limit: 100 + context.next() }] }),
     check: (body, who) => expect(body.regions[0].updatedBy).toBe(who.principalId),
   },
   [`DELETE ${PROJECT}/limits/{service}/{resourceType}`]: {

@@ -9,7 +9,7 @@ import {
   KindBody,
   KindParams,
   listOf,
-  MutationHeaders,
+  CreateHeaders,
   Organization,
   OrganizationParams,
   pageOf,
@@ -153,7 +153,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
         'The id may be used again later for a new, empty project.',
       params: ProjectParams,
       querystring: CascadeQuery,
-      headers: MutationHeaders,
+      headers: CreateHeaders,
       response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses(400, 401, 404, 409, 422) },
     },
     handler: async (request, reply) => {
