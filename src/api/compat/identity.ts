@@ -186,13 +186,21 @@ function allocationRead(allocation: Allocation, metadata: MetadataRow | undefine
 const fallbackName = (resourceId: string) =>
   new RegExp(labelValue.pattern).test(resourceId) ? resourceId : 'undefined';
 
-const writeMetadata = (tx: Executor, id: string, metadata: AllocationWrite['metadata']) =>
-  tx.run(
+const metadataRowOf = (metadata: AllocationWrite['metadata']): MetadataRow => ({
+  name: metadata.name,
+  description: metadata.description ?? null,
+  tags: metadata.tags ? JSON.stringify(metadata.tags) : null,
+});
+
+const writeMetadata = (tx: Executor, id: string, metadata: AllocationWrite['metadata']) => {
+  const row = metadataRowOf(metadata);
+  return tx.run(
     `INSERT INTO compat_allocation_metadata (allocation_id, name, description, tags) VALUES (?, ?, ?, ?)
       ON CONFLICT (allocation_id) DO UPDATE SET name = excluded.name, description = excluded.description,
         tags = excluded.tags`,
-    [id, metadata.name, metadata.description ?? null, metadata.tags ? JSON.stringify(metadata.tags) : null],
+    [id, row.name, row.description, row.tags],
   );
+};
 
 const readMetadata = (ledger: Ledger, id: string) =>
   ledger.store.transaction(
@@ -282,7 +290,7 @@ export const identityCompatRoutes: FastifyPluginAsync<IdentityCompatOptions> = a
         principal: principalOf(request),
         record: (tx, created) => writeMetadata(tx, created.id, body.metadata).then(() => undefined),
       });
-      return reply.code(201).send(allocationRead(allocation, { name: body.metadata.name, description: body.metadata.description ?? null, tags: body.metadata.tags ? JSON.stringify(body.metadata.tags) : null }));
+      return reply.code(201).send(allocationRead(allocation, metadataRowOf(body.metadata)));
     },
   });
 
