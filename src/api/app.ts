@@ -20,6 +20,8 @@ import { journalRoutes } from './routes/journal.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { limitRoutes } from './routes/limits.js';
 import { identityCompatRoutes } from './compat/identity.js';
+import { regionRoutes } from './routes/regions.js';
+import type { Metrics } from '../controller/metrics.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { Problem } from './schemas.js';
 
@@ -29,6 +31,8 @@ export interface AppOptions {
   /** Accept JWTs from this verifier too (OIDC). */
   jwt?: JwtVerifier;
   logger?: FastifyServerOptions['logger'];
+  /** Count requests and serve /metrics (service-admins only) from this registry. */
+  metrics?: Metrics;
 }
 
 export const apiVersion = '0.1.0';
@@ -103,7 +107,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(journalRoutes, { ledger: options.ledger });
     await v1.register(tokenRoutes, { ledger: options.ledger });
     await v1.register(limitRoutes, { ledger: options.ledger });
+    await v1.register(regionRoutes, { ledger: options.ledger });
   });
+  const metrics = options.metrics;
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.method === 'GET' || request.method === 'HEAD' || !request.routeOptions.url) return;
+      const route = `${request.method} ${request.routeOptions.url}`;
+      metrics.decisions.inc({ route, status: String(reply.statusCode) });
+      if (request.problemCode === 'quota-exceeded') metrics.denials.inc({ route });
+    });
+    await app.register(async (scope) => {
+      installAuth(scope, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
+      scope.get('/metrics', { config: { action: 'administer' }, schema: { hide: true } }, async (_request, reply) =>
+        reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+      );
+    });
+  }
   // The identity service's quota and allocation API (see compat/identity.ts).
   await app.register(identityCompatRoutes, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
   return app;

@@ -25,7 +25,15 @@ export function problemOf(error: AllotError, instance: string) {
 
 export const problemContentType = 'application/problem+json';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The problem this request was answered with, if any (for metrics). */
+    problemCode?: ErrorCode;
+  }
+}
+
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: AllotError) {
+  request.problemCode = error.code;
   const { status, body } = problemOf(error, request.url);
   return reply.code(status).type(problemContentType).send(body);
 }

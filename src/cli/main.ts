@@ -13,6 +13,8 @@ import { AllotError } from '../domain/errors.js';
 import { openLedger } from '../ledger/ledger.js';
 import type { CounterValues } from '../ledger/types.js';
 import { startSweeper } from '../ledger/sweeper.js';
+import { LimitsController } from '../controller/controller.js';
+import { createMetrics } from '../controller/metrics.js';
 import { migrate } from '../store/migrations.js';
 import { defaultDatabase } from '../store/open.js';
 
@@ -29,6 +31,14 @@ const parsePort = (value: string) => {
     throw new InvalidArgumentError('must be a port number from 0 to 65535');
   }
   return port;
+};
+
+const parseInterval = (value: string) => {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 10 || ms > 3_600_000) {
+    throw new InvalidArgumentError('must be a number of milliseconds from 10 to 3600000');
+  }
+  return ms;
 };
 
 const program = new Command()
@@ -48,7 +58,11 @@ program
   .option('--jwt-role-claim <name>', 'the claim holding the role', 'allot_role')
   .option('--jwt-organization-claim <name>', 'the claim holding the organization', 'allot_organization')
   .option('--jwt-project-claim <name>', 'the claim holding the project', 'allot_project')
+  .option('--controller', 'also run the limits controller of --region in this process')
+  .option('--region <region>', 'the region this process serves (with --controller)')
+  .addOption(new Option('--controller-interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
   .action(async (options: ServeOptions) => {
+    if (options.controller && options.region === undefined) throw new Error('--controller needs --region');
     if ((options.jwtIssuer === undefined) !== (options.jwtJwks === undefined)) {
       throw new Error('--jwt-issuer and --jwt-jwks go together');
     }
@@ -69,16 +83,28 @@ program
       out(`ALLOT_ADMIN_TOKEN is not set; this run accepts the generated token: ${adminToken}`);
     }
     const ledger = await openLedger({ db: options.db });
+    const metrics = createMetrics(ledger);
     const app = await buildApp({
       ledger,
       adminToken,
       jwt,
+      metrics,
       logger: { level: process.env.ALLOT_LOG_LEVEL ?? 'info', stream: process.stderr },
     });
     const stopSweeper = startSweeper(ledger, (error) => app.log.error({ err: error }, 'sweep failed'));
+    const stopController = options.controller
+      ? new LimitsController({
+          ledger,
+          region: options.region!,
+          intervalMs: options.controllerInterval,
+          metrics: metrics.controller,
+          onError: (error) => app.log.error({ err: error }, 'reconcile failed'),
+        }).start()
+      : async () => undefined;
     const address = await app.listen({ host: options.host, port: options.port });
     out(`allot ${apiVersion} listening on ${address} (${ledger.store.engine}); docs at ${address}/docs`);
     const stop = async () => {
+      await stopController();
       await stopSweeper();
       await app.close();
       await ledger.close();
@@ -89,6 +115,9 @@ program
   });
 
 interface ServeOptions {
+  controller?: boolean;
+  region?: string;
+  controllerInterval: number;
   host: string;
   port: number;
   db: string;
@@ -99,6 +128,41 @@ interface ServeOptions {
   jwtOrganizationClaim: string;
   jwtProjectClaim: string;
 }
+
+program
+  .command('controller')
+  .description(
+    "Run the limits controller of one region: keep the host services' trackers in step with the " +
+      "limits, and copy the trackers' usage back (runs until stopped; logs each pass on stderr)",
+  )
+  .requiredOption('--region <region>', 'the region this controller serves')
+  .addOption(new Option('--interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
+  .option('--once', 'run one pass, print its report and exit')
+  .addOption(dbOption())
+  .action(async (options: { region: string; interval: number; once?: boolean; db: string }) => {
+    const ledger = await openLedger({ db: options.db });
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const controller = new LimitsController({
+      ledger,
+      region: options.region,
+      intervalMs: options.interval,
+      onError: (error) => log(`reconcile failed: ${error instanceof Error ? error.message : String(error)}`),
+    });
+    if (options.once) {
+      out(JSON.stringify(await controller.reconcileOnce()));
+      await ledger.close();
+      return;
+    }
+    out(`allot controller of region ${options.region} running (${ledger.store.engine})`);
+    const stop = controller.start();
+    const shutdown = async () => {
+      await stop();
+      await ledger.close();
+      process.exit(0);
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
 
 const token = program.command('token').description('Manage API tokens');
 

@@ -67,3 +67,10 @@ assert(idempotencyWaitMsMax < idempotencyClaimStaleMs, 'a waiting retry must giv
 assert(idempotencyPollIntervalMs < idempotencyWaitMsMax, 'idempotency poll interval too long');
 assert(transactionBackoffMsMin < transactionBackoffMsMax, 'backoff bounds inverted');
 assert(kindsPerRequestMax * quantityMax > quantityMax, 'kindsPerRequestMax must be positive');
+
+/** How often the limits controller reconciles, by default. */
+export const controllerIntervalMs = 2000;
+/** A region host the controller has not reached for this long is reported stale. */
+export const hostStaleAfterMs = 30_000;
+/** How long the controller waits for a host service's answer. */
+export const hostRequestTimeoutMs = 5000;

@@ -16,6 +16,7 @@ export type JournalAction =
   | 'project.deleted'
   | 'limit.set'
   | 'limit.deleted'
+  | 'project-regions.set'
   | 'allocation.created'
   | 'allocation.updated'
   | 'allocation.deleted'

@@ -5,7 +5,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import { systemClock, type Clock } from '../domain/clock.js';
-import { journalPageSizeMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
+import { journalPageSizeMax, kindsPerRequestMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
 import { AllotError, invalid, notFound } from '../domain/errors.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
@@ -44,6 +44,22 @@ import { pageSize } from './pages.js';
 import { readQuotas, writeQuotas } from './quotas.js';
 import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
 import { deleteLimit, listLimits, readLimit, reportLimitUsage, writeLimit } from './limits.js';
+import {
+  deleteRegionHost,
+  hostsOfRegion,
+  limitsManagedBy,
+  listRegions,
+  putRegionHost,
+  readProjectRegions,
+  readRegion,
+  recordHostStatus,
+  upsertRegion,
+  writeProjectRegions,
+  type HostAccess,
+  type ProjectRegions,
+  type Region,
+  type RegionHost,
+} from './regions.js';
 import { findDiscrepancies, repairOrganization, replayJournal } from './recount.js';
 import { duplicateAllocation, findLiveRecordId } from './records.js';
 import {
@@ -278,6 +294,130 @@ export class Ledger {
       },
       organization,
     );
+  }
+
+  // Regions and where host services run (see regions.ts)
+
+  putRegion(name: string, input: { displayName?: string }) {
+    checkId('region', name);
+    const displayName = checkDisplayName(input.displayName ?? name);
+    return this.write({}, ({ tx, nowMs }) => upsertRegion(tx, name, displayName, nowMs));
+  }
+
+  getRegion(name: string): Promise<Region> {
+    return this.read((tx) => readRegion(tx, name, this.clock.nowMs()));
+  }
+
+  listRegions(): Promise<Region[]> {
+    return this.read((tx) => listRegions(tx, this.clock.nowMs()));
+  }
+
+  /** Registers how the controller reaches `service`'s trackers in `region`. */
+  putRegionHost(region: string, service: string, input: { endpoint: string; token: string }): Promise<RegionHost> {
+    checkId('service', service);
+    let url: URL;
+    try {
+      url = new URL(input.endpoint);
+    } catch {
+      throw invalid('endpoint', 'must be an http(s) URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('endpoint', 'must be an http(s) URL');
+    if (typeof input.token !== 'string' || !/^[\x21-\x7e]{1,4096}$/.test(input.token)) {
+      throw invalid('token', 'must be 1 to 4096 visible ASCII characters');
+    }
+    const endpoint = url.toString().replace(/\/$/, '');
+    return this.write({}, ({ tx, nowMs }) => putRegionHost(tx, region, service, endpoint, input.token, nowMs));
+  }
+
+  deleteRegionHost(region: string, service: string): Promise<{ deleted: boolean }> {
+    return this.write({}, async ({ tx }) => ({ deleted: await deleteRegionHost(tx, region, service) }));
+  }
+
+  getProjectRegions(organization: string, project: string): Promise<ProjectRegions> {
+    return this.read((tx) => readProjectRegions(tx, organization, project));
+  }
+
+  /** Sets a project's primary region and the regions it is enabled in. */
+  setProjectRegions(
+    organization: string,
+    project: string,
+    input: { primary: string; enabled: readonly string[] },
+    options: WriteOptions<ProjectRegions> = {},
+  ): Promise<ProjectRegions> {
+    const primary = checkId('primary', input.primary);
+    if (!Array.isArray(input.enabled) || input.enabled.length === 0 || input.enabled.length > kindsPerRequestMax) {
+      throw invalid('enabled', `must list 1 to ${kindsPerRequestMax} regions`);
+    }
+    const enabled = input.enabled.map((region, index) => checkId(`enabled[${index}]`, region));
+    if (new Set(enabled).size !== enabled.length) throw invalid('enabled', 'lists a region twice');
+    return this.write(
+      options,
+      async (context) => {
+        await writeProjectRegions(context, organization, project, primary, enabled);
+        return readProjectRegions(context.tx, organization, project);
+      },
+      organization,
+    );
+  }
+
+  // For the limits controller
+
+  /** The limits the controller of `region` manages (projects whose primary it is), with their regions. */
+  limitsManagedBy(region: string) {
+    return this.read((tx) => limitsManagedBy(tx, region));
+  }
+
+  /** The hosts registered in a region, with their tokens (never served over the API). */
+  hostsOfRegion(region: string): Promise<HostAccess[]> {
+    return this.read((tx) => hostsOfRegion(tx, region));
+  }
+
+  allHosts(): Promise<HostAccess[]> {
+    return this.read((tx) => tx.all<HostAccess>('SELECT region, service, endpoint, token FROM region_hosts ORDER BY region, service'));
+  }
+
+  recordHostStatus(region: string, service: string, error: string | null): Promise<void> {
+    return this.write({}, ({ tx, nowMs }) => recordHostStatus(tx, region, service, error, nowMs));
+  }
+
+  /** Which of these project ids exist (not deleted) in some organization. */
+  async knownProjects(projects: readonly string[]): Promise<Set<string>> {
+    if (projects.length === 0) return new Set();
+    const rows = await this.read((tx) =>
+      tx.all<{ id: string }>(
+        `SELECT DISTINCT id FROM projects WHERE deleted_at IS NULL AND id IN (${projects.map(() => '?').join(', ')})`,
+        projects,
+      ),
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /**
+   * Copies a tracker's `used` into the usage of the limit it enforces: the limit of `project`
+   * (host services know projects by id alone) for `service`/`resourceType` in `region`.
+   * Returns how many limits matched (0: none; more than 1: the id is ambiguous, nothing is
+   * written) and whether the usage changed.
+   */
+  reportTrackerUsage(
+    region: string,
+    service: string,
+    project: string,
+    resourceType: string,
+    used: number,
+  ): Promise<{ matched: number; changed: boolean }> {
+    return this.write({}, async ({ tx, nowMs }) => {
+      const matches = await tx.all<{ organization_id: string; usage: number }>(
+        'SELECT organization_id, usage FROM limits WHERE project_id = ? AND service = ? AND resource_type = ? AND region = ?',
+        [project, service, resourceType, region],
+      );
+      if (matches.length !== 1) return { matched: matches.length, changed: false };
+      await tx.run(
+        `UPDATE limits SET usage = ?, usage_at = ?
+          WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?`,
+        [used, nowMs, matches[0]!.organization_id, project, service, resourceType, region],
+      );
+      return { matched: 1, changed: Number(matches[0]!.usage) !== used };
+    });
   }
 
   // Limits: per project, service, resource type and region (see limits.ts)

@@ -269,6 +269,8 @@ export async function deleteProject(
   await tx.run('DELETE FROM project_counters WHERE organization_id = ? AND project_id = ?', [organization, project]);
   // Its limits go too: the controller then removes their trackers from the host services.
   await tx.run('DELETE FROM limits WHERE organization_id = ? AND project_id = ?', [organization, project]);
+  await tx.run('DELETE FROM project_regions WHERE organization_id = ? AND project_id = ?', [organization, project]);
+  await tx.run('UPDATE projects SET primary_region = NULL WHERE organization_id = ? AND id = ?', [organization, project]);
   await tx.run('UPDATE projects SET deleted_at = ?, updated_at = ? WHERE organization_id = ? AND id = ?', [
     nowMs,
     nowMs,

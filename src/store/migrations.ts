@@ -239,6 +239,40 @@ export const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'regions',
+    statements: [
+      `CREATE TABLE regions (
+        name TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      // How the controller reaches a host service's trackers in a region (the mixin's admin
+      // routes and the bearer token they accept), and how that went the last time.
+      `CREATE TABLE region_hosts (
+        region TEXT NOT NULL REFERENCES regions (name),
+        service TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        last_ok_at BIGINT NULL,
+        last_error TEXT NULL,
+        last_error_at BIGINT NULL,
+        PRIMARY KEY (region, service)
+      )`,
+      `ALTER TABLE projects ADD COLUMN primary_region TEXT NULL REFERENCES regions (name)`,
+      `CREATE TABLE project_regions (
+        organization_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        region TEXT NOT NULL REFERENCES regions (name),
+        PRIMARY KEY (organization_id, project_id, region),
+        FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
+      )`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -243,6 +243,32 @@ const routes = {
     },
   },
 
+  'GET /v1/regions': { action: 'administer', scope: 'global', success: 200 },
+  'GET /v1/regions/{region}': { action: 'administer', scope: 'global', success: 200 },
+  'PUT /v1/regions/{region}': { action: 'administer', scope: 'global', success: 200, body: () => ({}) },
+  'PUT /v1/regions/{region}/hosts/{service}': {
+    action: 'administer',
+    scope: 'global',
+    success: 200,
+    body: () => ({ endpoint: 'http://127.0.0.1:9/', token: 'host-token' }),
+  },
+  'DELETE /v1/regions/{region}/hosts/{service}': {
+    action: 'administer',
+    scope: 'global',
+    success: 204,
+    target: async (context) => {
+      const service = `svc-${context.next()}`;
+      await context.test.ledger.putRegionHost(LIMIT_REGION, service, { endpoint: 'http://127.0.0.1:9', token: 't' });
+      return {
+        id: service,
+        unchanged: async () => {
+          const region = await context.test.ledger.getRegion(LIMIT_REGION);
+          expect(region.hosts.map((h) => h.service)).toContain(service);
+        },
+      };
+    },
+  },
+
   // Organization routes.
   [`GET ${ORG}`]: { action: 'read', scope: 'organization', success: 200 },
   [`PUT ${ORG}`]: { action: 'administer', scope: 'organization', success: 200, body: () => ({}) },
@@ -271,6 +297,13 @@ const routes = {
     },
   },
   [`GET ${PROJECT}/quotas`]: { action: 'read', scope: 'project', success: 200 },
+  [`GET ${PROJECT}/regions`]: { action: 'read', scope: 'project', success: 200 },
+  [`PUT ${PROJECT}/regions`]: {
+    action: 'create-project',
+    scope: 'project',
+    success: 200,
+    body: () => ({ primary: LIMIT_REGION, enabled: [LIMIT_REGION] }),
+  },
   [`GET ${PROJECT}/limits`]: { action: 'read', scope: 'project', success: 200 },
   [`GET ${PROJECT}/limits/{service}/{resourceType}`]: { action: 'read', scope: 'project', success: 200 },
   [`PUT ${PROJECT}/limits/{service}/{resourceType}`]: {
@@ -380,7 +413,7 @@ function fill(path: string, tenant: Tenant, id: string | undefined): string {
   return path
     .replace('{organization}', tenant.organization ?? '')
     .replace('{project}', tenant.project ?? '')
-    .replace('{service}', LIMIT_SERVICE)
+    .replace('{service}', path.includes('/hosts/{service}') && id !== undefined ? id : LIMIT_SERVICE)
     .replace('{resourceType}', id ?? LIMIT_TYPE)
     .replace('{region}', LIMIT_REGION)
     .replace(/\{(id|kind)\}/, id ?? '');
@@ -454,6 +487,8 @@ describe.each(engines)('access matrix on %s', (engine: Engine) => {
     context = { test, fixtures, next: () => (counter += 1) };
     const { ledger } = test;
     await ledger.putKind(KIND, { displayName: 'CPU' });
+    await ledger.putRegion(LIMIT_REGION, {});
+    await ledger.putRegionHost(LIMIT_REGION, LIMIT_SERVICE, { endpoint: 'http://127.0.0.1:9', token: 'host-token' });
     for (const [organization, projects] of [
       [HOME, [P1, P2]],
       [FOREIGN, [Q1]],

@@ -39,6 +39,10 @@ const v1Paths: Record<string, string[]> = {
   '/v1/organizations/{organization}/projects/{project}/limits': ['get'],
   '/v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}': ['delete', 'get', 'put'],
   '/v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}/regions/{region}/usage': ['put'],
+  '/v1/regions': ['get'],
+  '/v1/regions/{region}': ['get', 'put'],
+  '/v1/regions/{region}/hosts/{service}': ['delete', 'put'],
+  '/v1/organizations/{organization}/projects/{project}/regions': ['get', 'put'],
 };
 
 const isoDate = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -1,0 +1,124 @@
+/**
+ * Prometheus metrics (prom-client), served at /metrics: the controller's passes, reconcile
+ * time and sync lag; the API's decisions and denials; and, read from the ledger at each scrape,
+ * every organization's quota usage and every limit's usage and active limit, and the hosts'
+ * reachability.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Ledger } from '../ledger/ledger.js';
+import { hostStatusOf } from '../ledger/regions.js';
+
+export interface ControllerMetrics {
+  passes: Counter<'region' | 'outcome'>;
+  reconcileSeconds: Histogram<string>;
+  /** From a tracker's last change to its usage reaching the limit. */
+  syncLag: Histogram<string>;
+}
+
+export interface Metrics {
+  registry: Registry;
+  controller: ControllerMetrics;
+  /** Mutating API requests, by route and status. */
+  decisions: Counter<'route' | 'status'>;
+  /** Requests refused by a quota, cap or guarantee, by route. */
+  denials: Counter<'route'>;
+}
+
+export function createMetrics(ledger: Ledger): Metrics {
+  const registry = new Registry();
+  const controller: ControllerMetrics = {
+    passes: new Counter({ name: 'allot_controller_passes_total', help: 'Reconcile passes, by outcome', labelNames: ['region', 'outcome'], registers: [registry] }),
+    reconcileSeconds: new Histogram({ name: 'allot_controller_reconcile_seconds', help: 'Duration of one reconcile pass', registers: [registry] }),
+    syncLag: new Histogram({
+      name: 'allot_limit_sync_lag_seconds',
+      help: "From a tracker's last change in its host to its usage reaching the limit in allot",
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+  };
+  const decisions = new Counter({
+    name: 'allot_http_mutations_total',
+    help: 'Mutating API requests, by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const denials = new Counter({
+    name: 'allot_denials_total',
+    help: 'Requests refused by a quota, cap or guarantee (quota-exceeded), by route',
+    labelNames: ['route'],
+    registers: [registry],
+  });
+
+  new Gauge({
+    name: 'allot_quota_used',
+    help: "An organization's usage of a kind (committed + reserved + held)",
+    labelNames: ['organization', 'kind'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await ledger.store.transaction(
+        (tx) => tx.all<{ organization_id: string; kind: string; used: number }>(
+          'SELECT organization_id, kind, committed + reserved + held AS used FROM quota_counters',
+        ),
+        { readOnly: true },
+      );
+      for (const row of rows) this.set({ organization: row.organization_id, kind: row.kind }, Number(row.used));
+    },
+  });
+  const limitRows = () =>
+    ledger.store.transaction(
+      (tx) => tx.all<{ organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number }>(
+        'SELECT organization_id, project_id, service, resource_type, region, configured, usage FROM limits',
+      ),
+      { readOnly: true },
+    );
+  const limitLabels = ['organization', 'project', 'service', 'resource_type', 'region'] as const;
+  const labelsOf = (row: Awaited<ReturnType<typeof limitRows>>[number]) => ({
+    organization: row.organization_id,
+    project: row.project_id,
+    service: row.service,
+    resource_type: row.resource_type,
+    region: row.region,
+  });
+  new Gauge({
+    name: 'allot_limit_usage',
+    help: "A limit's usage as its region last reported it",
+    labelNames: limitLabels,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await limitRows()) this.set(labelsOf(row), Number(row.usage));
+    },
+  });
+  new Gauge({
+    name: 'allot_limit_active',
+    help: "A limit's active value: max(configured, usage)",
+    labelNames: limitLabels,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await limitRows()) this.set(labelsOf(row), Math.max(Number(row.configured), Number(row.usage)));
+    },
+  });
+  new Gauge({
+    name: 'allot_region_host_up',
+    help: '1 when the controller reached the host lately, 0 when it is stale or never reached',
+    labelNames: ['region', 'service'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await ledger.store.transaction(
+        (tx) => tx.all<{ region: string; service: string; last_ok_at: number | null; last_error_at: number | null }>(
+          'SELECT region, service, last_ok_at, last_error_at FROM region_hosts',
+        ),
+        { readOnly: true },
+      );
+      const nowMs = ledger.clock.nowMs();
+      for (const row of rows) {
+        const status = hostStatusOf({ last_ok_at: row.last_ok_at === null ? null : Number(row.last_ok_at), last_error_at: row.last_error_at === null ? null : Number(row.last_error_at) }, nowMs);
+        this.set({ region: row.region, service: row.service }, status === 'ok' ? 1 : 0);
+      }
+    },
+  });
+  return { registry, controller, decisions, denials };
+}
