@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { bodyBytesMax } from '../domain/constants.js';
 import { AllotError, errorCodes } from '../domain/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { installAuth } from './auth.js';
+import { FailureCounter, installAuth } from './auth.js';
 import { installJsonParser } from './json.js';
 import type { JwtVerifier } from './jwt.js';
 import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
@@ -98,8 +98,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // One budget of failed authentications per address, whichever API they were sent to.
+  const failures = new FailureCounter();
   await app.register(async (v1) => {
-    installAuth(v1, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
+    installAuth(v1, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt, failures });
     await v1.register(catalogRoutes, { ledger: options.ledger });
     await v1.register(quotaRoutes, { ledger: options.ledger });
     await v1.register(allocationRoutes, { ledger: options.ledger });
@@ -118,13 +120,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (request.problemCode === 'quota-exceeded') metrics.denials.inc({ route });
     });
     await app.register(async (scope) => {
-      installAuth(scope, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
+      installAuth(scope, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt, failures });
       scope.get('/metrics', { config: { action: 'administer' }, schema: { hide: true } }, async (_request, reply) =>
         reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
       );
     });
   }
   // The identity service's quota and allocation API (see compat/identity.ts).
-  await app.register(identityCompatRoutes, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt });
+  await app.register(identityCompatRoutes, {
+    ledger: options.ledger,
+    adminToken: options.adminToken,
+    jwt: options.jwt,
+    failures,
+  });
   return app;
 }

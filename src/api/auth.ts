@@ -45,11 +45,13 @@ export interface AuthOptions {
   jwt?: JwtVerifier;
   /** The path parameters that name the tenant (default `organization` and `project`). */
   tenantParams?: { organization: string; project: string };
+  /** Failed authentications, shared by every part of the app that authenticates. */
+  failures?: FailureCounter;
 }
 
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   const expected = digest(options.adminToken);
-  const failures = new FailureCounter();
+  const failures = options.failures ?? new FailureCounter();
   app.decorateRequest('principal', null as unknown as Principal);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -102,7 +104,7 @@ async function authenticate(
 }
 
 /** Failed authentications per source address in the last minute, bounded in memory. */
-class FailureCounter {
+export class FailureCounter {
   private readonly windows = new Map<string, { startMs: number; count: number }>();
   private static readonly addressesMax = 10_000;
 

@@ -182,11 +182,18 @@ export const LimitRegionParams = Type.Object(
 
 export const LimitBody = Type.Object(
   {
-    regions: Type.Array(Type.Object({ region: Id, limit: QuantityInput }, strict), {
+    regions: Type.Array(Type.Object({ region: Id, limit: Type.Optional(QuantityInput) }, strict), {
       minItems: 1,
       maxItems: kindsPerRequestMax,
-      description: 'The configured limit per region; regions not listed lose their limit',
+      description:
+        'The configured limit per region (regions not listed lose their limit); with `global`, the regions only, without limits',
     }),
+    global: Type.Optional(
+      Type.Union([QuantityInput, Type.Null()], {
+        description:
+          'A bound across the listed regions: the controller gives each region a share, never adding up to more (escrow)',
+      }),
+    ),
   },
   strict,
 );
@@ -210,6 +217,7 @@ export const ProjectLimit = Type.Object({
   project: Type.String(),
   service: Type.String(),
   resourceType: Type.String(),
+  global: Type.Union([Quantity, Type.Null()], { description: 'The bound across regions (null: none)' }),
   regions: Type.Array(ProjectLimitRegion),
 });
 

@@ -18,6 +18,7 @@
 import { controllerIntervalMs, hostRequestTimeoutMs } from '../domain/constants.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { HostAccess } from '../ledger/regions.js';
+import { rebalance, type MoveTracker, type RegionShare } from './escrow.js';
 import type { ControllerMetrics } from './metrics.js';
 
 interface HostTracker {
@@ -49,7 +50,7 @@ export interface ControllerOptions {
 class HostError extends Error {}
 
 /** The mixin's admin routes of one host, with its token. */
-async function call(host: HostAccess, method: string, path: string, body?: unknown): Promise<unknown> {
+async function call(host: HostAccess, method: string, path: string, body?: unknown, missingOk = false): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(`${host.endpoint}${path}`, {
@@ -64,6 +65,7 @@ async function call(host: HostAccess, method: string, path: string, body?: unkno
   } catch (error) {
     throw new HostError(`${method} ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
+  if (missingOk && response.status === 404) return undefined;
   if (!response.ok) {
     throw new HostError(`${method} ${path}: ${response.status} ${(await response.text()).slice(0, 200)}`);
   }
@@ -88,26 +90,36 @@ export class LimitsController {
     const managed = await this.ledger.limitsManagedBy(this.region);
     const managedProjects = new Set(managed.projects.map((p) => p.project));
     const enabled = new Map(managed.projects.map((p) => [`${p.organization}\u0000${p.project}`, new Set(p.enabled)]));
-    // What trackers should exist, per host (region, service): project/type -> limit.
-    const desired = new Map<string, Map<string, number>>();
+    const hosts = await this.ledger.allHosts();
+    // What trackers should exist, per host (region, service): project/type -> limit, or null
+    // for the trackers of a global bound, whose limits the escrow below moves.
+    const desired = new Map<string, Map<string, number | null>>();
+    const bounded = new Map<string, { organization: string; project: string; service: string; resourceType: string; global: number; regions: string[] }>();
     for (const limit of managed.limits) {
       if (!enabled.get(`${limit.organization}\u0000${limit.project}`)?.has(limit.region)) continue;
       const hostKey = `${limit.region}\u0000${limit.service}`;
-      const trackers = desired.get(hostKey) ?? new Map<string, number>();
-      trackers.set(`${limit.project}\u0000${limit.resourceType}`, limit.activeLimit);
+      const trackers = desired.get(hostKey) ?? new Map<string, number | null>();
+      trackers.set(`${limit.project}\u0000${limit.resourceType}`, limit.global === null ? limit.activeLimit : null);
       desired.set(hostKey, trackers);
+      if (limit.global !== null) {
+        const key = `${limit.organization}\u0000${limit.project}\u0000${limit.service}\u0000${limit.resourceType}`;
+        const entry = bounded.get(key) ?? { ...limit, global: limit.global, regions: [] };
+        entry.regions.push(limit.region);
+        bounded.set(key, entry);
+      }
     }
+    for (const limit of bounded.values()) await this.rebalanceGlobal(limit, hosts, report);
 
-    for (const host of await this.ledger.allHosts()) {
+    for (const host of hosts) {
       const own = host.region === this.region;
-      const wanted = desired.get(`${host.region}\u0000${host.service}`) ?? new Map<string, number>();
+      const wanted = desired.get(`${host.region}\u0000${host.service}`) ?? new Map<string, number | null>();
       if (!own && wanted.size === 0 && managedProjects.size === 0) continue;
       try {
         const listed = (await call(host, 'GET', '/admin/trackers')) as { items: HostTracker[] };
         const current = new Map(listed.items.map((t) => [`${t.project}\u0000${t.resourceType}`, t]));
         // 1. Trackers of the projects this region manages.
         for (const [key, limit] of wanted) {
-          if (current.get(key)?.limit === limit) continue;
+          if (limit === null || current.get(key)?.limit === limit) continue;
           const [project, resourceType] = key.split('\u0000') as [string, string];
           await call(host, 'PUT', `/admin/limits/${encodeURIComponent(project)}/${encodeURIComponent(resourceType)}`, { limit });
           report.trackersSet += 1;
@@ -149,6 +161,45 @@ export class LimitsController {
     this.metrics?.passes.inc({ region: this.region, outcome: report.hostErrors.length === 0 ? 'ok' : 'host-errors' });
     this.metrics?.reconcileSeconds.observe((this.ledger.clock.nowMs() - startedMs) / 1000);
     return report;
+  }
+
+  /**
+   * Moves the regional trackers of a globally bounded limit toward the regions using it
+   * (escrow.ts). Needs every region's host: with one unreachable, nothing moves this pass (the
+   * trackers keep enforcing their shares, which add up to at most the bound).
+   */
+  private async rebalanceGlobal(
+    limit: { organization: string; project: string; service: string; resourceType: string; global: number; regions: string[] },
+    hosts: readonly HostAccess[],
+    report: PassReport,
+  ): Promise<void> {
+    const path = `/admin/limits/${encodeURIComponent(limit.project)}/${encodeURIComponent(limit.resourceType)}`;
+    const hostOf = new Map<string, HostAccess>();
+    for (const region of limit.regions) {
+      const host = hosts.find((h) => h.region === region && h.service === limit.service);
+      if (!host) return;
+      hostOf.set(region, host);
+    }
+    const move: MoveTracker = async (region, value) => {
+      const tracker = (await call(hostOf.get(region)!, 'PUT', path, { limit: value })) as HostTracker;
+      report.trackersSet += 1;
+      return { region, limit: tracker.limit, used: tracker.used };
+    };
+    try {
+      const current: RegionShare[] = [];
+      for (const region of limit.regions.sort()) {
+        const host = hostOf.get(region)!;
+        const trackerPath = `/admin/trackers/${encodeURIComponent(limit.project)}/${encodeURIComponent(limit.resourceType)}`;
+        const tracker = await call(host, 'GET', trackerPath, undefined, true);
+        // A region without its tracker yet starts at 0: it holds nothing of the bound.
+        current.push(tracker === undefined ? await move(region, 0) : { region, limit: (tracker as HostTracker).limit, used: (tracker as HostTracker).used });
+      }
+      const shares = await rebalance(limit.global, current, move);
+      await this.ledger.recordGlobalShares(limit.organization, limit.project, limit.service, limit.resourceType, shares);
+    } catch (error) {
+      if (!(error instanceof HostError)) throw error;
+      report.hostErrors.push({ region: '*', service: limit.service, error: `escrow of ${limit.project}/${limit.resourceType}: ${error.message}` });
+    }
   }
 
   /** Runs a pass every interval until the returned function is called (and awaited). */

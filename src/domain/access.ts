@@ -22,7 +22,9 @@ export interface Principal {
  * - create-project: create, rename or delete a project;
  * - partition: set projects' caps and guarantees, dividing the organization's quota among its
  *   projects (never raising it);
- * - report-usage: report a limit's usage from a region's host service (the controller);
+ * - report-usage: report a limit's usage from a region's host service. It raises the active
+ *   limit (max(configured, usage)), so only service-admins may: the controller itself writes
+ *   through the ledger;
  * - administer: resource kinds, organizations, quotas, limits, tokens.
  */
 export type Action =
@@ -38,7 +40,7 @@ const allowed: Record<Role, readonly Action[]> = {
   'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'administer'],
   'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
   'project-member': ['read', 'allocate'],
-  service: ['read', 'read-organization', 'allocate', 'report-usage'],
+  service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],
 };
 

@@ -43,7 +43,7 @@ import type { Principal } from '../domain/access.js';
 import { pageSize } from './pages.js';
 import { readQuotas, writeQuotas } from './quotas.js';
 import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
-import { deleteLimit, listLimits, readLimit, reportLimitUsage, writeLimit } from './limits.js';
+import { deleteLimit, listLimits, readLimit, reportLimitUsage, writeGlobalShares, writeLimit } from './limits.js';
 import {
   deleteRegionHost,
   hostsOfRegion,
@@ -89,6 +89,7 @@ import type {
   Project,
   ProjectQuotaInput,
   ProjectQuotaSet,
+  QuantityInput,
   QuotaInput,
   QuotaSet,
   QuotaUsage,
@@ -420,6 +421,17 @@ export class Ledger {
     });
   }
 
+  /** Records the shares of a global bound the controller set on the regions' trackers. */
+  recordGlobalShares(
+    organization: string,
+    project: string,
+    service: string,
+    resourceType: string,
+    shares: readonly { region: string; limit: number; used: number }[],
+  ): Promise<void> {
+    return this.write({}, ({ tx, nowMs }) => writeGlobalShares(tx, organization, project, service, resourceType, shares, nowMs));
+  }
+
   // Limits: per project, service, resource type and region (see limits.ts)
 
   listLimits(organization: string, project: string): Promise<Limit[]> {
@@ -437,15 +449,15 @@ export class Ledger {
     service: string,
     resourceType: string,
     regions: readonly LimitRegionInput[],
-    options: WriteOptions<Limit> = {},
+    options: WriteOptions<Limit> & { global?: QuantityInput | null } = {},
   ): Promise<Limit> {
     checkId('service', service);
     checkId('resourceType', resourceType);
-    const checked = checkLimitRegions(regions);
+    const checked = checkLimitRegions(regions, options.global);
     return this.write(
       options,
       async (context) => {
-        await writeLimit(context, organization, project, service, resourceType, checked);
+        await writeLimit(context, organization, project, service, resourceType, checked.regions, checked.global);
         return readLimit(context.tx, organization, project, service, resourceType);
       },
       organization,

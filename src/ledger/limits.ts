@@ -43,23 +43,38 @@ const regionOf = (row: LimitRow): LimitRegion => {
 };
 
 /** Groups rows (sorted by service, type, region) into limits. */
-function limitsOf(organization: string, project: string, rows: readonly LimitRow[]): Limit[] {
+function limitsOf(
+  organization: string,
+  project: string,
+  rows: readonly (LimitRow & { global_limit: number | null })[],
+): Limit[] {
   const limits: Limit[] = [];
   for (const row of rows) {
     const last = limits.at(-1);
     if (last && last.service === row.service && last.resourceType === row.resource_type) {
       last.regions.push(regionOf(row));
     } else {
-      limits.push({ organization, project, service: row.service, resourceType: row.resource_type, regions: [regionOf(row)] });
+      limits.push({
+        organization,
+        project,
+        service: row.service,
+        resourceType: row.resource_type,
+        global: row.global_limit === null ? null : Number(row.global_limit),
+        regions: [regionOf(row)],
+      });
     }
   }
   return limits;
 }
 
+const withGlobal = `SELECT l.*, g.global_limit FROM limits l
+  LEFT JOIN global_limits g ON g.organization_id = l.organization_id AND g.project_id = l.project_id
+    AND g.service = l.service AND g.resource_type = l.resource_type`;
+
 export async function listLimits(tx: Executor, organization: string, project: string): Promise<Limit[]> {
   await requireProject(tx, organization, project);
-  const rows = await tx.all<LimitRow>(
-    `SELECT * FROM limits WHERE organization_id = ? AND project_id = ? ORDER BY service, resource_type, region`,
+  const rows = await tx.all<LimitRow & { global_limit: number | null }>(
+    `${withGlobal} WHERE l.organization_id = ? AND l.project_id = ? ORDER BY l.service, l.resource_type, l.region`,
     [organization, project],
   );
   return limitsOf(organization, project, rows);
@@ -73,9 +88,9 @@ export async function readLimit(
   resourceType: string,
 ): Promise<Limit> {
   await requireProject(tx, organization, project);
-  const rows = await tx.all<LimitRow>(
-    `SELECT * FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?
-      ORDER BY region`,
+  const rows = await tx.all<LimitRow & { global_limit: number | null }>(
+    `${withGlobal} WHERE l.organization_id = ? AND l.project_id = ? AND l.service = ? AND l.resource_type = ?
+      ORDER BY l.region`,
     [organization, project, service, resourceType],
   );
   if (rows.length === 0) throw notFound(`limit ${service}/${resourceType} of project "${project}"`);
@@ -94,6 +109,7 @@ export async function writeLimit(
   service: string,
   resourceType: string,
   regions: readonly CheckedLimitRegion[],
+  global: number | null = null,
 ): Promise<void> {
   const { tx, dialect, nowMs, principal } = context;
   await lockProject(context, organization, project);
@@ -110,7 +126,36 @@ export async function writeLimit(
       [organization, project, service, resourceType, row.region],
     );
   }
-  for (const { region, limit } of regions) {
+  const globalBefore = await tx.get<{ global_limit: number }>(
+    'SELECT global_limit FROM global_limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?',
+    [organization, project, service, resourceType],
+  );
+  if (global !== null) {
+    // The regions' limits are shares the controller sets: a region new to the limit starts at
+    // 0, the others keep theirs until the controller moves them.
+    for (const { region } of regions) {
+      await tx.run(
+        `INSERT INTO limits (organization_id, project_id, service, resource_type, region, configured, updated_by,
+            created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
+          ON CONFLICT (organization_id, project_id, service, resource_type, region) DO NOTHING`,
+        [organization, project, service, resourceType, region, principal, nowMs, nowMs],
+      );
+    }
+    await tx.run(
+      `INSERT INTO global_limits (organization_id, project_id, service, resource_type, global_limit, updated_by, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (organization_id, project_id, service, resource_type)
+        DO UPDATE SET global_limit = excluded.global_limit, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+      [organization, project, service, resourceType, global, principal, nowMs],
+    );
+  } else if (globalBefore) {
+    await tx.run(
+      'DELETE FROM global_limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?',
+      [organization, project, service, resourceType],
+    );
+  }
+  for (const { region, limit } of global !== null ? [] : regions) {
     await tx.run(
       `INSERT INTO limits (organization_id, project_id, service, resource_type, region, configured, updated_by,
           created_at, updated_at)
@@ -132,7 +177,10 @@ export async function writeLimit(
       service,
       resourceType,
       before: before.map((row) => ({ region: row.region, limit: row.configured })),
-      after: [...regions].sort((a, b) => (a.region < b.region ? -1 : 1)).map(({ region, limit }) => ({ region, limit })),
+      after: [...regions]
+        .sort((a, b) => (a.region < b.region ? -1 : 1))
+        .map(({ region, limit }) => (global === null ? { region, limit } : { region })),
+      ...(global !== null || globalBefore ? { global: { before: globalBefore?.global_limit ?? null, after: global } } : {}),
     },
     deltas: [],
   });
@@ -150,6 +198,10 @@ export async function deleteLimit(
   await lockProject(context, organization, project);
   const removed = await tx.run(
     'DELETE FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?',
+    [organization, project, service, resourceType],
+  );
+  await tx.run(
+    'DELETE FROM global_limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?',
     [organization, project, service, resourceType],
   );
   if (removed === 0) return false;
@@ -187,4 +239,29 @@ export async function reportLimitUsage(
   );
   if (!row) throw notFound(`limit ${service}/${resourceType} of project "${project}" in region "${region}"`);
   return regionOf(row);
+}
+
+/**
+ * The controller's escrow: records the shares of a global bound it set on the regions'
+ * trackers as their configured limits, and the usage it read with them.
+ */
+export async function writeGlobalShares(
+  tx: Executor,
+  organization: string,
+  project: string,
+  service: string,
+  resourceType: string,
+  shares: readonly { region: string; limit: number; used: number }[],
+  nowMs: number,
+): Promise<void> {
+  for (const { region, limit, used } of shares) {
+    await tx.run(
+      `UPDATE limits SET
+          generation = CASE WHEN configured = ? THEN generation ELSE generation + 1 END,
+          updated_at = CASE WHEN configured = ? THEN updated_at ELSE ? END,
+          configured = ?, usage = ?, usage_at = ?
+        WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?`,
+      [limit, limit, nowMs, limit, used, nowMs, organization, project, service, resourceType, region],
+    );
+  }
 }

@@ -220,6 +220,8 @@ export interface ManagedLimit {
   resourceType: string;
   region: string;
   activeLimit: number;
+  /** The limit's bound across regions, if it has one (then the controller sets the shares). */
+  global: number | null;
 }
 
 export async function limitsManagedBy(tx: Executor, region: string): Promise<{ limits: ManagedLimit[]; projects: { organization: string; project: string; enabled: string[] }[] }> {
@@ -233,9 +235,12 @@ export async function limitsManagedBy(tx: Executor, region: string): Promise<{ l
       WHERE p.primary_region = ? AND p.deleted_at IS NULL`,
     [region],
   );
-  const limits = await tx.all<{ organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number }>(
-    `SELECT l.organization_id, l.project_id, l.service, l.resource_type, l.region, l.configured, l.usage FROM limits l
+  const limits = await tx.all<{ organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number; global_limit: number | null }>(
+    `SELECT l.organization_id, l.project_id, l.service, l.resource_type, l.region, l.configured, l.usage, g.global_limit
+      FROM limits l
       JOIN projects p ON p.organization_id = l.organization_id AND p.id = l.project_id
+      LEFT JOIN global_limits g ON g.organization_id = l.organization_id AND g.project_id = l.project_id
+        AND g.service = l.service AND g.resource_type = l.resource_type
       WHERE p.primary_region = ? AND p.deleted_at IS NULL
       ORDER BY l.organization_id, l.project_id, l.service, l.resource_type, l.region`,
     [region],
@@ -253,6 +258,7 @@ export async function limitsManagedBy(tx: Executor, region: string): Promise<{ l
       resourceType: l.resource_type,
       region: l.region,
       activeLimit: Math.max(l.configured, l.usage),
+      global: l.global_limit === null ? null : Number(l.global_limit),
     })),
   };
 }

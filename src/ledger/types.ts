@@ -150,12 +150,18 @@ export interface Limit {
   project: string;
   service: string;
   resourceType: string;
+  /**
+   * A bound across all its regions (null: none). The regions' configured limits are then the
+   * shares of it the controller gives them, never adding up to more than it.
+   */
+  global: number | null;
   regions: LimitRegion[];
 }
 
 export interface LimitRegionInput {
   region: string;
-  limit: QuantityInput;
+  /** Required, unless the limit has a global bound (then absent). */
+  limit?: QuantityInput;
 }
 
 export interface CheckedLimitRegion {

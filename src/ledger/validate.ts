@@ -24,6 +24,7 @@ import type {
   HoldInput,
   LimitRegionInput,
   LineInput,
+  QuantityInput,
   ProjectQuotaInput,
   QuotaInput,
 } from './types.js';
@@ -107,17 +108,32 @@ export function checkProjectQuotaInputs(inputs: readonly ProjectQuotaInput[]): C
 }
 
 /** A limit's regions: 1 to kindsPerRequestMax, each named once. */
-export function checkLimitRegions(regions: readonly LimitRegionInput[]): CheckedLimitRegion[] {
+/**
+ * A limit's regions: 1 to kindsPerRequestMax, each named once, each with its limit — or, with
+ * a global bound, none with a limit (the controller divides the bound among them).
+ */
+export function checkLimitRegions(
+  regions: readonly LimitRegionInput[],
+  global: QuantityInput | null | undefined,
+): { regions: CheckedLimitRegion[]; global: number | null } {
   if (!Array.isArray(regions) || regions.length === 0 || regions.length > kindsPerRequestMax) {
     throw invalid('regions', `must list 1 to ${kindsPerRequestMax} regions`);
   }
+  const bound = global === undefined || global === null ? null : checkQuantity('global', global);
   const seen = new Set<string>();
-  return regions.map((item, index) => {
+  const checked = regions.map((item, index) => {
     const region = checkId(`regions[${index}].region`, item?.region);
     if (seen.has(region)) throw invalid(`regions[${index}].region`, `region "${region}" is listed twice`);
     seen.add(region);
+    if (bound !== null) {
+      if (item.limit !== undefined) {
+        throw invalid(`regions[${index}].limit`, 'a limit with a global bound has no per-region limits: the controller sets them');
+      }
+      return { region, limit: 0 };
+    }
     return { region, limit: checkQuantity(`regions[${index}].limit`, item.limit) };
   });
+  return { regions: checked, global: bound };
 }
 
 /** A non-empty, bounded list with one entry per kind. */

@@ -19,7 +19,7 @@ import { openStore } from '../store/open.js';
 import type { Executor, SqlValue, Store } from '../store/store.js';
 import { LimitExceededError, LimitsUsageError } from './errors.js';
 import { limitsMigrations, limitsMigrationsTable } from './migrations.js';
-import { checkRegisteredTable, triggerStatements, type RegisteredTable } from './triggers.js';
+import { checkRegisteredTable, installTriggers, isCatalogRace, type RegisteredTable } from './triggers.js';
 
 export interface LimitsOptions {
   /** The host's database: `sqlite:PATH`, `postgres://…`, or an open allot store. */
@@ -137,9 +137,16 @@ export class LimitsMixin {
    */
   async registerTable(registered: RegisteredTable): Promise<void> {
     const { table, resourceType, projectColumn } = checkRegisteredTable(registered);
-    await this.store.transaction(async (tx) => {
-      for (const statement of triggerStatements(this.store.engine, registered)) await tx.run(statement);
-    });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.store.transaction((tx) => installTriggers(tx, this.store.engine, registered));
+        break;
+      } catch (error) {
+        // Another host process created them at the same moment: look again.
+        if (attempt >= 5 || !isCatalogRace(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.floor(Math.random() * 20)));
+      }
+    }
     this.registerResourceType(resourceType, async (tx, project) => {
       const row = await tx.get<{ n: number }>(
         `SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ${table} WHERE ${projectColumn} = ?`,

@@ -273,6 +273,26 @@ export const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 7,
+    name: 'global limits',
+    statements: [
+      // A limit bounded across its regions: the regions' configured limits are then shares of
+      // it that the controller moves toward the regions using them (escrow), never adding up to
+      // more than it.
+      `CREATE TABLE global_limits (
+        organization_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        global_limit BIGINT NOT NULL CHECK (global_limit >= 0),
+        updated_by TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (organization_id, project_id, service, resource_type),
+        FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
+      )`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

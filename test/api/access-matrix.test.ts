@@ -78,7 +78,7 @@ const mayDo: Record<Role, readonly Action[]> = {
   'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'administer'],
   'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
   'project-member': ['read', 'allocate'],
-  service: ['read', 'read-organization', 'allocate', 'report-usage'],
+  service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],
 };
 

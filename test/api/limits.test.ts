@@ -66,6 +66,7 @@ const limit = (project: string, service: string, resourceType: string, regions: 
   project,
   service,
   resourceType,
+  global: null,
   regions,
 });
 
@@ -742,9 +743,11 @@ describe.each(engines)('limits API on %s', (engine) => {
     forbidden('service', 'PUT', `${web}/compute/gpus`, one(1)),
     forbidden('service', 'DELETE', CI),
     { name: 'GET after every refusal: every limit as before', method: 'GET', url: web, status: 200, body200: webSettled },
+    // Usage reports raise the active limit, so only service-admins (the controller) send them.
+    forbidden('service', 'PUT', usReport, { usage: 2700 }),
     {
-      name: 'service: a usage report above configured → 200, active 2700, gap 100, updatedBy still admin, not journaled',
-      as: 'service',
+      name: 'service-admin: a usage report above configured → 200, active 2700, gap 100, updatedBy still admin, not journaled',
+      as: 'serviceAdmin',
       method: 'PUT',
       url: usReport,
       at: 15,
@@ -754,7 +757,7 @@ describe.each(engines)('limits API on %s', (engine) => {
       journal: [],
     },
     {
-      name: 'GET shows the service token’s report',
+      name: 'GET shows the service-admin token’s report',
       method: 'GET',
       url: CI,
       status: 200,

@@ -47,7 +47,8 @@ const statusOf: Record<ErrorCode, [number, IdentityError]> = {
   'precondition-failed': [409, 'conflict'],
   'idempotency-key-reused': [409, 'conflict'],
   'payload-too-large': [413, 'request_entity_too_large'],
-  'too-many-requests': [403, 'access_denied'],
+  // Not in the document; a client backs off on 429 (with Retry-After) whatever the body says.
+  'too-many-requests': [429, 'access_denied'],
   'unsupported-media-type': [415, 'unsupported_media_type'],
   'internal-error': [500, 'server_error'],
   'service-unavailable': [500, 'server_error'],

@@ -66,7 +66,11 @@ export const limitRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
         ledger,
         request,
         reply,
-        (options) => ledger.setLimit(organization, project, service, resourceType, request.body.regions, options),
+        (options) =>
+          ledger.setLimit(organization, project, service, resourceType, request.body.regions, {
+            ...options,
+            global: request.body.global,
+          }),
         (limit) => ({ status: 200, headers: {}, body: limit }),
       );
     },
