@@ -21,6 +21,7 @@ import { quotaRoutes } from './routes/quotas.js';
 import { limitRoutes } from './routes/limits.js';
 import { identityCompatRoutes } from './compat/identity.js';
 import { regionRoutes } from './routes/regions.js';
+import { historyRoutes } from './routes/history.js';
 import type { Metrics } from '../controller/metrics.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { Problem } from './schemas.js';
@@ -110,6 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(tokenRoutes, { ledger: options.ledger });
     await v1.register(limitRoutes, { ledger: options.ledger });
     await v1.register(regionRoutes, { ledger: options.ledger });
+    await v1.register(historyRoutes, { ledger: options.ledger });
   });
   const metrics = options.metrics;
   if (metrics) {

@@ -15,7 +15,7 @@
  * 3. records, per host, whether it answered: an unreachable host is skipped and reported
  *    stale; the others go on.
  */
-import { controllerIntervalMs, hostRequestTimeoutMs } from '../domain/constants.js';
+import { controllerIntervalMs, historySampleIntervalMs, hostRequestTimeoutMs } from '../domain/constants.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { HostAccess } from '../ledger/regions.js';
 import { rebalance, type MoveTracker, type RegionShare } from './escrow.js';
@@ -43,6 +43,8 @@ export interface ControllerOptions {
   ledger: Ledger;
   region: string;
   intervalMs?: number;
+  /** How often to sample usage into the history (default historySampleIntervalMs; 0: never). */
+  historyIntervalMs?: number;
   metrics?: ControllerMetrics;
   onError?: (error: unknown) => void;
 }
@@ -202,6 +204,23 @@ export class LimitsController {
     }
   }
 
+  /**
+   * Samples every quota's and limit's usage into the history, at the start of the current
+   * sampling interval: controllers of several regions sampling the same interval write one
+   * sample. Returns how many series were sampled (0 if this interval is already done here).
+   */
+  async sampleHistory(): Promise<number> {
+    const intervalMs = this.options.historyIntervalMs ?? historySampleIntervalMs;
+    if (intervalMs <= 0) return 0;
+    const bucketMs = Math.floor(this.ledger.clock.nowMs() / intervalMs) * intervalMs;
+    if (bucketMs === this.lastSampleMs) return 0;
+    const sampled = await this.ledger.sampleUsage(bucketMs);
+    this.lastSampleMs = bucketMs;
+    return sampled;
+  }
+
+  private lastSampleMs: number | undefined;
+
   /** Runs a pass every interval until the returned function is called (and awaited). */
   start(): () => Promise<void> {
     let stopped = false;
@@ -211,6 +230,7 @@ export class LimitsController {
       while (!stopped) {
         try {
           await this.reconcileOnce();
+          await this.sampleHistory();
         } catch (error) {
           this.options.onError?.(error);
         }

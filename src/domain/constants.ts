@@ -74,3 +74,11 @@ export const controllerIntervalMs = 2000;
 export const hostStaleAfterMs = 30_000;
 /** How long the controller waits for a host service's answer. */
 export const hostRequestTimeoutMs = 5000;
+
+/** How often usage is sampled into the history, by default. */
+export const historySampleIntervalMs = 60_000;
+/** Raw samples are kept this long; hourly highs, much longer. */
+export const historyRawRetentionMs = 7 * 24 * 60 * 60 * 1000;
+export const historyHourlyRetentionMs = 400 * 24 * 60 * 60 * 1000;
+/** The most points one history answer has. */
+export const historyPointsMax = 10_000;

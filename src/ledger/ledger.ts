@@ -43,6 +43,7 @@ import type { Principal } from '../domain/access.js';
 import { pageSize } from './pages.js';
 import { readQuotas, writeQuotas } from './quotas.js';
 import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
+import { checkHistoryQuery, readLimitHistory, readQuotaHistory, sampleUsage, type HistorySeries } from './history.js';
 import { deleteLimit, listLimits, readLimit, reportLimitUsage, writeGlobalShares, writeLimit } from './limits.js';
 import {
   deleteRegionHost,
@@ -430,6 +431,45 @@ export class Ledger {
     shares: readonly { region: string; limit: number; used: number }[],
   ): Promise<void> {
     return this.write({}, ({ tx, nowMs }) => writeGlobalShares(tx, organization, project, service, resourceType, shares, nowMs));
+  }
+
+  // Usage history (see history.ts)
+
+  /** Samples every quota's and limit's usage into the history at `bucketMs` (idempotent per bucket). */
+  sampleUsage(bucketMs: number): Promise<number> {
+    return this.write({}, ({ tx, nowMs }) => sampleUsage(tx, bucketMs, nowMs));
+  }
+
+  /** An organization's usage of a kind over time, in steps of `step` seconds (each step's high). */
+  getQuotaHistory(
+    organization: string,
+    kind: string,
+    range: { from?: string; to?: string; step?: number } = {},
+  ): Promise<HistorySeries> {
+    checkId('kind', kind);
+    const query = checkHistoryQuery(range.from, range.to, range.step, this.clock.nowMs());
+    return this.read((tx) => readQuotaHistory(tx, organization, kind, query, this.clock.nowMs()));
+  }
+
+  /** A limit's usage over time, per region (or one region). */
+  async getLimitHistory(
+    organization: string,
+    project: string,
+    service: string,
+    resourceType: string,
+    range: { region?: string; from?: string; to?: string; step?: number } = {},
+  ): Promise<HistorySeries[]> {
+    const query = checkHistoryQuery(range.from, range.to, range.step, this.clock.nowMs());
+    return this.read(async (tx) => {
+      const limit = await readLimit(tx, organization, project, service, resourceType);
+      const regions = limit.regions.map((r) => r.region).filter((r) => range.region === undefined || r === range.region);
+      if (range.region !== undefined && regions.length === 0) throw notFound(`limit ${service}/${resourceType} in region "${range.region}"`);
+      const series: HistorySeries[] = [];
+      for (const region of regions) {
+        series.push(await readLimitHistory(tx, organization, project, service, resourceType, region, query, this.clock.nowMs()));
+      }
+      return series;
+    });
   }
 
   // Limits: per project, service, resource type and region (see limits.ts)

@@ -293,6 +293,27 @@ export const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 8,
+    name: 'usage history',
+    statements: [
+      // Samples of usage over time, per organization and series: `quota:<kind>` for the
+      // organization's quota of a kind, `limit:<project>/<service>/<type>/<region>` for a limit.
+      // resolution 'raw' samples are taken each sampling interval (at is the start of its
+      // bucket, so two controllers sampling the same moment write one row) and kept for days;
+      // 'hour' rows keep each hour's highest usage for longer.
+      `CREATE TABLE usage_history (
+        organization_id TEXT NOT NULL,
+        series TEXT NOT NULL,
+        resolution TEXT NOT NULL CHECK (resolution IN ('raw', 'hour')),
+        at BIGINT NOT NULL,
+        used BIGINT NOT NULL,
+        quantity BIGINT NULL,
+        PRIMARY KEY (organization_id, series, resolution, at)
+      )`,
+      `CREATE INDEX usage_history_by_age ON usage_history (resolution, at)`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -126,6 +126,8 @@ interface RouteSpec {
   /** The `{id}` or `{kind}` of the path: a fixture, or a fresh target. */
   target?: (context: Context, tenant: Tenant) => Promise<Target>;
   body?: (context: Context, target: Target | undefined) => unknown;
+  /** A query string the route needs (appended to the path). */
+  query?: string;
   /** Checks on a successful answer. */
   check?: (body: any, who: { name: PrincipalName; principalId: string; tenant: Tenant }) => void;
   /** After a refused request: what must not have happened. */
@@ -281,6 +283,7 @@ const routes = {
     body: () => ({ quotas: [{ kind: KIND, quantity: 1_000_000 }] }),
   },
   [`GET ${ORG}/journal`]: { action: 'read-organization', scope: 'organization', success: 200 },
+  [`GET ${ORG}/history`]: { action: 'read', scope: 'organization', success: 200, query: `?kind=${KIND}` },
 
   // Project routes.
   [`GET ${PROJECT}`]: { action: 'read', scope: 'project', success: 200 },
@@ -305,6 +308,7 @@ const routes = {
     body: () => ({ primary: LIMIT_REGION, enabled: [LIMIT_REGION] }),
   },
   [`GET ${PROJECT}/limits`]: { action: 'read', scope: 'project', success: 200 },
+  [`GET ${PROJECT}/limits/{service}/{resourceType}/history`]: { action: 'read', scope: 'project', success: 200 },
   [`GET ${PROJECT}/limits/{service}/{resourceType}`]: { action: 'read', scope: 'project', success: 200 },
   [`PUT ${PROJECT}/limits/{service}/{resourceType}`]: {
     action: 'administer',
@@ -541,7 +545,7 @@ describe.each(engines)('access matrix on %s', (engine: Engine) => {
       for (const name of principalNames) {
         const label = `${name} × ${tenant.name}`;
         const target = spec.target ? await spec.target(context, tenant) : undefined;
-        const url = fill(path, tenant, target?.id);
+        const url = fill(path, tenant, target?.id) + (spec.query ?? '');
         const body = spec.body?.(context, target);
         const expected = expectedStatus(spec, name, tenant);
         const response = await request(app, method, url, tokens[name], body);

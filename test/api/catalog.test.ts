@@ -43,6 +43,8 @@ const v1Paths: Record<string, string[]> = {
   '/v1/regions/{region}': ['get', 'put'],
   '/v1/regions/{region}/hosts/{service}': ['delete', 'put'],
   '/v1/organizations/{organization}/projects/{project}/regions': ['get', 'put'],
+  '/v1/organizations/{organization}/history': ['get'],
+  '/v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}/history': ['get'],
 };
 
 const isoDate = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
