@@ -8,8 +8,8 @@
  * 1. manages trackers (for the projects whose primary region is its own): in every enabled
  *    region's host for the limit's service, a tracker per (project, resource type) whose limit
  *    is the region's active limit — created, updated when the active limit changes, deleted
- *    when the limit or the project is gone (and, on its own region's hosts, trackers of
- *    projects allot does not know);
+ *    when the limit or the region is gone; and on every host, trackers of projects allot no
+ *    longer knows (a deleted project has no primary region any more);
  * 2. syncs usage (for its own region): copies each tracker's `used` into its limit's usage,
  *    which moves the active limit (never below usage) for the next pass;
  * 3. records, per host, whether it answered: an unreachable host is skipped and reported
@@ -115,7 +115,6 @@ export class LimitsController {
     for (const host of hosts) {
       const own = host.region === this.region;
       const wanted = desired.get(`${host.region}\u0000${host.service}`) ?? new Map<string, number | null>();
-      if (!own && wanted.size === 0 && managedProjects.size === 0) continue;
       try {
         const listed = (await call(host, 'GET', '/admin/trackers')) as { items: HostTracker[] };
         const current = new Map(listed.items.map((t) => [`${t.project}\u0000${t.resourceType}`, t]));
@@ -126,17 +125,22 @@ export class LimitsController {
           await call(host, 'PUT', `/admin/limits/${encodeURIComponent(project)}/${encodeURIComponent(resourceType)}`, { limit });
           report.trackersSet += 1;
         }
-        const unknown = own ? await this.unknownProjects(listed.items) : new Set<string>();
+        // Trackers of a project allot no longer knows (deleted, or never made) go from every
+        // host; whichever controller gets there first deletes them, the others find them gone.
+        const unknown = await this.unknownProjects(listed.items);
+        const deleted = new Set<string>();
         for (const [key, tracker] of current) {
           const ours = managedProjects.has(tracker.project) && !wanted.has(key);
           if (!ours && !unknown.has(tracker.project)) continue;
-          await call(host, 'DELETE', `/admin/limits/${encodeURIComponent(tracker.project)}/${encodeURIComponent(tracker.resourceType)}`);
+          const path = `/admin/limits/${encodeURIComponent(tracker.project)}/${encodeURIComponent(tracker.resourceType)}`;
+          await call(host, 'DELETE', path, undefined, true);
+          deleted.add(key);
           report.trackersDeleted += 1;
         }
         // 2. Usage of this region's trackers into their limits.
         if (own) {
           for (const tracker of listed.items) {
-            if (unknown.has(tracker.project)) continue;
+            if (deleted.has(`${tracker.project}\u0000${tracker.resourceType}`)) continue;
             const { matched, changed } = await this.ledger.reportTrackerUsage(
               this.region,
               host.service,
