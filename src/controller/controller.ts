@@ -209,6 +209,25 @@ export class LimitsController {
   }
 
   /**
+   * Asks every host of this region to recount its trackers from its own rows (the true
+   * recount) and counts the drifts they found and fixed. Returns how many.
+   */
+  async recountHosts(): Promise<number> {
+    let found = 0;
+    for (const host of await this.ledger.hostsOfRegion(this.region)) {
+      try {
+        const { drifts } = (await call(host, 'POST', '/admin/trackers/recount', {})) as { drifts: unknown[] };
+        found += drifts.length;
+        this.metrics?.drift.inc({ region: this.region, service: host.service }, drifts.length);
+      } catch (error) {
+        if (!(error instanceof HostError)) throw error;
+        await this.ledger.recordHostStatus(host.region, host.service, error.message);
+      }
+    }
+    return found;
+  }
+
+  /**
    * Samples every quota's and limit's usage into the history, at the start of the current
    * sampling interval: controllers of several regions sampling the same interval write one
    * sample. Returns how many series were sampled (0 if this interval is already done here).
@@ -234,7 +253,10 @@ export class LimitsController {
       while (!stopped) {
         try {
           await this.reconcileOnce();
+          // Once per sampling interval: the history, and a true recount in this region's hosts.
+          const interval = this.lastSampleMs;
           await this.sampleHistory();
+          if (this.lastSampleMs !== interval) await this.recountHosts();
         } catch (error) {
           this.options.onError?.(error);
         }

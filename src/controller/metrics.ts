@@ -10,6 +10,8 @@ import { hostStatusOf } from '../ledger/regions.js';
 
 export interface ControllerMetrics {
   passes: Counter<'region' | 'outcome'>;
+  /** Trackers a recount in their host found drifted from the host's rows (and fixed). */
+  drift: Counter<'region' | 'service'>;
   reconcileSeconds: Histogram<string>;
   /** From a tracker's last change to its usage reaching the limit. */
   syncLag: Histogram<string>;
@@ -28,6 +30,12 @@ export function createMetrics(ledger: Ledger): Metrics {
   const registry = new Registry();
   const controller: ControllerMetrics = {
     passes: new Counter({ name: 'allot_controller_passes_total', help: 'Reconcile passes, by outcome', labelNames: ['region', 'outcome'], registers: [registry] }),
+    drift: new Counter({
+      name: 'allot_drift_found_total',
+      help: "Trackers whose host's recount found them drifted from the host's rows (then fixed)",
+      labelNames: ['region', 'service'],
+      registers: [registry],
+    }),
     reconcileSeconds: new Histogram({ name: 'allot_controller_reconcile_seconds', help: 'Duration of one reconcile pass', registers: [registry] }),
     syncLag: new Histogram({
       name: 'allot_limit_sync_lag_seconds',
