@@ -744,7 +744,9 @@ export class Ledger {
 
   createToken(input: TokenInput, options: { principal?: string } = {}) {
     const checked = checkTokenInput(input, this.clock.nowMs());
-    return this.write(options, ({ tx, nowMs, principal }) => createToken(tx, checked, principal, nowMs));
+    return this.write(options, ({ tx, dialect, nowMs, principal }) =>
+      createToken(tx, dialect.keyShareRowsSuffix, checked, principal, nowMs),
+    );
   }
 
   listTokens(): Promise<Token[]> {

@@ -9,7 +9,7 @@ import { notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { appendJournal } from './journal.js';
-import { lockProject, requireProject } from './tenants.js';
+import { requireProject } from './tenants.js';
 import { isoOf } from './time.js';
 import type { Limit, LimitRegion, CheckedLimitRegion } from './types.js';
 
@@ -112,7 +112,9 @@ export async function writeLimit(
   global: number | null = null,
 ): Promise<void> {
   const { tx, dialect, nowMs, principal } = context;
-  await lockProject(context, organization, project);
+  // The project's row, exclusively among limit writers: two writers of one project's limits
+  // take turns, so each journals the limits it really replaced.
+  await requireProject(context.tx, organization, project, context.dialect.lockRowsSuffix);
   const before = await tx.all<LimitRow>(
     `SELECT * FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?
       ORDER BY region${dialect.lockRowsSuffix}`,
@@ -195,7 +197,9 @@ export async function deleteLimit(
   resourceType: string,
 ): Promise<boolean> {
   const { tx } = context;
-  await lockProject(context, organization, project);
+  // The project's row, exclusively among limit writers: two writers of one project's limits
+  // take turns, so each journals the limits it really replaced.
+  await requireProject(context.tx, organization, project, context.dialect.lockRowsSuffix);
   const removed = await tx.run(
     'DELETE FROM limits WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?',
     [organization, project, service, resourceType],

@@ -70,6 +70,7 @@ export function checkTokenInput(input: TokenInput, nowMs: number) {
 
 export async function createToken(
   tx: Executor,
+  lock: string,
   input: ReturnType<typeof checkTokenInput>,
   createdBy: string,
   nowMs: number,
@@ -79,7 +80,8 @@ export async function createToken(
     if (!found) throw notFound(`organization "${input.organization}"`);
   }
   if (input.project !== null) {
-    const found = await tx.get('SELECT 1 AS found FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL', [
+    // Key-share locked: the project's deletion (which revokes its tokens) waits for this one.
+    const found = await tx.get(`SELECT 1 AS found FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL${lock}`, [
       input.organization,
       input.project,
     ]);
