@@ -202,6 +202,10 @@ export const LimitUsageBody = Type.Object({ usage: Quantity }, strict);
 
 export const ProjectLimitRegion = Type.Object({
   region: Type.String(),
+  hostStatus: Type.Union([Type.Literal('ok'), Type.Literal('stale'), Type.Literal('unknown'), Type.Literal('none')], {
+    description:
+      "How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered",
+  }),
   configuredLimit: Quantity,
   activeLimit: Type.Union([Quantity], { description: 'max(configuredLimit, usage): what the region enforces' }),
   usage: Quantity,

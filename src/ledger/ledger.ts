@@ -461,7 +461,7 @@ export class Ledger {
   ): Promise<HistorySeries[]> {
     const query = checkHistoryQuery(range.from, range.to, range.step, this.clock.nowMs());
     return this.read(async (tx) => {
-      const limit = await readLimit(tx, organization, project, service, resourceType);
+      const limit = await readLimit(tx, organization, project, service, resourceType, this.clock.nowMs());
       const regions = limit.regions.map((r) => r.region).filter((r) => range.region === undefined || r === range.region);
       if (range.region !== undefined && regions.length === 0) throw notFound(`limit ${service}/${resourceType} in region "${range.region}"`);
       const series: HistorySeries[] = [];
@@ -475,11 +475,11 @@ export class Ledger {
   // Limits: per project, service, resource type and region (see limits.ts)
 
   listLimits(organization: string, project: string): Promise<Limit[]> {
-    return this.read((tx) => listLimits(tx, organization, project));
+    return this.read((tx) => listLimits(tx, organization, project, this.clock.nowMs()));
   }
 
   getLimit(organization: string, project: string, service: string, resourceType: string): Promise<Limit> {
-    return this.read((tx) => readLimit(tx, organization, project, service, resourceType));
+    return this.read((tx) => readLimit(tx, organization, project, service, resourceType, this.clock.nowMs()));
   }
 
   /** Sets the configured limit per listed region; regions not listed lose theirs. */
@@ -498,7 +498,7 @@ export class Ledger {
       options,
       async (context) => {
         await writeLimit(context, organization, project, service, resourceType, checked.regions, checked.global);
-        return readLimit(context.tx, organization, project, service, resourceType);
+        return readLimit(context.tx, organization, project, service, resourceType, context.nowMs);
       },
       organization,
     );

@@ -10,10 +10,17 @@ import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { appendJournal } from './journal.js';
 import { requireProject } from './tenants.js';
+import { hostStatusOf } from './regions.js';
 import { isoOf } from './time.js';
 import type { Limit, LimitRegion, CheckedLimitRegion } from './types.js';
 
-interface LimitRow {
+interface HostColumns {
+  host_ok_at: number | null;
+  host_error_at: number | null;
+  host_service: string | null;
+}
+
+interface LimitRow extends Partial<HostColumns> {
   organization_id: string;
   project_id: string;
   service: string;
@@ -27,9 +34,19 @@ interface LimitRow {
   updated_at: number;
 }
 
-const regionOf = (row: LimitRow): LimitRegion => {
+const regionOf = (row: LimitRow, nowMs: number): LimitRegion => {
   const active = Math.max(row.configured, row.usage);
   return {
+    hostStatus:
+      row.host_service === null || row.host_service === undefined
+        ? 'none'
+        : hostStatusOf(
+            {
+              last_ok_at: row.host_ok_at === null || row.host_ok_at === undefined ? null : Number(row.host_ok_at),
+              last_error_at: row.host_error_at === null || row.host_error_at === undefined ? null : Number(row.host_error_at),
+            },
+            nowMs,
+          ),
     region: row.region,
     configuredLimit: row.configured,
     activeLimit: active,
@@ -47,12 +64,13 @@ function limitsOf(
   organization: string,
   project: string,
   rows: readonly (LimitRow & { global_limit: number | null })[],
+  nowMs: number,
 ): Limit[] {
   const limits: Limit[] = [];
   for (const row of rows) {
     const last = limits.at(-1);
     if (last && last.service === row.service && last.resourceType === row.resource_type) {
-      last.regions.push(regionOf(row));
+      last.regions.push(regionOf(row, nowMs));
     } else {
       limits.push({
         organization,
@@ -60,24 +78,29 @@ function limitsOf(
         service: row.service,
         resourceType: row.resource_type,
         global: row.global_limit === null ? null : Number(row.global_limit),
-        regions: [regionOf(row)],
+        regions: [regionOf(row, nowMs)],
       });
     }
   }
   return limits;
 }
 
-const withGlobal = `SELECT l.*, g.global_limit FROM limits l
+// With the limit's global bound, and how the controller last fared with the region's host of
+// the limit's service (a stale host means the limit's usage may be old).
+const withGlobal = `SELECT l.*, g.global_limit, h.service AS host_service, h.last_ok_at AS host_ok_at,
+    h.last_error_at AS host_error_at
+  FROM limits l
   LEFT JOIN global_limits g ON g.organization_id = l.organization_id AND g.project_id = l.project_id
-    AND g.service = l.service AND g.resource_type = l.resource_type`;
+    AND g.service = l.service AND g.resource_type = l.resource_type
+  LEFT JOIN region_hosts h ON h.region = l.region AND h.service = l.service`;
 
-export async function listLimits(tx: Executor, organization: string, project: string): Promise<Limit[]> {
+export async function listLimits(tx: Executor, organization: string, project: string, nowMs: number): Promise<Limit[]> {
   await requireProject(tx, organization, project);
   const rows = await tx.all<LimitRow & { global_limit: number | null }>(
     `${withGlobal} WHERE l.organization_id = ? AND l.project_id = ? ORDER BY l.service, l.resource_type, l.region`,
     [organization, project],
   );
-  return limitsOf(organization, project, rows);
+  return limitsOf(organization, project, rows, nowMs);
 }
 
 export async function readLimit(
@@ -86,6 +109,7 @@ export async function readLimit(
   project: string,
   service: string,
   resourceType: string,
+  nowMs: number,
 ): Promise<Limit> {
   await requireProject(tx, organization, project);
   const rows = await tx.all<LimitRow & { global_limit: number | null }>(
@@ -94,7 +118,7 @@ export async function readLimit(
     [organization, project, service, resourceType],
   );
   if (rows.length === 0) throw notFound(`limit ${service}/${resourceType} of project "${project}"`);
-  return limitsOf(organization, project, rows)[0]!;
+  return limitsOf(organization, project, rows, nowMs)[0]!;
 }
 
 /**
@@ -242,7 +266,7 @@ export async function reportLimitUsage(
     [usage, nowMs, organization, project, service, resourceType, region],
   );
   if (!row) throw notFound(`limit ${service}/${resourceType} of project "${project}" in region "${region}"`);
-  return regionOf(row);
+  return regionOf(row, nowMs);
 }
 
 /**

@@ -129,6 +129,11 @@ export interface CheckedProjectQuotaInput {
 /** One region of a limit. */
 export interface LimitRegion {
   region: string;
+  /**
+   * How the controller last fared with this region's host of the limit's service: ok, stale
+   * (its usage may be old), unknown (never tried), none (no host registered).
+   */
+  hostStatus: 'ok' | 'stale' | 'unknown' | 'none';
   /** What a service-admin set. */
   configuredLimit: number;
   /** What the region's host enforces: max(configuredLimit, usage) — never below what is in use. */

@@ -51,6 +51,7 @@ interface RegionState {
 /** One region entry, every field spelled out. */
 const region = (name: string, state: RegionState) => ({
   region: name,
+  hostStatus: 'none',
   configuredLimit: state.configured,
   activeLimit: state.active,
   usage: state.usage,

@@ -49,6 +49,21 @@ describe.each(engines)('controller recount of hosts (allot on %s)', (engine) => 
     expect(text).toMatch(/allot_drift_found_total\{region="eu-1",service="compute"\} 1\n/);
   });
 
+  it('limits show whether their region’s host is reached: ok, stale, or none registered', async () => {
+    await ledger.putOrganization('acme', {});
+    await ledger.putProject('acme', 'web', {});
+    await ledger.setLimit('acme', 'web', 'compute', 'instances', [{ region: 'eu-1', limit: 5 }, { region: 'us-1', limit: 5 }]);
+    await ledger.setLimit('acme', 'web', 'storage', 'volumes', [{ region: 'eu-1', limit: 5 }]);
+    await ledger.putRegionHost('eu-1', 'storage', { endpoint: 'http://127.0.0.1:9', token: 'nobody' });
+    const before = await ledger.getLimit('acme', 'web', 'storage', 'volumes');
+    expect(before.regions.map((r) => r.hostStatus)).toEqual(['unknown']);
+    const report = await new LimitsController({ ledger, region: 'eu-1' }).reconcileOnce();
+    expect(report.hostErrors.map((e) => e.service)).toEqual(['storage']);
+    const compute = await ledger.getLimit('acme', 'web', 'compute', 'instances');
+    expect(compute.regions.map((r) => [r.region, r.hostStatus])).toEqual([['eu-1', 'ok'], ['us-1', 'none']]);
+    expect((await ledger.getLimit('acme', 'web', 'storage', 'volumes')).regions.map((r) => r.hostStatus)).toEqual(['stale']);
+  });
+
   it('records a host that does not answer, and goes on', async () => {
     await ledger.putRegionHost('eu-1', 'storage', { endpoint: 'http://127.0.0.1:9', token: 'nobody' });
     const controller = new LimitsController({ ledger, region: 'eu-1' });
