@@ -89,7 +89,7 @@ export async function createToken(
   }
   const token = `allot_${randomBytes(32).toString('base64url')}`;
   const row: TokenRow = {
-    id: randomBytes(9).toString('base64url'),
+    id: tokenId(),
     digest: digestOf(token),
     role: input.role,
     organization_id: input.organization,
@@ -124,4 +124,15 @@ export async function principalOfToken(tx: Executor, token: string, nowMs: numbe
   const row = await tx.get<TokenRow>('SELECT * FROM tokens WHERE digest = ?', [digestOf(token)]);
   if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= nowMs)) return undefined;
   return { id: `token:${row.id}`, role: row.role, organization: row.organization_id, project: row.project_id };
+}
+
+/**
+ * A token's id: 12 base64url characters that never start with '-' or '_', so the id is never
+ * mistaken for an option (`allot token revoke ID`).
+ */
+function tokenId(): string {
+  for (;;) {
+    const id = randomBytes(9).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
 }
