@@ -61,7 +61,7 @@ import {
 } from '../support/reference-model.js';
 import { createTestDatabase, engines, ManualClock, type TestDatabase } from '../support/engines.js';
 
-const numRuns = 50;
+const numRuns = Number(process.env.MODEL_RUNS ?? 50);
 const maxCommands = 45;
 const projectIds = ['p0', 'p1'];
 const resourceKinds = ['server', 'volume'];
