@@ -337,9 +337,11 @@ export async function migrate(
     for (const statement of store.setupStatements) await tx.run(statement);
     await tx.run(createMigrationsTable.replace('schema_migrations', table));
   }).catch((error: unknown) => {
-    // Two processes creating the table at once: the loser sees a duplicate (or, on
-    // PostgreSQL, "relation already exists", 42P07); the table exists either way.
-    if (!store.isUniqueViolation(error) && (error as { code?: unknown } | null)?.code !== '42P07') throw error;
+    // Two processes creating the table at once: the loser sees a duplicate, or on PostgreSQL
+    // "relation already exists" (42P07) or "type already exists" (42710, the table's row
+    // type); the table exists either way.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (!store.isUniqueViolation(error) && code !== '42P07' && code !== '42710') throw error;
   });
   const applied: number[] = [];
   for (const migration of list) {
