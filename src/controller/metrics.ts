@@ -70,18 +70,26 @@ export function createMetrics(ledger: Ledger): Metrics {
         ),
         { readOnly: true },
       );
-      for (const row of rows) this.set({ organization: row.organization_id, kind: row.kind }, Number(row.used));
+      for (const row of rows) this.set({ organization: row.organization_id, kind: row.kind }, row.used);
     },
   });
-  const limitRows = () =>
-    ledger.store.transaction(
-      (tx) => tx.all<{ organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number }>(
-        'SELECT organization_id, project_id, service, resource_type, region, configured, usage FROM limits',
-      ),
-      { readOnly: true },
-    );
+  // Both limit gauges from one read per scrape: prom-client collects the metrics of a scrape
+  // concurrently, so the second collect joins the read the first one started.
+  type LimitRow = { organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number };
+  let reading: Promise<LimitRow[]> | undefined;
+  const limitRows = () => {
+    reading ??= ledger.store
+      .transaction(
+        (tx) => tx.all<LimitRow>('SELECT organization_id, project_id, service, resource_type, region, configured, usage FROM limits'),
+        { readOnly: true },
+      )
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
+  };
   const limitLabels = ['organization', 'project', 'service', 'resource_type', 'region'] as const;
-  const labelsOf = (row: Awaited<ReturnType<typeof limitRows>>[number]) => ({
+  const labelsOf = (row: LimitRow) => ({
     organization: row.organization_id,
     project: row.project_id,
     service: row.service,
@@ -95,7 +103,7 @@ export function createMetrics(ledger: Ledger): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await limitRows()) this.set(labelsOf(row), Number(row.usage));
+      for (const row of await limitRows()) this.set(labelsOf(row), row.usage);
     },
   });
   new Gauge({
@@ -105,7 +113,7 @@ export function createMetrics(ledger: Ledger): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await limitRows()) this.set(labelsOf(row), Math.max(Number(row.configured), Number(row.usage)));
+      for (const row of await limitRows()) this.set(labelsOf(row), Math.max(row.configured, row.usage));
     },
   });
   new Gauge({
@@ -123,7 +131,7 @@ export function createMetrics(ledger: Ledger): Metrics {
       );
       const nowMs = ledger.clock.nowMs();
       for (const row of rows) {
-        const status = hostStatusOf({ last_ok_at: row.last_ok_at === null ? null : Number(row.last_ok_at), last_error_at: row.last_error_at === null ? null : Number(row.last_error_at) }, nowMs);
+        const status = hostStatusOf(row, nowMs);
         this.set({ region: row.region, service: row.service }, status === 'ok' ? 1 : 0);
       }
     },

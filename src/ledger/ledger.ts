@@ -44,10 +44,20 @@ import { pageSize } from './pages.js';
 import { readQuotas, writeQuotas } from './quotas.js';
 import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
 import { checkHistoryQuery, readLimitHistory, readQuotaHistory, sampleUsage, type HistorySeries } from './history.js';
-import { deleteLimit, listLimits, readLimit, reportLimitUsage, writeGlobalShares, writeLimit } from './limits.js';
 import {
+  deleteLimit,
+  listLimits,
+  readLimit,
+  reportLimitUsage,
+  reportTrackerUsage,
+  writeGlobalShares,
+  writeLimit,
+} from './limits.js';
+import {
+  allHosts,
   deleteRegionHost,
   hostsOfRegion,
+  knownProjects,
   limitsManagedBy,
   listRegions,
   putRegionHost,
@@ -375,7 +385,7 @@ export class Ledger {
   }
 
   allHosts(): Promise<HostAccess[]> {
-    return this.read((tx) => tx.all<HostAccess>('SELECT region, service, endpoint, token FROM region_hosts ORDER BY region, service'));
+    return this.read((tx) => allHosts(tx));
   }
 
   recordHostStatus(region: string, service: string, error: string | null): Promise<void> {
@@ -383,23 +393,11 @@ export class Ledger {
   }
 
   /** Which of these project ids exist (not deleted) in some organization. */
-  async knownProjects(projects: readonly string[]): Promise<Set<string>> {
-    if (projects.length === 0) return new Set();
-    const rows = await this.read((tx) =>
-      tx.all<{ id: string }>(
-        `SELECT DISTINCT id FROM projects WHERE deleted_at IS NULL AND id IN (${projects.map(() => '?').join(', ')})`,
-        projects,
-      ),
-    );
-    return new Set(rows.map((row) => row.id));
+  knownProjects(projects: readonly string[]): Promise<Set<string>> {
+    return this.read((tx) => knownProjects(tx, projects));
   }
 
-  /**
-   * Copies a tracker's `used` into the usage of the limit it enforces: the limit of `project`
-   * (host services know projects by id alone) for `service`/`resourceType` in `region`.
-   * Returns how many limits matched (0: none; more than 1: the id is ambiguous, nothing is
-   * written) and whether the usage changed.
-   */
+  /** The controller's usage sync: see reportTrackerUsage in limits.ts. */
   reportTrackerUsage(
     region: string,
     service: string,
@@ -407,19 +405,7 @@ export class Ledger {
     resourceType: string,
     used: number,
   ): Promise<{ matched: number; changed: boolean }> {
-    return this.write({}, async ({ tx, nowMs }) => {
-      const matches = await tx.all<{ organization_id: string; usage: number }>(
-        'SELECT organization_id, usage FROM limits WHERE project_id = ? AND service = ? AND resource_type = ? AND region = ?',
-        [project, service, resourceType, region],
-      );
-      if (matches.length !== 1) return { matched: matches.length, changed: false };
-      await tx.run(
-        `UPDATE limits SET usage = ?, usage_at = ?
-          WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?`,
-        [used, nowMs, matches[0]!.organization_id, project, service, resourceType, region],
-      );
-      return { matched: 1, changed: Number(matches[0]!.usage) !== used };
-    });
+    return this.write({}, ({ tx, nowMs }) => reportTrackerUsage(tx, region, service, project, resourceType, used, nowMs));
   }
 
   /** Records the shares of a global bound the controller set on the regions' trackers. */

@@ -38,15 +38,9 @@ const regionOf = (row: LimitRow, nowMs: number): LimitRegion => {
   const active = Math.max(row.configured, row.usage);
   return {
     hostStatus:
-      row.host_service === null || row.host_service === undefined
+      row.host_service == null
         ? 'none'
-        : hostStatusOf(
-            {
-              last_ok_at: row.host_ok_at === null || row.host_ok_at === undefined ? null : Number(row.host_ok_at),
-              last_error_at: row.host_error_at === null || row.host_error_at === undefined ? null : Number(row.host_error_at),
-            },
-            nowMs,
-          ),
+        : hostStatusOf({ last_ok_at: row.host_ok_at ?? null, last_error_at: row.host_error_at ?? null }, nowMs),
     region: row.region,
     configuredLimit: row.configured,
     activeLimit: active,
@@ -77,7 +71,7 @@ function limitsOf(
         project,
         service: row.service,
         resourceType: row.resource_type,
-        global: row.global_limit === null ? null : Number(row.global_limit),
+        global: row.global_limit,
         regions: [regionOf(row, nowMs)],
       });
     }
@@ -244,6 +238,25 @@ export async function deleteLimit(
   return true;
 }
 
+/** Sets one region's reported usage; false if that region has no such limit. */
+async function writeUsage(
+  tx: Executor,
+  organization: string,
+  project: string,
+  service: string,
+  resourceType: string,
+  region: string,
+  usage: number,
+  nowMs: number,
+): Promise<boolean> {
+  const changed = await tx.run(
+    `UPDATE limits SET usage = ?, usage_at = ?
+      WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?`,
+    [usage, nowMs, organization, project, service, resourceType, region],
+  );
+  return changed === 1;
+}
+
 /**
  * Records the usage a region's host service reports for a limit (from its tracker). Not
  * journaled: it is an observation, sent often; the host's own tracker is the record.
@@ -259,14 +272,35 @@ export async function reportLimitUsage(
 ): Promise<LimitRegion> {
   const { tx, nowMs } = context;
   await requireProject(tx, organization, project);
-  const row = await tx.get<LimitRow>(
-    `UPDATE limits SET usage = ?, usage_at = ?
-      WHERE organization_id = ? AND project_id = ? AND service = ? AND resource_type = ? AND region = ?
-      RETURNING *`,
-    [usage, nowMs, organization, project, service, resourceType, region],
+  if (!(await writeUsage(tx, organization, project, service, resourceType, region, usage, nowMs))) {
+    throw notFound(`limit ${service}/${resourceType} of project "${project}" in region "${region}"`);
+  }
+  const limit = await readLimit(tx, organization, project, service, resourceType, nowMs);
+  return limit.regions.find((r) => r.region === region)!;
+}
+
+/**
+ * Copies a tracker's `used` into the usage of the limit it enforces: the limit of `project`
+ * (host services know projects by id alone) for `service`/`resourceType` in `region`.
+ * Returns how many limits matched (0: none; more than 1: the id is ambiguous, nothing is
+ * written) and whether the usage changed.
+ */
+export async function reportTrackerUsage(
+  tx: Executor,
+  region: string,
+  service: string,
+  project: string,
+  resourceType: string,
+  used: number,
+  nowMs: number,
+): Promise<{ matched: number; changed: boolean }> {
+  const matches = await tx.all<{ organization_id: string; usage: number }>(
+    'SELECT organization_id, usage FROM limits WHERE project_id = ? AND service = ? AND resource_type = ? AND region = ?',
+    [project, service, resourceType, region],
   );
-  if (!row) throw notFound(`limit ${service}/${resourceType} of project "${project}" in region "${region}"`);
-  return regionOf(row, nowMs);
+  if (matches.length !== 1) return { matched: matches.length, changed: false };
+  await writeUsage(tx, matches[0]!.organization_id, project, service, resourceType, region, used, nowMs);
+  return { matched: 1, changed: matches[0]!.usage !== used };
 }
 
 /**

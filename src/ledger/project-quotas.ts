@@ -5,7 +5,7 @@
  * the quota). Decisions enforce both through the counters (see counters.ts); this file reads
  * and changes the envelopes, and deletes projects.
  */
-import { availableTo, effectiveLimit, shortfallOf } from '../domain/decision.js';
+import { availableTo, deltasBetween, effectiveLimit, shortfallOf, sumDeltas, usageOf } from '../domain/decision.js';
 import { AllotError, notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
@@ -17,7 +17,6 @@ import {
   lockProjectCounter,
   usedOf,
 } from './counters.js';
-import { deltasBetween, sumDeltas, usageOf } from '../domain/decision.js';
 import { expireDueHolds, expiredHeldOf } from './holds.js';
 import { appendJournal } from './journal.js';
 import { requireKinds } from './kinds.js';

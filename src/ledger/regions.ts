@@ -138,10 +138,19 @@ export function hostsOfRegion(tx: Executor, region: string): Promise<HostAccess[
   ]);
 }
 
-export function hostsOfService(tx: Executor, service: string): Promise<HostAccess[]> {
-  return tx.all<HostAccess>('SELECT region, service, endpoint, token FROM region_hosts WHERE service = ? ORDER BY region', [
-    service,
-  ]);
+/** Every registered host, with its token: for the controller only. */
+export function allHosts(tx: Executor): Promise<HostAccess[]> {
+  return tx.all<HostAccess>('SELECT region, service, endpoint, token FROM region_hosts ORDER BY region, service');
+}
+
+/** Which of these project ids exist (not deleted) in some organization. */
+export async function knownProjects(tx: Executor, projects: readonly string[]): Promise<Set<string>> {
+  if (projects.length === 0) return new Set();
+  const rows = await tx.all<{ id: string }>(
+    `SELECT DISTINCT id FROM projects WHERE deleted_at IS NULL AND id IN (${projects.map(() => '?').join(', ')})`,
+    projects,
+  );
+  return new Set(rows.map((row) => row.id));
 }
 
 /** Records how reaching a host went (the controller, after each call). */

@@ -324,21 +324,12 @@ export class LimitsMixin {
 
   /** This region's trackers, by project and type; optionally of one project or type. */
   listTrackers(filter: { project?: string; resourceType?: string } = {}): Promise<Tracker[]> {
-    const conditions = ['region = ?'];
-    const params: SqlValue[] = [this.region];
-    if (filter.project !== undefined) {
-      conditions.push('project = ?');
-      params.push(filter.project);
-    }
-    if (filter.resourceType !== undefined) {
-      conditions.push('resource_type = ?');
-      params.push(filter.resourceType);
-    }
+    const { where, params } = this.where(filter);
     return this.store.transaction(
       async (tx) =>
         (
           await tx.all<TrackerRow>(
-            `SELECT * FROM allot_limit_trackers WHERE ${conditions.join(' AND ')} ORDER BY project, resource_type`,
+            `SELECT * FROM allot_limit_trackers WHERE ${where} ORDER BY project, resource_type`,
             params,
           )
         ).map(trackerOf),
@@ -366,21 +357,12 @@ export class LimitsMixin {
 
   /** The mixin's journal for one tracker (or all), oldest first. */
   readJournal(filter: { project?: string; resourceType?: string } = {}, limit = 1000): Promise<LimitsJournalEntry[]> {
-    const conditions = ['region = ?'];
-    const params: SqlValue[] = [this.region];
-    if (filter.project !== undefined) {
-      conditions.push('project = ?');
-      params.push(filter.project);
-    }
-    if (filter.resourceType !== undefined) {
-      conditions.push('resource_type = ?');
-      params.push(filter.resourceType);
-    }
+    const { where, params } = this.where(filter);
     return this.store.transaction(
       async (tx) =>
         (
           await tx.all<{ at: number; region: string; project: string; resource_type: string; action: LimitsJournalEntry['action']; detail: string }>(
-            `SELECT * FROM allot_limit_journal WHERE ${conditions.join(' AND ')} ORDER BY at LIMIT ?`,
+            `SELECT * FROM allot_limit_journal WHERE ${where} ORDER BY at LIMIT ?`,
             [...params, limit],
           )
         ).map((row) => ({
@@ -398,6 +380,21 @@ export class LimitsMixin {
   /** Closes the store if the mixin opened it (a store passed in belongs to the host). */
   async close(): Promise<void> {
     if (this.ownsStore) await this.store.close();
+  }
+
+  /** This region's rows, of one project or type if the filter names them. */
+  private where(filter: { project?: string; resourceType?: string }): { where: string; params: SqlValue[] } {
+    const conditions = ['region = ?'];
+    const params: SqlValue[] = [this.region];
+    if (filter.project !== undefined) {
+      conditions.push('project = ?');
+      params.push(filter.project);
+    }
+    if (filter.resourceType !== undefined) {
+      conditions.push('resource_type = ?');
+      params.push(filter.resourceType);
+    }
+    return { where: conditions.join(' AND '), params };
   }
 
   private countOf(resourceType: string): CountFunction {

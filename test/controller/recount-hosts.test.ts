@@ -62,6 +62,8 @@ describe.each(engines)('controller recount of hosts (allot on %s)', (engine) => 
     const compute = await ledger.getLimit('acme', 'web', 'compute', 'instances');
     expect(compute.regions.map((r) => [r.region, r.hostStatus])).toEqual([['eu-1', 'ok'], ['us-1', 'none']]);
     expect((await ledger.getLimit('acme', 'web', 'storage', 'volumes')).regions.map((r) => r.hostStatus)).toEqual(['stale']);
+    // A usage report answers the region as reads show it, its host's status included.
+    expect(await ledger.reportLimitUsage('acme', 'web', 'compute', 'instances', 'eu-1', 1)).toMatchObject({ usage: 1, hostStatus: 'ok' });
   });
 
   it('records a host that does not answer, and goes on', async () => {
