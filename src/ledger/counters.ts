@@ -206,7 +206,7 @@ async function moveProject(
       delta.used,
       quantityMax,
     ]);
-    return row && { guaranteed: Number(row.guaranteed), used: Number(row.used) };
+    return row;
   };
   const moved = await update();
   if (moved !== undefined) return moved;

@@ -5,7 +5,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import { systemClock, type Clock } from '../domain/clock.js';
-import { journalPageSizeMax, kindsPerRequestMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
+import { journalPageSizeMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
 import { AllotError, invalid, notFound } from '../domain/errors.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
@@ -114,8 +114,10 @@ import {
   checkDescription,
   checkDisplayName,
   checkHoldInput,
+  checkHostInput,
   checkId,
   checkLimitRegions,
+  checkProjectRegionsInput,
   checkProjectQuotaInputs,
   checkQuantity,
   checkQuotaInputs,
@@ -327,18 +329,8 @@ export class Ledger {
   /** Registers how the controller reaches `service`'s trackers in `region`. */
   putRegionHost(region: string, service: string, input: { endpoint: string; token: string }): Promise<RegionHost> {
     checkId('service', service);
-    let url: URL;
-    try {
-      url = new URL(input.endpoint);
-    } catch {
-      throw invalid('endpoint', 'must be an http(s) URL');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('endpoint', 'must be an http(s) URL');
-    if (typeof input.token !== 'string' || !/^[\x21-\x7e]{1,4096}$/.test(input.token)) {
-      throw invalid('token', 'must be 1 to 4096 visible ASCII characters');
-    }
-    const endpoint = url.toString().replace(/\/$/, '');
-    return this.write({}, ({ tx, nowMs }) => putRegionHost(tx, region, service, endpoint, input.token, nowMs));
+    const { endpoint, token } = checkHostInput(input);
+    return this.write({}, ({ tx, nowMs }) => putRegionHost(tx, region, service, endpoint, token, nowMs));
   }
 
   deleteRegionHost(region: string, service: string): Promise<{ deleted: boolean }> {
@@ -356,12 +348,7 @@ export class Ledger {
     input: { primary: string; enabled: readonly string[] },
     options: WriteOptions<ProjectRegions> = {},
   ): Promise<ProjectRegions> {
-    const primary = checkId('primary', input.primary);
-    if (!Array.isArray(input.enabled) || input.enabled.length === 0 || input.enabled.length > kindsPerRequestMax) {
-      throw invalid('enabled', `must list 1 to ${kindsPerRequestMax} regions`);
-    }
-    const enabled = input.enabled.map((region, index) => checkId(`enabled[${index}]`, region));
-    if (new Set(enabled).size !== enabled.length) throw invalid('enabled', 'lists a region twice');
+    const { primary, enabled } = checkProjectRegionsInput(input);
     return this.write(
       options,
       async (context) => {

@@ -136,6 +136,35 @@ export function checkLimitRegions(
   return { regions: checked, global: bound };
 }
 
+/** How the controller reaches a host: an http(s) base URL (no trailing slash) and a bearer token. */
+export function checkHostInput(input: { endpoint: string; token: string }): { endpoint: string; token: string } {
+  let url: URL;
+  try {
+    url = new URL(input?.endpoint);
+  } catch {
+    throw invalid('endpoint', 'must be an http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('endpoint', 'must be an http(s) URL');
+  if (typeof input.token !== 'string' || !/^[\x21-\x7e]{1,4096}$/.test(input.token)) {
+    throw invalid('token', 'must be 1 to 4096 visible ASCII characters');
+  }
+  return { endpoint: url.toString().replace(/\/$/, ''), token: input.token };
+}
+
+/** A project's regions: a primary, and 1 to kindsPerRequestMax enabled regions, each once. */
+export function checkProjectRegionsInput(input: { primary: string; enabled: readonly string[] }): {
+  primary: string;
+  enabled: string[];
+} {
+  const primary = checkId('primary', input?.primary);
+  if (!Array.isArray(input.enabled) || input.enabled.length === 0 || input.enabled.length > kindsPerRequestMax) {
+    throw invalid('enabled', `must list 1 to ${kindsPerRequestMax} regions`);
+  }
+  const enabled = input.enabled.map((region, index) => checkId(`enabled[${index}]`, region));
+  if (new Set(enabled).size !== enabled.length) throw invalid('enabled', 'lists a region twice');
+  return { primary, enabled };
+}
+
 /** A non-empty, bounded list with one entry per kind. */
 function checkKindList<In extends { kind: string }, Out>(
   field: string,
