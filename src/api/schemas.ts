@@ -117,6 +117,11 @@ export const QuotaUsage = Type.Object({
   }),
 });
 
+export const OrganizationWithQuotas = Type.Object({
+  ...Organization.properties,
+  quotas: Type.Optional(Type.Array(QuotaUsage, { description: 'With `include=quotas`' })),
+});
+
 export const Quotas = Type.Object({
   organization: Type.String(),
   generation: Type.Integer({ description: 'The quota set\'s generation: its ETag' }),
@@ -374,6 +379,26 @@ export const AllocationQuery = Type.Object(
     resourceKind: Type.Optional(Id),
     resourceId: Type.Optional(Type.String({ pattern: resourceIdPattern.source, minLength: 1, maxLength: resourceIdLengthMax })),
   },
+  strict,
+);
+
+export const OrganizationAllocationQuery = Type.Object(
+  { ...AllocationQuery.properties, project: Type.Optional(Id) },
+  strict,
+);
+
+export const OrganizationListQuery = Type.Object(
+  {
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+    prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,63}$', description: 'Only organizations whose id starts with this' })),
+    include: Type.Optional(Type.Literal('quotas', { description: "quotas: each organization's quotas and usage too" })),
+  },
+  strict,
+);
+
+export const OrganizationLimitQuery = Type.Object(
+  { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor), project: Type.Optional(Id) },
   strict,
 );
 

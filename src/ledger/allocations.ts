@@ -27,7 +27,7 @@ import {
   updateRecord,
   type AllocationRow,
 } from './records.js';
-import { lockProject, requireProject } from './tenants.js';
+import { lockProject, requireOrganization, requireProject } from './tenants.js';
 import type { Allocation, AllocationFilter, CheckedAllocationInput, Page } from './types.js';
 
 export async function createAllocation(
@@ -160,28 +160,46 @@ export async function listAllocations(
   limit: number,
 ): Promise<Page<Allocation>> {
   await requireProject(tx, organization, project);
-  const after = decodeCursor(filter.cursor);
-  const conditions = [
-    'organization_id = ?',
-    'project_id = ?',
-    "state = 'live'",
-    'deleted_at IS NULL',
-    'id > ?',
-  ];
-  const params: (string | number)[] = [organization, project, after ?? ''];
-  if (filter.resourceKind !== undefined) {
-    conditions.push('resource_kind = ?');
-    params.push(filter.resourceKind);
-  }
-  if (filter.resourceId !== undefined) {
-    conditions.push('resource_id = ?');
-    params.push(filter.resourceId);
+  return listLiveAllocations(tx, organization, { ...filter, project }, limit);
+}
+
+/**
+ * An organization's live allocations, in (project, id) order so a page walks the
+ * allocations_by_project index; the cursor is `project/id` (ids never hold a '/').
+ */
+export async function listOrganizationAllocations(
+  tx: Executor,
+  organization: string,
+  filter: AllocationFilter,
+  limit: number,
+): Promise<Page<Allocation>> {
+  await requireOrganization(tx, organization);
+  return listLiveAllocations(tx, organization, filter, limit);
+}
+
+async function listLiveAllocations(
+  tx: Executor,
+  organization: string,
+  filter: AllocationFilter,
+  limit: number,
+): Promise<Page<Allocation>> {
+  const [afterProject = '', afterId = ''] = (decodeCursor(filter.cursor) ?? '').split('/');
+  const conditions = ['organization_id = ?', "state = 'live'", 'deleted_at IS NULL', '(project_id, id) > (?, ?)'];
+  const params: (string | number)[] = [organization, afterProject, afterId];
+  for (const [column, value] of [
+    ['project_id', filter.project],
+    ['resource_kind', filter.resourceKind],
+    ['resource_id', filter.resourceId],
+  ] as const) {
+    if (value === undefined) continue;
+    conditions.push(`${column} = ?`);
+    params.push(value);
   }
   const rows = await tx.all<AllocationRow>(
-    `SELECT * FROM allocations WHERE ${conditions.join(' AND ')} ORDER BY id LIMIT ?`,
+    `SELECT * FROM allocations WHERE ${conditions.join(' AND ')} ORDER BY project_id, id LIMIT ?`,
     [...params, limit + 1],
   );
-  const page = pageOf(rows, limit, (row) => row.id);
+  const page = pageOf(rows, limit, (row) => `${row.project_id}/${row.id}`);
   const lines = await readLinesOf(tx, page.items.map((row) => row.id));
   return {
     items: page.items.map((row) => allocationOf(row, lines.get(row.id) ?? [])),

@@ -14,6 +14,7 @@ import {
   createAllocation,
   deleteAllocation,
   listAllocations,
+  listOrganizationAllocations,
   readAllocation,
   replaceAllocation,
 } from './allocations.js';
@@ -47,6 +48,7 @@ import { checkHistoryQuery, readLimitHistory, readQuotaHistory, sampleUsage, typ
 import {
   deleteLimit,
   listLimits,
+  listOrganizationLimits,
   readLimit,
   reportLimitUsage,
   reportTrackerUsage,
@@ -199,9 +201,10 @@ export class Ledger {
     return this.read((tx) => requireOrganization(tx, id));
   }
 
-  listOrganizations(page: PageRequest = {}): Promise<Page<Organization>> {
+  /** A page of organizations, by id; `prefix` keeps those whose id starts with it. */
+  listOrganizations(page: PageRequest & { prefix?: string } = {}): Promise<Page<Organization>> {
     const limit = pageSize(page);
-    return this.read((tx) => listOrganizations(tx, limit, page.cursor));
+    return this.read((tx) => listOrganizations(tx, limit, page.cursor, page.prefix));
   }
 
   putProject(organization: string, id: string, input: { displayName?: string }) {
@@ -242,6 +245,18 @@ export class Ledger {
 
   async getQuotas(organization: string): Promise<QuotaUsage[]> {
     return (await this.getQuotaSet(organization)).quotas;
+  }
+
+  /** Several organizations' quotas, read in one snapshot (a page of the dashboard). */
+  getQuotaSets(organizations: readonly string[]): Promise<QuotaSet[]> {
+    return this.store.transaction(
+      async (tx) => {
+        const sets: QuotaSet[] = [];
+        for (const organization of organizations) sets.push(await readQuotas(tx, organization, this.clock.nowMs()));
+        return sets;
+      },
+      { readOnly: true, snapshot: true },
+    );
   }
 
   getQuotaSet(organization: string): Promise<QuotaSet> {
@@ -451,6 +466,12 @@ export class Ledger {
     return this.read((tx) => listLimits(tx, organization, project, this.clock.nowMs()));
   }
 
+  /** An organization's limits, a page of projects at a time. */
+  listOrganizationLimits(organization: string, filter: PageRequest & { project?: string } = {}): Promise<Page<Limit>> {
+    const limit = pageSize(filter);
+    return this.read((tx) => listOrganizationLimits(tx, organization, filter, limit, this.clock.nowMs()));
+  }
+
   getLimit(organization: string, project: string, service: string, resourceType: string): Promise<Limit> {
     return this.read((tx) => readLimit(tx, organization, project, service, resourceType, this.clock.nowMs()));
   }
@@ -555,6 +576,12 @@ export class Ledger {
       }),
       organization,
     );
+  }
+
+  /** An organization's live allocations across its projects, filtered like a project's. */
+  listOrganizationAllocations(organization: string, filter: AllocationFilter = {}): Promise<Page<Allocation>> {
+    const limit = pageSize(filter);
+    return this.read((tx) => listOrganizationAllocations(tx, organization, filter, limit));
   }
 
   getAllocation(organization: string, project: string, id: string): Promise<Allocation> {

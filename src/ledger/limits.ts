@@ -9,10 +9,11 @@ import { notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { appendJournal } from './journal.js';
-import { requireProject } from './tenants.js';
+import { requireOrganization, requireProject } from './tenants.js';
+import { decodeCursor, pageOf } from './pages.js';
 import { hostStatusOf } from './regions.js';
 import { isoOf } from './time.js';
-import type { Limit, LimitRegion, CheckedLimitRegion } from './types.js';
+import type { Limit, LimitRegion, CheckedLimitRegion, Page } from './types.js';
 
 interface HostColumns {
   host_ok_at: number | null;
@@ -95,6 +96,41 @@ export async function listLimits(tx: Executor, organization: string, project: st
     [organization, project],
   );
   return limitsOf(organization, project, rows, nowMs);
+}
+
+/**
+ * An organization's limits, a page of projects at a time (every limit of a project is on the
+ * same page); `project` narrows it to one.
+ */
+export async function listOrganizationLimits(
+  tx: Executor,
+  organization: string,
+  filter: { project?: string; cursor?: string },
+  limit: number,
+  nowMs: number,
+): Promise<Page<Limit>> {
+  await requireOrganization(tx, organization);
+  const after = decodeCursor(filter.cursor) ?? '';
+  const projectFilter = filter.project === undefined ? '' : ' AND project_id = ?';
+  const projectRows = await tx.all<{ project_id: string }>(
+    `SELECT DISTINCT project_id FROM limits WHERE organization_id = ? AND project_id > ?${projectFilter}
+      ORDER BY project_id LIMIT ?`,
+    [organization, after, ...(filter.project === undefined ? [] : [filter.project]), limit + 1],
+  );
+  const page = pageOf(projectRows, limit, (row) => row.project_id);
+  const items: Limit[] = [];
+  const last = page.items.at(-1);
+  if (last !== undefined) {
+    const rows = await tx.all<LimitRow & { global_limit: number | null }>(
+      `${withGlobal} WHERE l.organization_id = ? AND l.project_id >= ? AND l.project_id <= ?
+        ORDER BY l.project_id, l.service, l.resource_type, l.region`,
+      [organization, page.items[0]!.project_id, last.project_id],
+    );
+    for (const project of page.items) {
+      items.push(...limitsOf(organization, project.project_id, rows.filter((row) => row.project_id === project.project_id), nowMs));
+    }
+  }
+  return { items, nextCursor: page.nextCursor };
 }
 
 export async function readLimit(

@@ -55,15 +55,17 @@ export async function requireOrganization(tx: Executor, id: string): Promise<Org
   return organizationOf(row);
 }
 
+/** Ids are [a-z0-9-]: every id starting with `prefix` sorts below `prefix` + '{' ('z' + 1). */
 export async function listOrganizations(
   tx: Executor,
   limit: number,
   cursor: string | undefined,
+  prefix = '',
 ): Promise<Page<Organization>> {
   const after = decodeCursor(cursor);
   const rows = await tx.all<OrganizationRow>(
-    `SELECT * FROM organizations WHERE id > ? ORDER BY id LIMIT ?`,
-    [after ?? '', limit + 1],
+    `SELECT * FROM organizations WHERE id > ? AND id >= ? AND id < ? ORDER BY id LIMIT ?`,
+    [after ?? '', prefix, `${prefix}{`, limit + 1],
   );
   return pageOf(rows.map(organizationOf), limit, (organization) => organization.id);
 }

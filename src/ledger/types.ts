@@ -272,6 +272,8 @@ export interface PageRequest {
 }
 
 export interface AllocationFilter extends PageRequest {
+  /** Only for an organization-wide listing: this project's allocations. */
+  project?: string;
   resourceKind?: string;
   resourceId?: string;
 }

@@ -220,6 +220,15 @@ const routes = {
       else expect(ids, 'a scoped principal lists its own organization only').toEqual([HOME]);
     },
   },
+  'GET /v1/whoami': {
+    action: 'read',
+    scope: 'global',
+    success: 200,
+    check: (body, { name, principalId }) => {
+      const { role, organization, project } = principals[name];
+      expect(body).toEqual({ principal: principalId, role, organization, project });
+    },
+  },
   'POST /v1/tokens': {
     action: 'administer',
     scope: 'global',
@@ -283,6 +292,24 @@ const routes = {
     body: () => ({ quotas: [{ kind: KIND, quantity: 1_000_000 }] }),
   },
   [`GET ${ORG}/journal`]: { action: 'read-organization', scope: 'organization', success: 200 },
+  [`GET ${ORG}/allocations`]: {
+    action: 'read-organization',
+    scope: 'organization',
+    success: 200,
+    check: (body, { tenant }) => {
+      const projects = new Set((body.items as { project: string }[]).map((allocation) => allocation.project));
+      expect([...projects].sort()).toEqual(tenant.organization === HOME ? [P1, P2].sort() : [Q1]);
+    },
+  },
+  [`GET ${ORG}/limits`]: {
+    action: 'read-organization',
+    scope: 'organization',
+    success: 200,
+    check: (body, { tenant }) => {
+      const projects = new Set((body.items as { project: string }[]).map((limit) => limit.project));
+      expect([...projects].sort()).toEqual(tenant.organization === HOME ? [P1, P2].sort() : [Q1]);
+    },
+  },
   [`GET ${ORG}/history`]: { action: 'read', scope: 'organization', success: 200, query: `?kind=${KIND}` },
 
   // Project routes.

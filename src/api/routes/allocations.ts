@@ -10,6 +10,8 @@ import {
   AllocationQuery,
   CreateHeaders,
   MutationHeaders,
+  OrganizationAllocationQuery,
+  OrganizationParams,
   pageOf,
   problemResponses,
   ProjectParams,
@@ -83,6 +85,25 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
       const { organization, project } = request.params;
       const { limit, ...filter } = request.query;
       return ledger.listAllocations(organization, project, { ...filter, limit: numberOrUndefined(limit) });
+    },
+  });
+
+  app.get('/v1/organizations/:organization/allocations', {
+    config: { action: 'read-organization' },
+    schema: {
+      tags: ['allocations'],
+      summary: "List an organization's live allocations, across its projects",
+      description: 'Ordered by project, then id. Filter by project and by the referenced resource.',
+      params: OrganizationParams,
+      querystring: OrganizationAllocationQuery,
+      response: { 200: pageOf(AllocationSchema), ...problemResponses(400, 401, 403, 404) },
+    },
+    handler: async (request) => {
+      const { limit, ...filter } = request.query;
+      return ledger.listOrganizationAllocations(request.params.organization, {
+        ...filter,
+        limit: numberOrUndefined(limit),
+      });
     },
   });
 

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AllotError } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
+import type { Organization as OrganizationRecord, Page } from '../../ledger/types.js';
 import { respond } from '../mutation.js';
 import {
   CascadeQuery,
@@ -11,7 +12,9 @@ import {
   listOf,
   CreateHeaders,
   Organization,
+  OrganizationListQuery,
   OrganizationParams,
+  OrganizationWithQuotas,
   pageOf,
   PageQuery,
   problemResponses,
@@ -61,21 +64,28 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
     config: { action: 'read' },
     schema: {
       tags: ['organizations'],
-      summary: 'List organizations',
-      querystring: PageQuery,
-      response: { 200: pageOf(Organization), ...problemResponses(400, 401) },
+      summary: 'List organizations, optionally with their quotas and usage',
+      querystring: OrganizationListQuery,
+      response: { 200: pageOf(OrganizationWithQuotas), ...problemResponses(400, 401) },
     },
     handler: async (request) => {
+      const { limit, cursor, prefix, include } = request.query;
       // A principal scoped to one organization sees that one only.
       const own = request.principal.organization;
+      let page: Page<OrganizationRecord>;
       if (own !== null) {
         const organization = await ledger.getOrganization(own).catch((error: unknown) => {
           if (error instanceof AllotError && error.code === 'not-found') return undefined;
           throw error;
         });
-        return { items: organization && request.query.cursor === undefined ? [organization] : [], nextCursor: null };
+        const listed = organization !== undefined && cursor === undefined && own.startsWith(prefix ?? '');
+        page = { items: listed ? [organization] : [], nextCursor: null };
+      } else {
+        page = await ledger.listOrganizations({ limit: numberOrUndefined(limit), cursor, prefix });
       }
-      return ledger.listOrganizations({ limit: numberOrUndefined(request.query.limit), cursor: request.query.cursor });
+      if (include !== 'quotas') return page;
+      const sets = await ledger.getQuotaSets(page.items.map((organization) => organization.id));
+      return { ...page, items: page.items.map((organization, index) => ({ ...organization, quotas: sets[index]!.quotas })) };
     },
   });
 

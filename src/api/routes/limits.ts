@@ -4,12 +4,16 @@ import { Type } from '@sinclair/typebox';
 import { notFound } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import { respond } from '../mutation.js';
+import { numberOrUndefined } from './catalog.js';
 import {
   LimitBody,
   LimitParams,
   LimitRegionParams,
   LimitUsageBody,
   CreateHeaders,
+  OrganizationLimitQuery,
+  OrganizationParams,
+  pageOf,
   problemResponses,
   ProjectLimit,
   ProjectLimitRegion,
@@ -19,6 +23,22 @@ import {
 const base = '/v1/organizations/:organization/projects/:project/limits';
 
 export const limitRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
+  app.get('/v1/organizations/:organization/limits', {
+    config: { action: 'read-organization' },
+    schema: {
+      tags: ['limits'],
+      summary: "List an organization's limits, a page of projects at a time",
+      description: "Every limit of a project is on the same page; `limit` counts projects.",
+      params: OrganizationParams,
+      querystring: OrganizationLimitQuery,
+      response: { 200: pageOf(ProjectLimit), ...problemResponses(400, 401, 403, 404) },
+    },
+    handler: async (request) => {
+      const { limit, ...filter } = request.query;
+      return ledger.listOrganizationLimits(request.params.organization, { ...filter, limit: numberOrUndefined(limit) });
+    },
+  });
+
   app.get(base, {
     config: { action: 'read' },
     schema: {

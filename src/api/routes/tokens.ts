@@ -35,7 +35,27 @@ const NewToken = Type.Object({
   token: Type.String({ description: 'The token itself: shown this once, never stored' }),
 });
 
+const WhoAmI = Type.Object({
+  principal: Type.String({ description: 'What the journal records for this caller' }),
+  role: Role,
+  organization: Type.Union([Type.String(), Type.Null()]),
+  project: Type.Union([Type.String(), Type.Null()]),
+});
+
 export const tokenRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
+  app.get('/v1/whoami', {
+    config: { action: 'read' },
+    schema: {
+      tags: ['tokens'],
+      summary: "The caller's role and scope, as its token grants them",
+      response: { 200: WhoAmI, ...problemResponses(401) },
+    },
+    handler: async (request) => {
+      const { id, role, organization, project } = request.principal;
+      return { principal: id, role, organization, project };
+    },
+  });
+
   app.post('/v1/tokens', {
     config: { action: 'administer' },
     schema: {
