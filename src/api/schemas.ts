@@ -337,6 +337,12 @@ export const JournalQuery = Type.Object(
   {
     after: Type.Optional(Revision),
     limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: `1 to ${journalPageSizeMax}` })),
+    tail: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,4}$',
+        description: `The newest 1 to ${journalPageSizeMax} entries instead, oldest first (not with \`after\` or \`limit\`)`,
+      }),
+    ),
   },
   strict,
 );

@@ -144,7 +144,20 @@ export async function readJournal(
     `SELECT * FROM journal WHERE organization_id = ? AND revision > ? ORDER BY revision LIMIT ?`,
     [organization, afterRevision, limit],
   );
-  return rows.map((row) => ({
+  return rows.map(entryOf);
+}
+
+/** The newest `count` entries, oldest first: where a live feed starts without the whole journal. */
+export async function readJournalTail(tx: Executor, organization: string, count: number): Promise<JournalEntry[]> {
+  const rows = await tx.all<JournalRow>(
+    `SELECT * FROM journal WHERE organization_id = ? ORDER BY revision DESC LIMIT ?`,
+    [organization, count],
+  );
+  return rows.reverse().map(entryOf);
+}
+
+function entryOf(row: JournalRow): JournalEntry {
+  return {
     revision: row.revision,
     organization: row.organization_id,
     project: row.project_id,
@@ -154,5 +167,5 @@ export async function readJournal(
     subject: row.subject_id,
     changes: JSON.parse(row.changes) as Record<string, unknown>,
     deltas: JSON.parse(row.deltas) as UsageDelta[],
-  }));
+  };
 }

@@ -29,7 +29,7 @@ import {
   releaseHold,
   type Resolution,
 } from './holds.js';
-import { readJournal, writeJournal, type JournalEntry } from './journal.js';
+import { readJournal, readJournalTail, writeJournal, type JournalEntry } from './journal.js';
 import { listKinds, requireKind, upsertKind } from './kinds.js';
 import {
   checkTokenInput,
@@ -683,6 +683,17 @@ export class Ledger {
     return this.read(async (tx) => {
       await requireOrganization(tx, organization);
       return readJournal(tx, organization, afterRevision, limit);
+    });
+  }
+
+  /** The newest `count` journal entries of an organization, oldest first. */
+  readJournalTail(organization: string, count: number): Promise<JournalEntry[]> {
+    if (!Number.isInteger(count) || count < 1 || count > journalPageSizeMax) {
+      throw invalid('tail', `must be an integer from 1 to ${journalPageSizeMax}`);
+    }
+    return this.read(async (tx) => {
+      await requireOrganization(tx, organization);
+      return readJournalTail(tx, organization, count);
     });
   }
 

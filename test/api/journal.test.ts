@@ -265,12 +265,22 @@ describe.each(engines)('journal API on %s', (engine) => {
     expect(await getJson(api.app, `${web.journal}?after=${last + 100}&limit=5`)).toEqual({ items: [], lastRevision: last + 100 });
   });
 
+  it('tail: the newest entries, oldest first, where a live feed starts', async () => {
+    const all = await journalOf(api.app, 'acme', 1000);
+    const tail = await getJson(api.app, `${web.journal}?tail=3`);
+    expect(tail).toEqual({ items: all.slice(-3), lastRevision: all.length });
+    expect((await getJson(api.app, `${web.journal}?tail=1000`)).items).toEqual(all);
+    await api.test.ledger.putOrganization('gamma', {});
+    expect(await getJson(api.app, '/v1/organizations/gamma/journal?tail=5')).toEqual({ items: [], lastRevision: 0 });
+  });
+
   it('an unknown organization → 404', async () => {
+    expectProblem(await call(api.app, 'GET', '/v1/organizations/nope/journal?tail=5'), 'not-found');
     expectProblem(await call(api.app, 'GET', '/v1/organizations/nope/journal'), 'not-found');
     expectProblem(await call(api.app, 'GET', '/v1/organizations/nope/journal?after=3'), 'not-found');
   });
 
-  for (const query of ['after=abc', 'after=-1', 'after=1.5', 'after=', 'after=1e3', 'limit=0', 'limit=1001', 'limit=abc', 'limit=-1', 'since=1']) {
+  for (const query of ['after=abc', 'after=-1', 'after=1.5', 'after=', 'after=1e3', 'limit=0', 'limit=1001', 'limit=abc', 'limit=-1', 'since=1', 'tail=0', 'tail=1001', 'tail=x', 'tail=2&after=1', 'tail=2&limit=1']) {
     it(`?${query} → 400`, async () => {
       const response = await call(api.app, 'GET', `${web.journal}?${query}`);
       expectProblem(response, 'invalid-request');

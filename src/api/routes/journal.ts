@@ -33,6 +33,13 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
       response: { 200: Journal, ...problemResponses(400, 401, 404) },
     },
     handler: async (request) => {
+      if (request.query.tail !== undefined) {
+        if (request.query.after !== undefined || request.query.limit !== undefined) {
+          throw invalid('tail', 'cannot be combined with after or limit');
+        }
+        const items = await ledger.readJournalTail(request.params.organization, Number(request.query.tail));
+        return { items, lastRevision: items.at(-1)?.revision ?? 0 };
+      }
       const after = Number(request.query.after ?? 0);
       const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
       const items = await ledger.readJournal(request.params.organization, after, limit);
