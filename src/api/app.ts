@@ -2,6 +2,10 @@
  * Builds the HTTP application without listening, so tests drive it through `inject` and the
  * CLI decides where it listens.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -34,7 +38,22 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Count requests and serve /metrics (service-admins only) from this registry. */
   metrics?: Metrics;
+  /** Where the built dashboard is (default: dist/web of this package). */
+  dashboardDir?: string;
 }
+
+/** Built by `npm run build` (web/ → dist/web); the same path from src/api and dist/api. */
+export const defaultDashboardDir = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+
+// The dashboard holds a token: it runs only its own scripts, talks only to this server and
+// is never framed. uPlot sizes its chart with inline styles, hence style-src 'unsafe-inline'.
+const dashboardHeaders = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
 
 export const apiVersion = '0.1.0';
 
@@ -98,6 +117,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await serveDashboard(app, options.dashboardDir ?? defaultDashboardDir);
 
   // One budget of failed authentications per address, whichever API they were sent to.
   const failures = new FailureCounter();
@@ -136,4 +156,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     failures,
   });
   return app;
+}
+
+/**
+ * The dashboard's files at `/`. File names under assets/ carry a content hash, so they are
+ * cached for good; index.html is revalidated so a new build is picked up at once.
+ */
+async function serveDashboard(app: FastifyInstance, root: string): Promise<void> {
+  if (!existsSync(join(root, 'index.html'))) {
+    app.get('/', { schema: { hide: true } }, async (request, reply) =>
+      sendProblem(reply, request, new AllotError('service-unavailable', 'the dashboard is not built: run `npm run build`')),
+    );
+    return;
+  }
+  await app.register(fastifyStatic, {
+    root,
+    prefix: '/',
+    wildcard: false,
+    cacheControl: false,
+    setHeaders: (response, path) => {
+      for (const [name, value] of Object.entries(dashboardHeaders)) response.setHeader(name, value);
+      const immutable = path.includes(`${join('assets', '')}`);
+      response.setHeader('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+    },
+  });
 }

@@ -102,7 +102,7 @@ program
         }).start()
       : async () => undefined;
     const address = await app.listen({ host: options.host, port: options.port });
-    out(`allot ${apiVersion} listening on ${address} (${ledger.store.engine}); docs at ${address}/docs`);
+    out(`allot ${apiVersion} listening on ${address} (${ledger.store.engine}); dashboard at ${address}/, docs at ${address}/docs`);
     const stop = async () => {
       await stopController();
       await stopSweeper();

@@ -108,6 +108,8 @@ async function stream(
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
+  // Send the headers now: a client learns the stream is open before the first entry.
+  raw.flushHeaders();
   let closed = false;
   let wake: () => void = () => undefined;
   const stop = () => {

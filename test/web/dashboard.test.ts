@@ -1,0 +1,299 @@
+// Goal: the dashboard `allot serve` serves at `/` works in a real browser against a real
+// server: signing in with a token shows the organizations with a usage bar per kind (binary
+// kinds in KiB/MiB/GiB…); an allocation created through the API moves the organization's
+// bar and appears at the top of the journal feed without a reload; an org-admin's token lands
+// on its own organization, lists no other and gets "not found" for another's page; a quota
+// cut below usage asks for confirmation, changes nothing when cancelled and is forced only
+// when confirmed; the projects' caps and guarantees, the allocations search and paging, the
+// limits with a stale region, and the history chart show what the API holds; a bad token
+// gets a clear error. Screenshots go to test/artifacts/dashboard/.
+// Method: per engine, a real `allot serve` child process on a fresh database, seeded through
+// its HTTP API with the admin token; Debian's Chromium (/usr/bin/chromium) driven by
+// playwright-core, one fresh browser context (so fresh storage) per test. Expectations read
+// what the page shows (accessible names, text) and are compared with the API's own answers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
+import { call, startServer, testAdminToken, type ServerProcess } from '../support/server.js';
+
+const artifacts = fileURLToPath(new URL('../artifacts/dashboard/', import.meta.url));
+const chromiumPath = process.env.ALLOT_CHROMIUM ?? '/usr/bin/chromium';
+// The flags this machine's Chromium needs headless and offline (no sandbox as root, no
+// background connections to hosts it cannot reach).
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const Gi = 1024 ** 3;
+
+describe.each(engines)('dashboard in Chromium on %s', (engine) => {
+  let database: TestDatabase;
+  let server: ServerProcess;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let orgAdminToken: string;
+  let controller: ChildProcess;
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const response = await call(server.url, method, path, body);
+    if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status} ${JSON.stringify(response.json)}`);
+    return response.json;
+  };
+
+  const signIn = async (token: string) => {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    if (token !== 'not-a-token') await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  };
+
+  const bar = (label: RegExp) => page.getByRole('img', { name: label });
+
+  const shot = async (name: string) => {
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: `${artifacts}${engine}-${name}.png`, fullPage: true });
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase(engine);
+    server = await startServer(database.url);
+    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+
+    await api('PUT', '/v1/resource-kinds/gpu', { displayName: 'GPUs', default: 0 });
+    await api('PUT', '/v1/resource-kinds/ram', { displayName: 'RAM', format: 'binary', default: 0 });
+    for (const organization of ['acme', 'beta']) await api('PUT', `/v1/organizations/${organization}`, { displayName: organization === 'acme' ? 'Acme Corp' : 'Beta' });
+    await api('PUT', '/v1/organizations/acme/quotas', { quotas: [{ kind: 'gpu', quantity: 16 }, { kind: 'ram', quantity: '64Gi' }] });
+    await api('PUT', '/v1/organizations/beta/quotas', { quotas: [{ kind: 'gpu', quantity: 8 }] });
+    for (const project of ['web', 'batch']) await api('PUT', `/v1/organizations/acme/projects/${project}`, {});
+    await api('PUT', '/v1/organizations/beta/projects/main', {});
+    await api('PUT', '/v1/organizations/acme/projects/web/quotas', { quotas: [{ kind: 'gpu', cap: 10, guaranteed: 2 }] });
+    await api('POST', '/v1/organizations/acme/projects/web/allocations', {
+      resource: { kind: 'vm', id: 'vm-1' },
+      allocations: [{ kind: 'gpu', committed: 4 }, { kind: 'ram', committed: 16 * Gi }],
+    });
+    await api('POST', '/v1/organizations/acme/projects/batch/allocations', {
+      resource: { kind: 'vm', id: 'vm-2' },
+      allocations: [{ kind: 'gpu', committed: 2, reserved: 1 }],
+    });
+    await api('POST', '/v1/organizations/beta/projects/main/allocations', {
+      resource: { kind: 'vm', id: 'beta-secret-vm' },
+      allocations: [{ kind: 'gpu', committed: 3 }],
+    });
+    // A limit in two regions; the host registered for eu-1 has never been reached.
+    await api('PUT', '/v1/regions/eu-1', {});
+    await api('PUT', '/v1/regions/us-1', {});
+    await api('PUT', '/v1/organizations/acme/projects/web/limits/compute/instances', {
+      regions: [{ region: 'eu-1', limit: 5 }, { region: 'us-1', limit: 3 }],
+    });
+    await api('PUT', '/v1/regions/eu-1/hosts/compute', { endpoint: 'http://127.0.0.1:9/', token: 'host-token' });
+    orgAdminToken = (await api('POST', '/v1/tokens', { role: 'org-admin', organization: 'acme' })).token;
+    // The controller of eu-1: it samples the usage history and fails to reach eu-1's host.
+    controller = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'controller', '--region', 'eu-1', '--interval', '300', '--db', database.url], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: 'ignore',
+    });
+  });
+
+  afterAll(async () => {
+    if (controller && controller.exitCode === null) {
+      const exited = new Promise((resolve) => controller.once('exit', resolve));
+      controller.kill('SIGTERM');
+      await exited;
+    }
+    await browser?.close();
+    await server?.stop();
+    await database?.drop();
+  });
+
+  beforeEach(async () => {
+    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    page = await context.newPage();
+  });
+  afterEach(async (test) => {
+    // A failed test leaves what the page showed, to see why.
+    if (test.task.result?.state === 'fail') await shot(`failed-${test.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
+    await context?.close();
+  });
+
+  it('serves the dashboard at / from the server itself, with a strict content policy', async () => {
+    const response = await fetch(`${server.url}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await response.text();
+    // Every script and stylesheet is this server's own.
+    for (const [, source] of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(source).toMatch(/^\/assets\//);
+  });
+
+  it('a wrong token is refused with a clear message and no data', async () => {
+    await signIn('not-a-token');
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/token|credential|authenticat/i);
+    expect(await page.getByRole('heading', { name: 'Organizations' }).count()).toBe(0);
+  });
+
+  it('signs in and shows each organization with a usage bar per kind, binary kinds in GiB', async () => {
+    await signIn(testAdminToken);
+    await page.getByRole('heading', { name: 'Organizations' }).waitFor();
+    await bar(/^acme GPUs: 7 used of 16 \(committed 6, reserved 1, held 0\), 9 free$/).waitFor();
+    await bar(/^acme RAM: 16 GiB used of 64 GiB/).waitFor();
+    await bar(/^beta GPUs: 3 used of 8/).waitFor();
+    expect(await page.getByRole('link', { name: 'Acme Corp' }).count()).toBe(1);
+    await shot('organizations');
+
+    // The filter runs on the server.
+    await page.getByLabel('Filter by id prefix').fill('be');
+    await expect.poll(() => page.getByRole('link', { name: 'Acme Corp' }).count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Beta' }).count()).toBe(1);
+  });
+
+  it('an allocation made through the API moves the bar and tops the journal feed, without a reload', async () => {
+    await signIn(testAdminToken);
+    await page.getByRole('link', { name: 'Acme Corp' }).click();
+    await page.getByRole('heading', { name: 'Quotas' }).waitFor();
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+    await expect.poll(() => page.locator('.status').textContent()).toBe('live');
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+
+    const made = await api('POST', '/v1/organizations/acme/projects/batch/allocations', {
+      resource: { kind: 'vm', id: 'vm-live' },
+      allocations: [{ kind: 'gpu', committed: 5 }],
+    });
+    await bar(/^GPUs: 12 used of 16 \(committed 11, reserved 1, held 0\), 4 free$/).waitFor();
+    const newest = page.getByRole('list', { name: /Journal entries/ }).getByRole('listitem').first();
+    await expect.poll(() => newest.textContent()).toMatch(/allocation\.created in batch.*gpu committed \+5/);
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    await shot('organization-live');
+    await api('DELETE', `/v1/organizations/acme/projects/batch/allocations/${made.id}`);
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+    await expect.poll(() => newest.textContent()).toMatch(/allocation\.deleted in batch/);
+  });
+
+  it("shows the projects' caps, guarantees and usage, and searches allocations by resource", async () => {
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme`);
+    await bar(/^web GPUs: 4 used of 10/).waitFor();
+    const projects = page.locator('table.projects');
+    await expect.poll(() => projects.textContent()).toContain('no cap');
+    await page.getByLabel('Resource id').fill('vm-2');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const allocations = page.locator('section.allocations tbody tr');
+    await expect.poll(() => allocations.count()).toBe(1);
+    expect(await allocations.first().textContent()).toMatch(/batch.*vm\/vm-2.*gpu: 2 committed, 1 reserved/);
+    await page.getByLabel('Resource id').fill('');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => allocations.count()).toBe(2);
+    expect(await page.locator('section.allocations').textContent()).toContain('ram: 16 GiB committed');
+  });
+
+  it("an org-admin sees its own organization only, and another's page is not found", async () => {
+    await signIn(orgAdminToken);
+    await page.getByRole('heading', { name: /Acme Corp/ }).waitFor();
+    expect(page.url()).toMatch(/#\/o\/acme$/);
+    expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(0);
+    await page.goto(`${server.url}/#/o/beta`);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/does not exist/);
+    await page.goto(`${server.url}/#/o/beta/limits`);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/does not exist/);
+    expect(await page.content()).not.toContain('beta-secret-vm');
+    // Caps and guarantees are theirs to divide; the quota itself is not.
+    await page.goto(`${server.url}/#/o/acme`);
+    await page.getByRole('button', { name: /Change the GPUs cap and guarantee of web/ }).waitFor();
+    expect(await page.getByRole('button', { name: /Change the GPUs quota/ }).count()).toBe(0);
+    await shot('org-admin');
+  });
+
+  it('a quota cut below usage asks first: cancel changes nothing, confirm forces it', async () => {
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/beta`);
+    await bar(/^GPUs: 3 used of 8/).waitFor();
+    await page.getByRole('button', { name: 'Change the GPUs quota' }).click();
+    await page.getByLabel('New GPUs quota').fill('2');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const dialog = page.getByRole('dialog', { name: /Cut the GPUs quota below its usage/ });
+    await dialog.waitFor();
+    await shot('forced-cut');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect((await api('GET', '/v1/organizations/beta/quotas')).quotas.find((q: any) => q.kind === 'gpu').quantity).toBe(8);
+
+    await page.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Force the cut' }).click();
+    await bar(/^GPUs: 3 used of 2 .*over the limit by 1$/).waitFor();
+    expect((await api('GET', '/v1/organizations/beta/quotas')).quotas.find((q: any) => q.kind === 'gpu').quantity).toBe(2);
+    // A raise needs no confirmation.
+    await page.getByRole('button', { name: 'Change the GPUs quota' }).click();
+    await page.getByLabel('New GPUs quota').fill('8');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await bar(/^GPUs: 3 used of 8/).waitFor();
+  });
+
+  it('a cap below usage asks first too; a malformed quantity is refused before it is sent', async () => {
+    await signIn(orgAdminToken);
+    await page.getByRole('button', { name: 'Change the GPUs cap and guarantee of web' }).click();
+    await page.getByLabel('GPUs cap of web').fill('ten');
+    expect(await page.getByRole('button', { name: 'Save' }).isDisabled()).toBe(true);
+    await page.getByLabel('GPUs cap of web').fill('3');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const dialog = page.getByRole('dialog', { name: /Cap web below its usage/ });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    const web = await api('GET', '/v1/organizations/acme/projects/web/quotas');
+    expect(web.quotas.find((q: any) => q.kind === 'gpu').cap).toBe(10);
+  });
+
+  it('lists limits per project, service and region, with an unreached host flagged stale', async () => {
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme/limits`);
+    const rows = page.locator('table.limits tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.nth(1).textContent()).toMatch(/us-1.*no host registered/);
+    // The controller's pass marks eu-1's host unreachable: that region's usage may be old.
+    await expect
+      .poll(async () => {
+        await page.reload();
+        await rows.first().waitFor();
+        return rows.nth(0).textContent();
+      }, { timeout: 30_000 })
+      .toMatch(/web.*compute \/ instances.*eu-1.*stale/);
+    await shot('limits');
+  });
+
+  it('draws the history of a kind and narrows it to a range dragged on the chart', async () => {
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme/history`);
+    // The controller samples on its first pass; until then the page says there is nothing yet.
+    const chart = page.getByRole('img', { name: /Usage of gpu over the range; highest \d+/ });
+    await expect
+      .poll(async () => {
+        await page.reload();
+        await page.getByRole('heading', { name: 'Usage over time' }).waitFor();
+        return chart.count();
+      }, { timeout: 30_000 })
+      .toBe(1);
+    await page.getByRole('button', { name: 'Last 1 hour' }).click();
+    await page.getByText(/one point per 60 s/).waitFor();
+    const before = await page.getByText(/one point per/).textContent();
+    const over = page.locator('.uplot .u-over');
+    await over.waitFor();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width - 1, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await expect.poll(() => page.getByText(/Selected on the chart\./).count()).toBe(1);
+    // The last 48 minutes or so, read again from the server: the samples are still there.
+    await chart.waitFor();
+    await expect.poll(() => page.getByText(/one point per/).textContent()).not.toBe(before);
+    await shot('history');
+  });
+});

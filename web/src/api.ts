@@ -1,0 +1,203 @@
+/**
+ * The dashboard's only way to the server: the same /v1 API every client uses, with the
+ * signed-in token. Problems (RFC 9457) become ApiErrors carrying their code, so views show
+ * the server's own words and decide on the code (a forcible refusal asks to confirm).
+ */
+import type {
+  Allocation,
+  Limit,
+  Organization,
+  Page,
+  Project,
+  ProjectQuotaSet,
+  QuotaSet,
+  QuotaUsage,
+  ResourceKind,
+} from '../../src/ledger/types.js';
+import type { JournalEntry } from '../../src/ledger/journal.js';
+import type { HistorySeries } from '../../src/ledger/history.js';
+import type { Role } from '../../src/domain/access.js';
+
+export type { Allocation, HistorySeries, JournalEntry, Limit, Organization, Page, Project, ProjectQuotaSet, QuotaSet, QuotaUsage, ResourceKind, Role };
+export type OrganizationWithQuotas = Organization & { quotas: QuotaUsage[] };
+
+export interface WhoAmI {
+  principal: string;
+  role: Role;
+  organization: string | null;
+  project: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    /** The problem's code (`quota-below-usage`), or `network` when the server was not reached. */
+    readonly code: string,
+    message: string,
+    readonly fieldErrors: { field: string; message: string }[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export interface Answer<T> {
+  body: T;
+  etag: string | null;
+}
+
+export class Client {
+  constructor(readonly token: string) {}
+
+  async call<T>(method: string, path: string, options: { body?: unknown; ifMatch?: string | null } = {}): Promise<Answer<T>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.ifMatch) headers['if-match'] = options.ifMatch;
+    let response: Response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'The server could not be reached.');
+    }
+    const text = await response.text();
+    const parsed: unknown = text === '' ? null : safeJson(text);
+    if (!response.ok) throw problemOf(response.status, parsed);
+    return { body: parsed as T, etag: response.headers.get('etag') };
+  }
+
+  async get<T>(path: string): Promise<T> {
+    return (await this.call<T>('GET', path)).body;
+  }
+
+  whoami = () => this.get<WhoAmI>('/v1/whoami');
+  kinds = () => this.get<{ items: ResourceKind[] }>('/v1/resource-kinds');
+  organization = (id: string) => this.get<Organization>(`/v1/organizations/${enc(id)}`);
+  organizations = (query: { prefix?: string; cursor?: string; limit: number }) =>
+    this.get<Page<OrganizationWithQuotas>>(`/v1/organizations${search({ ...query, include: 'quotas' })}`);
+  quotas = (organization: string) => this.call<QuotaSet>('GET', `/v1/organizations/${enc(organization)}/quotas`);
+  projects = (organization: string, query: { cursor?: string; limit: number }) =>
+    this.get<Page<Project>>(`/v1/organizations/${enc(organization)}/projects${search(query)}`);
+  projectQuotas = (organization: string, project: string) =>
+    this.call<ProjectQuotaSet>('GET', `/v1/organizations/${enc(organization)}/projects/${enc(project)}/quotas`);
+  allocations = (
+    organization: string,
+    query: { project?: string; resourceKind?: string; resourceId?: string; cursor?: string; limit: number },
+  ) => this.get<Page<Allocation>>(`/v1/organizations/${enc(organization)}/allocations${search(query)}`);
+  limits = (organization: string, query: { project?: string; cursor?: string; limit: number }) =>
+    this.get<Page<Limit>>(`/v1/organizations/${enc(organization)}/limits${search(query)}`);
+  journalTail = (organization: string, count: number) =>
+    this.get<{ items: JournalEntry[]; lastRevision: number }>(`/v1/organizations/${enc(organization)}/journal?tail=${count}`);
+  history = (organization: string, query: { kind: string; from: string; to: string; step?: number }) =>
+    this.get<HistorySeries>(`/v1/organizations/${enc(organization)}/history${search(query)}`);
+
+  setQuota(organization: string, kind: string, quantity: number | string | null, ifMatch: string | null, force: boolean) {
+    return this.call<QuotaSet>('PUT', `/v1/organizations/${enc(organization)}/quotas${force ? '?force=true' : ''}`, {
+      body: { quotas: [{ kind, quantity }] },
+      ifMatch,
+    });
+  }
+
+  setEnvelope(
+    organization: string,
+    project: string,
+    envelope: { kind: string; cap: number | string | null; guaranteed: number | string | null },
+    ifMatch: string | null,
+    force: boolean,
+  ) {
+    return this.call<ProjectQuotaSet>(
+      'PUT',
+      `/v1/organizations/${enc(organization)}/projects/${enc(project)}/quotas${force ? '?force=true' : ''}`,
+      { body: { quotas: [envelope] }, ifMatch },
+    );
+  }
+
+  /**
+   * Follows an organization's journal as server-sent events. EventSource cannot send an
+   * Authorization header, so this reads the stream with fetch; on a drop it reconnects after
+   * the last revision seen. Returns a function that stops it.
+   */
+  watch(
+    organization: string,
+    after: number,
+    onEntry: (entry: JournalEntry) => void,
+    onState: (state: 'live' | 'reconnecting') => void,
+  ): () => void {
+    const controller = new AbortController();
+    let last = after;
+    const run = async () => {
+      while (!controller.signal.aborted) {
+        try {
+          const response = await fetch(`/v1/organizations/${enc(organization)}/watch?after=${last}`, {
+            headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
+            signal: controller.signal,
+          });
+          if (!response.ok || !response.body) throw new Error(`watch answered ${response.status}`);
+          onState('live');
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = '';
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value;
+            let end: number;
+            while ((end = buffer.indexOf('\n\n')) >= 0) {
+              const entry = parseEvent(buffer.slice(0, end));
+              buffer = buffer.slice(end + 2);
+              if (entry && entry.revision > last) {
+                last = entry.revision;
+                onEntry(entry);
+              }
+            }
+          }
+        } catch {
+          if (controller.signal.aborted) return;
+        }
+        onState('reconnecting');
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    };
+    void run();
+    return () => controller.abort();
+  }
+}
+
+/** One SSE frame; only `journal` events carry an entry (comments are heartbeats). */
+function parseEvent(frame: string): JournalEntry | null {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of frame.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  if (event !== 'journal' || data.length === 0) return null;
+  return safeJson(data.join('\n')) as JournalEntry | null;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function problemOf(status: number, body: unknown): ApiError {
+  const problem = (body ?? {}) as { type?: string; title?: string; detail?: string; errors?: { field: string; message: string }[] };
+  const code = typeof problem.type === 'string' ? problem.type.replace(/^.*\/problems\//, '') : `http-${status}`;
+  const message = problem.detail ?? problem.title ?? `The server answered ${status}.`;
+  return new ApiError(status, code, message, Array.isArray(problem.errors) ? problem.errors : []);
+}
+
+const enc = encodeURIComponent;
+
+function search(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== '') params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}

@@ -1,0 +1,33 @@
+/** A labelled quantity input that accepts the API's spellings (`10Gi`, `500M`, digits). */
+import { parseQuantityField } from '../format.js';
+
+export function QuantityField(props: {
+  id: string;
+  label: string;
+  value: string;
+  onInput: (value: string) => void;
+  hint?: string;
+}) {
+  const parsed = parseQuantityField(props.value);
+  const describedBy = `${props.id}-hint`;
+  return (
+    <span class="field">
+      <label for={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type="text"
+        inputMode="text"
+        autocomplete="off"
+        spellcheck={false}
+        value={props.value}
+        onInput={(event) => props.onInput(event.currentTarget.value)}
+        aria-invalid={!parsed.ok}
+        aria-describedby={describedBy}
+        size={10}
+      />
+      <span id={describedBy} class={parsed.ok ? 'muted hint' : 'warning-text hint'}>
+        {parsed.ok ? props.hint ?? '' : parsed.message}
+      </span>
+    </span>
+  );
+}

@@ -1,0 +1,43 @@
+/**
+ * Numbers as people read them: a binary kind (bytes) in KiB, MiB, GiB…, a decimal kind as
+ * the exact count with digit grouping. `null` is unlimited.
+ */
+export type KindFormat = 'decimal' | 'binary';
+
+const binaryUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+const grouping = new Intl.NumberFormat('en');
+const twoDecimals = new Intl.NumberFormat('en', { maximumFractionDigits: 2 });
+
+export function formatQuantity(value: number | null, format: KindFormat): string {
+  if (value === null) return 'unlimited';
+  if (format === 'decimal') return grouping.format(value);
+  let unit = 0;
+  let scaled = value;
+  while (scaled >= 1024 && unit < binaryUnits.length - 1) {
+    scaled /= 1024;
+    unit += 1;
+  }
+  return `${twoDecimals.format(scaled)} ${binaryUnits[unit]}`;
+}
+
+/** The exact value, for a title beside a rounded one. */
+export const exactly = (value: number | null) => (value === null ? 'unlimited' : grouping.format(value));
+
+const quantityPattern = /^([0-9]{1,20})(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+
+/**
+ * What a quantity field holds: '' (none), or the API's spelling: digits, or digits with a
+ * suffix (`10Gi`, `500M`), sent as the string the server parses. Anything else is refused
+ * here with the same words the server would use.
+ */
+export function parseQuantityField(text: string): { ok: true; value: number | string | null } | { ok: false; message: string } {
+  const trimmed = text.trim().replace(/[\s,_]/g, '');
+  if (trimmed === '') return { ok: true, value: null };
+  const match = quantityPattern.exec(trimmed);
+  if (!match) return { ok: false, message: 'Use digits with an optional suffix: k M G T P E Ki Mi Gi Ti Pi Ei' };
+  const plain = match[2] === undefined && Number.isSafeInteger(Number(trimmed));
+  return { ok: true, value: plain ? Number(trimmed) : trimmed };
+}
+
+const time = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
+export const formatTime = (iso: string | null) => (iso === null ? '—' : time.format(new Date(iso)));

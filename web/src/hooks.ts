@@ -1,0 +1,52 @@
+/** Loading state for one request, re-run when its inputs change; stale answers are dropped. */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload(): void;
+}
+
+export function useLoad<T>(load: () => Promise<T>, inputs: readonly unknown[]): Loaded<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: null,
+    loading: true,
+  });
+  const [tick, setTick] = useState(0);
+  const latest = useRef(0);
+  useEffect(() => {
+    const run = ++latest.current;
+    setState((previous) => ({ ...previous, loading: true }));
+    load().then(
+      (data) => run === latest.current && setState({ data, error: null, loading: false }),
+      (error: unknown) => run === latest.current && setState({ data: undefined, error, loading: false }),
+    );
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...inputs, tick]);
+  const reload = useCallback(() => setTick((value) => value + 1), []);
+  return { ...state, reload };
+}
+
+/** `value`, once it has stopped changing for `ms`: a filter typed letter by letter asks once. */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
+/** The location hash as a path (`#/o/acme/history` → `/o/acme/history`). */
+export function useHashPath(): string {
+  const read = () => decodeURI(window.location.hash.replace(/^#/, '')) || '/';
+  const [path, setPath] = useState(read);
+  useEffect(() => {
+    const onChange = () => setPath(read());
+    window.addEventListener('hashchange', onChange);
+    return () => window.removeEventListener('hashchange', onChange);
+  }, []);
+  return path;
+}

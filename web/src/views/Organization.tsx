@@ -1,0 +1,101 @@
+/**
+ * One organization: its quotas per kind, how its projects divide them (caps, guarantees,
+ * usage), its live allocations, and its journal as a live feed. A journal entry arriving
+ * reloads the numbers, so the bars follow the ledger without a page reload.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { JournalEntry, Organization as OrganizationRecord } from '../api.js';
+import { Empty, ErrorNotice, Loading } from '../components/Notice.js';
+import { BarLegend } from '../components/UsageBar.js';
+import { useLoad } from '../hooks.js';
+import { mayReadOrganization, type Session } from '../session.js';
+import { AllocationsSection } from './organization/Allocations.js';
+import { JournalFeed } from './organization/Journal.js';
+import { ProjectsSection } from './organization/Projects.js';
+import { QuotasSection } from './organization/Quotas.js';
+
+export function OrganizationTabs({ organization, current }: { organization: string; current: 'overview' | 'history' | 'limits' }) {
+  const tabs = [
+    ['overview', `#/o/${organization}`, 'Overview'],
+    ['history', `#/o/${organization}/history`, 'History'],
+    ['limits', `#/o/${organization}/limits`, 'Limits'],
+  ] as const;
+  return (
+    <nav class="tabs" aria-label="Organization views">
+      {tabs.map(([name, href, label]) => (
+        <a key={name} href={href} aria-current={current === name ? 'page' : undefined}>
+          {label}
+        </a>
+      ))}
+    </nav>
+  );
+}
+
+/** Reads the organization first: a tenant the token may not see answers 404, said plainly. */
+export function OrganizationFrame({
+  session,
+  organization,
+  current,
+  children,
+}: {
+  session: Session;
+  organization: string;
+  current: 'overview' | 'history' | 'limits';
+  children: (record: OrganizationRecord) => preact.ComponentChildren;
+}) {
+  const record = useLoad(() => session.client.organization(organization), [session, organization]);
+  if (record.data === undefined) {
+    return (
+      <main id="content">
+        <h1>{organization}</h1>
+        {record.loading ? <Loading what="the organization" /> : <ErrorNotice error={record.error} />}
+      </main>
+    );
+  }
+  return (
+    <main id="content">
+      <h1>
+        {record.data.displayName}
+        {record.data.displayName !== organization ? <span class="muted"> ({organization})</span> : null}
+      </h1>
+      <OrganizationTabs organization={organization} current={current} />
+      {children(record.data)}
+    </main>
+  );
+}
+
+export function OrganizationView({ session, organization }: { session: Session; organization: string }) {
+  // Bumped by every journal entry (at most every 300 ms): the sections reload their numbers.
+  const [version, setVersion] = useState(0);
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => void (pending.current && clearTimeout(pending.current)), []);
+  const onEntry = (_entry: JournalEntry) => {
+    if (pending.current) return;
+    pending.current = setTimeout(() => {
+      pending.current = null;
+      setVersion((value) => value + 1);
+    }, 300);
+  };
+  const wide = mayReadOrganization(session);
+  return (
+    <OrganizationFrame session={session} organization={organization} current="overview">
+      {() => (
+        <>
+          <BarLegend />
+          <QuotasSection session={session} organization={organization} version={version} />
+          {wide ? (
+            <>
+              <ProjectsSection session={session} organization={organization} version={version} />
+              <div class="columns">
+                <AllocationsSection session={session} organization={organization} version={version} />
+                <JournalFeed session={session} organization={organization} onEntry={onEntry} />
+              </div>
+            </>
+          ) : (
+            <Empty>This token sees its own project only: the project breakdown, allocations and journal need an organization-wide role.</Empty>
+          )}
+        </>
+      )}
+    </OrganizationFrame>
+  );
+}

@@ -1,0 +1,211 @@
+/**
+ * How the organization's projects divide its quotas: per project and kind the cap, the
+ * guarantee and the usage. Those who may partition (service-admins, the organization's
+ * admins) change caps and guarantees here, with the server's confirmations.
+ */
+import { useState } from 'preact/hooks';
+import type { Answer, ProjectQuotaSet } from '../../api.js';
+import { ConfirmDialog } from '../../components/ConfirmDialog.js';
+import { Empty, ErrorNotice, Loading } from '../../components/Notice.js';
+import { Pager, usePaging } from '../../components/Pager.js';
+import { QuantityField } from '../../components/QuantityField.js';
+import { UsageBar } from '../../components/UsageBar.js';
+import { useForcibleSave } from '../../forcible.js';
+import { exactly, formatQuantity, parseQuantityField } from '../../format.js';
+import { useLoad } from '../../hooks.js';
+import { mayPartition, type Session } from '../../session.js';
+
+const pageSize = 10;
+
+export function ProjectsSection({ session, organization, version }: { session: Session; organization: string; version: number }) {
+  const paging = usePaging();
+  const projects = useLoad(async () => {
+    const page = await session.client.projects(organization, { cursor: paging.cursor, limit: pageSize });
+    const envelopes = await Promise.all(page.items.map((project) => session.client.projectQuotas(organization, project.id)));
+    return { page, envelopes };
+  }, [session, organization, paging.cursor, version]);
+  return (
+    <section aria-labelledby="projects-heading">
+      <h2 id="projects-heading">Projects</h2>
+      <ErrorNotice error={projects.error} />
+      {projects.data === undefined ? (
+        projects.loading ? <Loading what="projects" /> : null
+      ) : projects.data.page.items.length === 0 ? (
+        <Empty>No projects yet.</Empty>
+      ) : (
+        <div class="table-scroll">
+          <table class="projects">
+            <thead>
+              <tr>
+                <th scope="col">Project</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Usage against its cap</th>
+                <th scope="col">Cap</th>
+                <th scope="col">Guaranteed</th>
+                <th scope="col">Available now</th>
+                {mayPartition(session) ? <th scope="col"><span class="visually-hidden">Actions</span></th> : null}
+              </tr>
+            </thead>
+            {projects.data.page.items.map((project, index) => (
+              <ProjectRows
+                key={project.id}
+                session={session}
+                organization={organization}
+                project={project.id}
+                envelope={projects.data!.envelopes[index]!}
+                onSaved={projects.reload}
+              />
+            ))}
+          </table>
+        </div>
+      )}
+      <Pager paging={paging} nextCursor={projects.data?.page.nextCursor ?? null} label="Projects" />
+    </section>
+  );
+}
+
+function ProjectRows(props: {
+  session: Session;
+  organization: string;
+  project: string;
+  envelope: Answer<ProjectQuotaSet>;
+  onSaved: () => void;
+}) {
+  const [editing, setEditing] = useState<string | null>(null);
+  const rows = props.envelope.body.quotas;
+  const partition = mayPartition(props.session);
+  return (
+    <tbody>
+      {rows.map((row, index) => {
+        const fmt = (value: number | null) => formatQuantity(value, row.format);
+        return [
+          <tr key={row.kind}>
+            {index === 0 ? (
+              <th scope="rowgroup" rowSpan={rows.length + (editing === null ? 0 : 1)}>
+                {props.project}
+              </th>
+            ) : null}
+            <td>{row.displayName}</td>
+            <td class="bar-cell">
+              <UsageBar
+                label={`${props.project} ${row.displayName}`}
+                limit={row.cap}
+                committed={row.committed}
+                reserved={row.reserved}
+                held={row.held}
+                format={row.format}
+              />
+            </td>
+            <td title={exactly(row.cap)}>{row.cap === null ? 'no cap' : fmt(row.cap)}</td>
+            <td title={exactly(row.guaranteed)}>{fmt(row.guaranteed)}</td>
+            <td title={exactly(row.available)}>{fmt(row.available)}</td>
+            {partition ? (
+              <td>
+                <button
+                  type="button"
+                  onClick={() => setEditing(row.kind)}
+                  aria-label={`Change the ${row.displayName} cap and guarantee of ${props.project}`}
+                  disabled={editing !== null}
+                >
+                  Change
+                </button>
+              </td>
+            ) : null}
+          </tr>,
+          editing === row.kind ? (
+            <tr key={`${row.kind}-editor`} class="editor">
+              <td colSpan={6}>
+                <EnvelopeEditor
+                  {...props}
+                  kind={row.kind}
+                  displayName={row.displayName}
+                  cap={row.cap}
+                  guaranteed={row.guaranteed}
+                  used={row.used}
+                  fmt={fmt}
+                  onClose={() => setEditing(null)}
+                />
+              </td>
+            </tr>
+          ) : null,
+        ];
+      })}
+    </tbody>
+  );
+}
+
+function EnvelopeEditor(props: {
+  session: Session;
+  organization: string;
+  project: string;
+  envelope: Answer<ProjectQuotaSet>;
+  kind: string;
+  displayName: string;
+  cap: number | null;
+  guaranteed: number;
+  used: number;
+  fmt: (value: number | null) => string;
+  onClose: () => void;
+  onSaved: () => void;
+}) {
+  const [capText, setCapText] = useState(props.cap === null ? '' : String(props.cap));
+  const [guaranteeText, setGuaranteeText] = useState(props.guaranteed === 0 ? '' : String(props.guaranteed));
+  const cap = parseQuantityField(capText);
+  const guaranteed = parseQuantityField(guaranteeText);
+  const saving = useForcibleSave(
+    async (force) => {
+      if (!cap.ok || !guaranteed.ok) return;
+      await props.session.client.setEnvelope(
+        props.organization,
+        props.project,
+        { kind: props.kind, cap: cap.value, guaranteed: guaranteed.value },
+        props.envelope.etag,
+        force,
+      );
+    },
+    () => {
+      props.onClose();
+      props.onSaved();
+    },
+  );
+  const id = `envelope-${props.project}-${props.kind}`;
+  return (
+    <>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (cap.ok && guaranteed.ok) void saving.save();
+        }}
+      >
+        <QuantityField id={`${id}-cap`} label={`${props.displayName} cap of ${props.project}`} value={capText} onInput={setCapText} hint="Empty: no cap." />
+        <QuantityField
+          id={`${id}-guaranteed`}
+          label={`${props.displayName} guarantee of ${props.project}`}
+          value={guaranteeText}
+          onInput={setGuaranteeText}
+          hint="Empty: none."
+        />
+        <button type="submit" disabled={!cap.ok || !guaranteed.ok || saving.saving}>
+          Save
+        </button>
+        <button type="button" onClick={props.onClose}>
+          Cancel
+        </button>
+      </form>
+      <ErrorNotice error={saving.error} />
+      <ConfirmDialog
+        open={saving.refusal !== null}
+        title={saving.refusal?.code === 'guarantee-unavailable' ? 'Guarantee more than is free?' : `Cap ${props.project} below its usage?`}
+        confirmLabel="Force the change"
+        onConfirm={() => void saving.confirm()}
+        onCancel={saving.cancel}
+      >
+        <p>{saving.refusal?.message}</p>
+        <p>
+          {props.project} uses {props.fmt(props.used)} of {props.displayName}. Nothing already allocated is taken away; new
+          allocations are refused until the numbers fit again.
+        </p>
+      </ConfirmDialog>
+    </>
+  );
+}

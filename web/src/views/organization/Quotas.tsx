@@ -1,0 +1,164 @@
+/**
+ * The organization's quota per kind with its usage; service-admins change a quota here.
+ * A cut below usage is refused by the server unless forced, and forcing asks first.
+ */
+import { useState } from 'preact/hooks';
+import type { QuotaUsage } from '../../api.js';
+import { ConfirmDialog } from '../../components/ConfirmDialog.js';
+import { ErrorNotice, Loading } from '../../components/Notice.js';
+import { QuantityField } from '../../components/QuantityField.js';
+import { UsageBar } from '../../components/UsageBar.js';
+import { useForcibleSave } from '../../forcible.js';
+import { exactly, formatQuantity, parseQuantityField } from '../../format.js';
+import { useLoad } from '../../hooks.js';
+import { mayAdminister, type Session } from '../../session.js';
+
+export function QuotasSection({ session, organization, version }: { session: Session; organization: string; version: number }) {
+  const quotas = useLoad(() => session.client.quotas(organization), [session, organization, version]);
+  const [editing, setEditing] = useState<string | null>(null);
+  const admin = mayAdminister(session);
+  return (
+    <section aria-labelledby="quotas-heading">
+      <h2 id="quotas-heading">Quotas</h2>
+      <ErrorNotice error={quotas.error} />
+      {quotas.data === undefined ? (
+        quotas.loading ? <Loading what="quotas" /> : null
+      ) : (
+        <div class="table-scroll">
+          <table class="quotas">
+            <thead>
+              <tr>
+                <th scope="col">Kind</th>
+                <th scope="col">Usage</th>
+                <th scope="col">Quota</th>
+                <th scope="col">Committed</th>
+                <th scope="col">Reserved</th>
+                <th scope="col">Held</th>
+                <th scope="col">Guaranteed</th>
+                <th scope="col">Free for any project</th>
+                {admin ? <th scope="col"><span class="visually-hidden">Actions</span></th> : null}
+              </tr>
+            </thead>
+            <tbody>
+              {quotas.data.body.quotas.map((quota) => (
+                <QuotaRow
+                  key={quota.kind}
+                  quota={quota}
+                  admin={admin}
+                  editing={editing === quota.kind}
+                  onEdit={() => setEditing(quota.kind)}
+                  onClose={() => setEditing(null)}
+                  save={async (quantity, force) => {
+                    await session.client.setQuota(organization, quota.kind, quantity, quotas.data!.etag, force);
+                  }}
+                  onSaved={() => {
+                    setEditing(null);
+                    quotas.reload();
+                  }}
+                />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function QuotaRow(props: {
+  quota: QuotaUsage;
+  admin: boolean;
+  editing: boolean;
+  onEdit: () => void;
+  onClose: () => void;
+  save: (quantity: number | string | null, force: boolean) => Promise<void>;
+  onSaved: () => void;
+}) {
+  const { quota } = props;
+  const fmt = (value: number | null) => formatQuantity(value, quota.format);
+  const [text, setText] = useState(quota.quantity === null ? '' : String(quota.quantity));
+  const parsed = parseQuantityField(text);
+  const saving = useForcibleSave(async (force) => {
+    if (parsed.ok) await props.save(parsed.value, force);
+  }, props.onSaved);
+  const fieldId = `quota-${quota.kind}`;
+  return (
+    <>
+      <tr>
+        <th scope="row">
+          {quota.displayName}
+          <div class="muted">{quota.kind}</div>
+        </th>
+        <td class="bar-cell">
+          <UsageBar
+            label={quota.displayName}
+            limit={quota.quantity}
+            committed={quota.committed}
+            reserved={quota.reserved}
+            held={quota.held}
+            format={quota.format}
+          />
+        </td>
+        <td title={exactly(quota.quantity)}>
+          {fmt(quota.quantity)}
+          {quota.source === 'default' ? <div class="muted">kind default</div> : null}
+          {quota.overLimit ? <div class="warning-text">over the quota</div> : null}
+        </td>
+        <td title={exactly(quota.committed)}>{fmt(quota.committed)}</td>
+        <td title={exactly(quota.reserved)}>{fmt(quota.reserved)}</td>
+        <td title={exactly(quota.held)}>{fmt(quota.held)}</td>
+        <td title={exactly(quota.guaranteed)}>{fmt(quota.guaranteed)}</td>
+        <td title={exactly(quota.freeForAnyProject)}>{fmt(quota.freeForAnyProject)}</td>
+        {props.admin ? (
+          <td>
+            {props.editing ? null : (
+              <button type="button" onClick={props.onEdit} aria-label={`Change the ${quota.displayName} quota`}>
+                Change
+              </button>
+            )}
+          </td>
+        ) : null}
+      </tr>
+      {props.editing ? (
+        <tr class="editor">
+          <td colSpan={9}>
+            <form
+              onSubmit={(event) => {
+                event.preventDefault();
+                if (parsed.ok) void saving.save();
+              }}
+            >
+              <QuantityField
+                id={fieldId}
+                label={`New ${quota.displayName} quota`}
+                value={text}
+                onInput={setText}
+                hint={`Empty: the kind's default (${fmt(quota.default)}). ${quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
+              />
+              <button type="submit" disabled={!parsed.ok || saving.saving}>
+                Save
+              </button>
+              <button type="button" onClick={props.onClose}>
+                Cancel
+              </button>
+            </form>
+            <ErrorNotice error={saving.error} />
+            <ConfirmDialog
+              open={saving.refusal !== null}
+              title={`Cut the ${quota.displayName} quota below its usage?`}
+              confirmLabel="Force the cut"
+              onConfirm={() => void saving.confirm()}
+              onCancel={saving.cancel}
+            >
+              <p>{saving.refusal?.message}</p>
+              <p>
+                {fmt(quota.used)} is in use. Nothing already allocated is taken away, but every new allocation of{' '}
+                {quota.displayName} is refused until usage falls under the new quota.
+              </p>
+            </ConfirmDialog>
+          </td>
+        </tr>
+      ) : null}
+    </>
+  );
+}
