@@ -1,0 +1,73 @@
+// Goal: the server serves the built dashboard at `/` itself: index.html revalidated on every
+// load and under a content policy that allows only this server's scripts and connections;
+// hashed assets cached for good; an unknown asset is a 404 problem; the files are not in the
+// OpenAPI document; and a server whose dashboard was never built answers `/` with a 503
+// problem that says how to build it, while its API works as before.
+// Method: `buildApp` with the real dist/web (built by `npm test` before vitest runs) and with
+// an empty directory, driven through `app.inject`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { openTestLedger, type TestLedger } from '../support/engines.js';
+import { adminToken, auth } from './harness.js';
+
+describe('dashboard files', () => {
+  let test: TestLedger;
+  let app: FastifyInstance;
+  let unbuilt: FastifyInstance;
+  const empty = mkdtempSync(join(tmpdir(), 'allot-no-dashboard-'));
+
+  beforeAll(async () => {
+    test = await openTestLedger('sqlite');
+    app = await buildApp({ ledger: test.ledger, adminToken });
+    unbuilt = await buildApp({ ledger: test.ledger, adminToken, dashboardDir: empty });
+  });
+  afterAll(async () => {
+    await app.close();
+    await unbuilt.close();
+    await test.close();
+    rmSync(empty, { recursive: true, force: true });
+  });
+
+  it('serves index.html at / under a strict content policy, revalidated each load', async () => {
+    const response = await app.inject({ url: '/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.headers['cache-control']).toBe('no-cache');
+    const policy = String(response.headers['content-security-policy']);
+    for (const directive of ["default-src 'self'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]) {
+      expect(policy).toContain(directive);
+    }
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.body).toContain('<div id="app">');
+  });
+
+  it('serves the hashed assets with a long cache, and a 404 problem for any other', async () => {
+    const html = (await app.inject({ url: '/' })).body;
+    const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((match) => match[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const asset of assets) {
+      const response = await app.inject({ url: asset });
+      expect(response.statusCode, asset).toBe(200);
+      expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    }
+    const missing = await app.inject({ url: '/assets/missing.js' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('keeps the files out of the OpenAPI document', async () => {
+    const document = (await app.inject({ url: '/openapi.json' })).json();
+    expect(Object.keys(document.paths).filter((path) => !path.startsWith('/v1/') && !path.startsWith('/api/'))).toEqual([]);
+  });
+
+  it('says how to build a dashboard that is not built, and the API still answers', async () => {
+    const response = await unbuilt.inject({ url: '/' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ status: 503, detail: expect.stringContaining('npm run build') });
+    expect((await unbuilt.inject({ url: '/v1/whoami', headers: auth })).statusCode).toBe(200);
+  });
+});
