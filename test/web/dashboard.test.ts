@@ -12,7 +12,8 @@
 // playwright-core, one fresh browser context (so fresh storage) per test. Expectations read
 // what the page shows (accessible names, text) and are compared with the API's own answers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -34,6 +35,14 @@ const chromiumArgs = [
 ];
 
 const Gi = 1024 ** 3;
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string;
+  help: string;
+  nodes: { target: string[] }[];
+}
 
 describe.each(engines)('dashboard in Chromium on %s', (engine) => {
   let database: TestDatabase;
@@ -266,6 +275,49 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
       }, { timeout: 30_000 })
       .toMatch(/web.*compute \/ instances.*eu-1.*stale/);
     await shot('limits');
+  });
+
+  it('works from the keyboard alone and passes an axe-core audit on every view', async () => {
+    await page.goto(`${server.url}/`);
+    // Tab to the token field, type, and press Enter: no pointer anywhere.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
+    await page.keyboard.type(testAdminToken);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Organizations' }).waitFor();
+    // The skip link comes first and moves focus to the content.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('content');
+    // An organization opens from the keyboard, and its quota editor with it.
+    await page.getByRole('link', { name: 'Acme Corp' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Change the GPUs quota' }).focus();
+    await page.keyboard.press('Enter');
+    // The editor takes the focus; Enter saves; the focus returns to the button.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('quota-gpu');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('20');
+    await page.keyboard.press('Enter');
+    await bar(/^GPUs: 7 used of 20/).waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Change the GPUs quota');
+    await api('PUT', '/v1/organizations/acme/quotas', { quotas: [{ kind: 'gpu', quantity: 16 }] });
+
+    const audit = async (view: string) => {
+      await page.goto(`${server.url}/#${view}`);
+      await page.locator('main h2, main table').first().waitFor();
+      await page.waitForLoadState('networkidle');
+      // Evaluated through the DevTools protocol, which the page's content policy does not cover.
+      await page.evaluate(axeSource);
+      const violations = await page.evaluate(async () => {
+        const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe;
+        const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+        return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }));
+      });
+      expect(violations, `${view}: ${JSON.stringify(violations, null, 1)}`).toEqual([]);
+    };
+    for (const view of ['/', '/o/acme', '/o/acme/history', '/o/acme/limits']) await audit(view);
   });
 
   it('draws the history of a kind and narrows it to a range dragged on the chart', async () => {

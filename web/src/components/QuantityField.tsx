@@ -1,4 +1,5 @@
 /** A labelled quantity input that accepts the API's spellings (`10Gi`, `500M`, digits). */
+import { useEffect, useRef } from 'preact/hooks';
 import { parseQuantityField } from '../format.js';
 
 export function QuantityField(props: {
@@ -7,13 +8,20 @@ export function QuantityField(props: {
   value: string;
   onInput: (value: string) => void;
   hint?: string;
+  /** Take the focus when shown (an editor opened from the keyboard continues here). */
+  focus?: boolean;
 }) {
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (props.focus) input.current?.focus();
+  }, []);
   const parsed = parseQuantityField(props.value);
   const describedBy = `${props.id}-hint`;
   return (
     <span class="field">
       <label for={props.id}>{props.label}</label>
       <input
+        ref={input}
         id={props.id}
         type="text"
         inputMode="text"

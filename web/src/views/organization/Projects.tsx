@@ -3,7 +3,7 @@
  * guarantee and the usage. Those who may partition (service-admins, the organization's
  * admins) change caps and guarantees here, with the server's confirmations.
  */
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { Answer, ProjectQuotaSet } from '../../api.js';
 import { ConfirmDialog } from '../../components/ConfirmDialog.js';
 import { Empty, ErrorNotice, Loading } from '../../components/Notice.js';
@@ -73,6 +73,12 @@ function ProjectRows(props: {
 }) {
   const [editing, setEditing] = useState<string | null>(null);
   const rows = props.envelope.body.quotas;
+  const buttons = useRef(new Map<string, HTMLButtonElement>());
+  // Closing the editor gives the focus back to the button that opened it.
+  const close = (kind: string) => {
+    setEditing(null);
+    setTimeout(() => buttons.current.get(kind)?.focus(), 0);
+  };
   const partition = mayPartition(props.session);
   return (
     <tbody>
@@ -102,6 +108,9 @@ function ProjectRows(props: {
             {partition ? (
               <td>
                 <button
+                  ref={(element) => {
+                    if (element) buttons.current.set(row.kind, element);
+                  }}
                   type="button"
                   onClick={() => setEditing(row.kind)}
                   aria-label={`Change the ${row.displayName} cap and guarantee of ${props.project}`}
@@ -123,7 +132,7 @@ function ProjectRows(props: {
                   guaranteed={row.guaranteed}
                   used={row.used}
                   fmt={fmt}
-                  onClose={() => setEditing(null)}
+                  onClose={() => close(row.kind)}
                 />
               </td>
             </tr>
@@ -177,7 +186,14 @@ function EnvelopeEditor(props: {
           if (cap.ok && guaranteed.ok) void saving.save();
         }}
       >
-        <QuantityField id={`${id}-cap`} label={`${props.displayName} cap of ${props.project}`} value={capText} onInput={setCapText} hint="Empty: no cap." />
+        <QuantityField
+          id={`${id}-cap`}
+          label={`${props.displayName} cap of ${props.project}`}
+          value={capText}
+          onInput={setCapText}
+          hint="Empty: no cap."
+          focus
+        />
         <QuantityField
           id={`${id}-guaranteed`}
           label={`${props.displayName} guarantee of ${props.project}`}

@@ -2,7 +2,7 @@
  * The organization's quota per kind with its usage; service-admins change a quota here.
  * A cut below usage is refused by the server unless forced, and forcing asks first.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { QuotaUsage } from '../../api.js';
 import { ConfirmDialog } from '../../components/ConfirmDialog.js';
 import { ErrorNotice, Loading } from '../../components/Notice.js';
@@ -82,6 +82,13 @@ function QuotaRow(props: {
     if (parsed.ok) await props.save(parsed.value, force);
   }, props.onSaved);
   const fieldId = `quota-${quota.kind}`;
+  // Closing the editor gives the focus back to the button that opened it.
+  const change = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(props.editing);
+  useEffect(() => {
+    if (wasEditing.current && !props.editing) change.current?.focus();
+    wasEditing.current = props.editing;
+  }, [props.editing]);
   return (
     <>
       <tr>
@@ -112,7 +119,7 @@ function QuotaRow(props: {
         {props.admin ? (
           <td>
             {props.editing ? null : (
-              <button type="button" onClick={props.onEdit} aria-label={`Change the ${quota.displayName} quota`}>
+              <button ref={change} type="button" onClick={props.onEdit} aria-label={`Change the ${quota.displayName} quota`}>
                 Change
               </button>
             )}
@@ -133,6 +140,7 @@ function QuotaRow(props: {
                 label={`New ${quota.displayName} quota`}
                 value={text}
                 onInput={setText}
+                focus
                 hint={`Empty: the kind's default (${fmt(quota.default)}). ${quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
               />
               <button type="submit" disabled={!parsed.ok || saving.saving}>
