@@ -278,7 +278,9 @@ export async function expiredHeldOf(
       FROM (SELECT a.project_id, l.kind, CAST(SUM(l.committed + l.reserved) AS BIGINT) AS held
           FROM allocations a JOIN allocation_lines l ON l.allocation_id = a.id
           WHERE a.organization_id = ? AND a.state = 'held' AND a.deleted_at IS NULL AND a.expires_at <= ?
-          GROUP BY a.project_id, l.kind) x
+          -- kind first: grouped by project first, SQLite walks allocations_by_project for its
+          -- order (every allocation of the organization) instead of the pending-expiry index.
+          GROUP BY l.kind, a.project_id) x
       LEFT JOIN project_counters pc
         ON pc.organization_id = ? AND pc.project_id = x.project_id AND pc.kind = x.kind`,
     [organization, nowMs, organization],
