@@ -51,6 +51,7 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
   let context: BrowserContext;
   let page: Page;
   let orgAdminToken: string;
+  let memberToken: string;
   let controller: ChildProcess;
 
   const api = async (method: string, path: string, body?: unknown) => {
@@ -106,6 +107,7 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     });
     await api('PUT', '/v1/regions/eu-1/hosts/compute', { endpoint: 'http://127.0.0.1:9/', token: 'host-token' });
     orgAdminToken = (await api('POST', '/v1/tokens', { role: 'org-admin', organization: 'acme' })).token;
+    memberToken = (await api('POST', '/v1/tokens', { role: 'project-member', organization: 'acme', project: 'web' })).token;
     // The controller of eu-1: it samples the usage history and fails to reach eu-1's host.
     controller = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'controller', '--region', 'eu-1', '--interval', '300', '--db', database.url], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
@@ -218,6 +220,25 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     await page.getByRole('button', { name: /Change the GPUs cap and guarantee of web/ }).waitFor();
     expect(await page.getByRole('button', { name: /Change the GPUs quota/ }).count()).toBe(0);
     await shot('org-admin');
+  });
+
+  it("a project-member sees its project's envelope and allocations, and nothing of its siblings", async () => {
+    await signIn(memberToken);
+    await page.getByRole('heading', { name: 'Project web' }).waitFor();
+    await bar(/^web GPUs: 4 used of 10/).waitFor();
+    const allocations = page.locator('section.allocations tbody tr');
+    await expect.poll(() => allocations.count()).toBe(1);
+    expect(await allocations.first().textContent()).toContain('vm/vm-1');
+    expect(await page.getByLabel('Project', { exact: true }).count()).toBe(0);
+    expect(await page.getByRole('heading', { name: /Journal/ }).count()).toBe(0);
+    const text = await page.locator('main').textContent();
+    expect(text).not.toContain('vm-2');
+    expect(text).not.toContain('batch');
+    await shot('project-member');
+    // Its limits, read from its project's own route.
+    await page.goto(`${server.url}/#/o/acme/limits`);
+    await expect.poll(() => page.locator('table.limits tbody tr').count()).toBe(2);
+    expect(await page.getByRole('alert').count()).toBe(0);
   });
 
   it('a quota cut below usage asks first: cancel changes nothing, confirm forces it', async () => {

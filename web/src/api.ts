@@ -86,8 +86,15 @@ export class Client {
     organization: string,
     query: { project?: string; resourceKind?: string; resourceId?: string; cursor?: string; limit: number },
   ) => this.get<Page<Allocation>>(`/v1/organizations/${enc(organization)}/allocations${search(query)}`);
+  projectAllocations = (
+    organization: string,
+    project: string,
+    query: { resourceKind?: string; resourceId?: string; cursor?: string; limit: number },
+  ) => this.get<Page<Allocation>>(`/v1/organizations/${enc(organization)}/projects/${enc(project)}/allocations${search(query)}`);
   limits = (organization: string, query: { project?: string; cursor?: string; limit: number }) =>
     this.get<Page<Limit>>(`/v1/organizations/${enc(organization)}/limits${search(query)}`);
+  projectLimits = (organization: string, project: string) =>
+    this.get<{ items: Limit[] }>(`/v1/organizations/${enc(organization)}/projects/${enc(project)}/limits`);
   journalTail = (organization: string, count: number) =>
     this.get<{ items: JournalEntry[]; lastRevision: number }>(`/v1/organizations/${enc(organization)}/journal?tail=${count}`);
   history = (organization: string, query: { kind: string; from: string; to: string; step?: number }) =>

@@ -25,8 +25,13 @@ export function LimitsView({ session, organization }: { session: Session; organi
   const [project, setProject] = useState('');
   const [applied, setApplied] = useState('');
   const paging = usePaging();
+  // A token that sees one project reads that project's limits (it cannot list the others').
+  const own = session.me.project;
   const limits = useLoad(
-    () => session.client.limits(organization, { project: applied || undefined, cursor: paging.cursor, limit: projectsPerPage }),
+    async () =>
+      own === null
+        ? session.client.limits(organization, { project: applied || undefined, cursor: paging.cursor, limit: projectsPerPage })
+        : { items: (await session.client.projectLimits(organization, own)).items, nextCursor: null },
     [session, organization, applied, paging.cursor],
   );
   return (
@@ -34,20 +39,22 @@ export function LimitsView({ session, organization }: { session: Session; organi
       {() => (
         <section aria-labelledby="limits-heading">
           <h2 id="limits-heading">Limits</h2>
-          <form
-            class="toolbar"
-            role="search"
-            aria-label="Filter limits"
-            onSubmit={(event) => {
-              event.preventDefault();
-              paging.reset();
-              setApplied(project.trim());
-            }}
-          >
-            <label for="limits-project">Project</label>
-            <input id="limits-project" type="search" value={project} onInput={(event) => setProject(event.currentTarget.value)} />
-            <button type="submit">Filter</button>
-          </form>
+          {own === null ? (
+            <form
+              class="toolbar"
+              role="search"
+              aria-label="Filter limits"
+              onSubmit={(event) => {
+                event.preventDefault();
+                paging.reset();
+                setApplied(project.trim());
+              }}
+            >
+              <label for="limits-project">Project</label>
+              <input id="limits-project" type="search" value={project} onInput={(event) => setProject(event.currentTarget.value)} />
+              <button type="submit">Filter</button>
+            </form>
+          ) : null}
           <ErrorNotice error={limits.error} />
           {limits.data === undefined ? (
             limits.loading ? <Loading what="limits" /> : null

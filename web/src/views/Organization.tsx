@@ -91,9 +91,13 @@ export function OrganizationView({ session, organization }: { session: Session; 
                 <JournalFeed session={session} organization={organization} onEntry={onEntry} />
               </div>
             </>
-          ) : (
-            <Empty>This token sees its own project only: the project breakdown, allocations and journal need an organization-wide role.</Empty>
-          )}
+          ) : session.me.project !== null ? (
+            <>
+              <ProjectsSection session={session} organization={organization} version={version} project={session.me.project} />
+              <AllocationsSection session={session} organization={organization} version={version} project={session.me.project} />
+              <Empty>The journal and the other projects need an organization-wide role; reload to see new numbers.</Empty>
+            </>
+          ) : null}
         </>
       )}
     </OrganizationFrame>

@@ -18,24 +18,35 @@ interface Search {
   resourceId: string;
 }
 
-export function AllocationsSection({ session, organization, version }: { session: Session; organization: string; version: number }) {
+/** `project`: a token that sees one project lists that project's allocations only. */
+export function AllocationsSection({
+  session,
+  organization,
+  version,
+  project,
+}: {
+  session: Session;
+  organization: string;
+  version: number;
+  project?: string;
+}) {
   const [form, setForm] = useState<Search>({ project: '', resourceKind: '', resourceId: '' });
   const [search, setSearch] = useState<Search>(form);
   const [formError, setFormError] = useState<string | null>(null);
   const paging = usePaging();
   const kinds = useLoad(() => session.client.kinds(), [session]);
   const formatOf = (kind: string) => kinds.data?.items.find((k) => k.name === kind)?.format ?? 'decimal';
-  const page = useLoad(
-    () =>
-      session.client.allocations(organization, {
-        project: search.project || undefined,
-        resourceKind: search.resourceKind || undefined,
-        resourceId: search.resourceId || undefined,
-        cursor: paging.cursor,
-        limit: pageSize,
-      }),
-    [session, organization, search, paging.cursor, version],
-  );
+  const page = useLoad(() => {
+    const query = {
+      resourceKind: search.resourceKind || undefined,
+      resourceId: search.resourceId || undefined,
+      cursor: paging.cursor,
+      limit: pageSize,
+    };
+    return project === undefined
+      ? session.client.allocations(organization, { ...query, project: search.project || undefined })
+      : session.client.projectAllocations(organization, project, query);
+  }, [session, organization, project, search, paging.cursor, version]);
   const submit = (event: Event) => {
     event.preventDefault();
     const trimmed = { project: form.project.trim(), resourceKind: form.resourceKind.trim(), resourceId: form.resourceId.trim() };
@@ -66,7 +77,7 @@ export function AllocationsSection({ session, organization, version }: { session
     <section aria-labelledby="allocations-heading" class="allocations">
       <h2 id="allocations-heading">Allocations</h2>
       <form class="toolbar" onSubmit={submit} role="search" aria-label="Search allocations">
-        {field('project', 'Project')}
+        {project === undefined ? field('project', 'Project') : null}
         {field('resourceKind', 'Resource kind')}
         {field('resourceId', 'Resource id')}
         <button type="submit">Search</button>

@@ -17,16 +17,30 @@ import { mayPartition, type Session } from '../../session.js';
 
 const pageSize = 10;
 
-export function ProjectsSection({ session, organization, version }: { session: Session; organization: string; version: number }) {
+/** `project`: a token that sees one project shows that project only (it cannot list the others). */
+export function ProjectsSection({
+  session,
+  organization,
+  version,
+  project,
+}: {
+  session: Session;
+  organization: string;
+  version: number;
+  project?: string;
+}) {
   const paging = usePaging();
   const projects = useLoad(async () => {
-    const page = await session.client.projects(organization, { cursor: paging.cursor, limit: pageSize });
+    const page =
+      project === undefined
+        ? await session.client.projects(organization, { cursor: paging.cursor, limit: pageSize })
+        : { items: [{ id: project }], nextCursor: null };
     const envelopes = await Promise.all(page.items.map((project) => session.client.projectQuotas(organization, project.id)));
     return { page, envelopes };
-  }, [session, organization, paging.cursor, version]);
+  }, [session, organization, project, paging.cursor, version]);
   return (
     <section aria-labelledby="projects-heading">
-      <h2 id="projects-heading">Projects</h2>
+      <h2 id="projects-heading">{project === undefined ? 'Projects' : `Project ${project}`}</h2>
       <ErrorNotice error={projects.error} />
       {projects.data === undefined ? (
         projects.loading ? <Loading what="projects" /> : null
@@ -59,7 +73,7 @@ export function ProjectsSection({ session, organization, version }: { session: S
           </table>
         </div>
       )}
-      <Pager paging={paging} nextCursor={projects.data?.page.nextCursor ?? null} label="Projects" />
+      {project === undefined ? <Pager paging={paging} nextCursor={projects.data?.page.nextCursor ?? null} label="Projects" /> : null}
     </section>
   );
 }
