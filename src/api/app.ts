@@ -3,7 +3,7 @@
  * CLI decides where it listens.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -160,7 +160,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
 /**
  * The dashboard's files at `/`. File names under assets/ carry a content hash, so they are
- * cached for good; index.html is revalidated so a new build is picked up at once.
+ * cached for good; index.html is revalidated, and files are looked up per request, so a
+ * rebuild (`npm run build`) is served without a restart.
  */
 async function serveDashboard(app: FastifyInstance, root: string): Promise<void> {
   if (!existsSync(join(root, 'index.html'))) {
@@ -172,11 +173,10 @@ async function serveDashboard(app: FastifyInstance, root: string): Promise<void>
   await app.register(fastifyStatic, {
     root,
     prefix: '/',
-    wildcard: false,
     cacheControl: false,
     setHeaders: (response, path) => {
       for (const [name, value] of Object.entries(dashboardHeaders)) response.setHeader(name, value);
-      const immutable = path.includes(`${join('assets', '')}`);
+      const immutable = relative(root, path).startsWith(join('assets', sep));
       response.setHeader('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
     },
   });

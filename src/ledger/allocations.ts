@@ -160,12 +160,12 @@ export async function listAllocations(
   limit: number,
 ): Promise<Page<Allocation>> {
   await requireProject(tx, organization, project);
-  return listLiveAllocations(tx, organization, { ...filter, project }, limit);
+  return listLiveAllocations(tx, organization, { ...filter, project }, limit, 'project');
 }
 
 /**
  * An organization's live allocations, in (project, id) order so a page walks the
- * allocations_by_project index; the cursor is `project/id` (ids never hold a '/').
+ * allocations_by_project index; its cursor is `project/id` (ids never hold a '/').
  */
 export async function listOrganizationAllocations(
   tx: Executor,
@@ -174,18 +174,32 @@ export async function listOrganizationAllocations(
   limit: number,
 ): Promise<Page<Allocation>> {
   await requireOrganization(tx, organization);
-  return listLiveAllocations(tx, organization, filter, limit);
+  return listLiveAllocations(tx, organization, filter, limit, 'organization');
 }
 
+/**
+ * One page of live allocations. A project's listing keeps the cursor it has always had (the
+ * last id), so cursors held across an upgrade, or sent to a process not yet upgraded, still
+ * page correctly; the organization's listing pages by (project, id).
+ */
 async function listLiveAllocations(
   tx: Executor,
   organization: string,
   filter: AllocationFilter,
   limit: number,
+  scope: 'project' | 'organization',
 ): Promise<Page<Allocation>> {
-  const [afterProject = '', afterId = ''] = (decodeCursor(filter.cursor) ?? '').split('/');
-  const conditions = ['organization_id = ?', "state = 'live'", 'deleted_at IS NULL', '(project_id, id) > (?, ?)'];
-  const params: (string | number)[] = [organization, afterProject, afterId];
+  const after = decodeCursor(filter.cursor) ?? '';
+  const conditions = ['organization_id = ?', "state = 'live'", 'deleted_at IS NULL'];
+  const params: (string | number)[] = [organization];
+  if (scope === 'project') {
+    conditions.push('id > ?');
+    params.push(after);
+  } else {
+    const [afterProject = '', afterId = ''] = after.split('/');
+    conditions.push('(project_id, id) > (?, ?)');
+    params.push(afterProject, afterId);
+  }
   for (const [column, value] of [
     ['project_id', filter.project],
     ['resource_kind', filter.resourceKind],
@@ -199,7 +213,7 @@ async function listLiveAllocations(
     `SELECT * FROM allocations WHERE ${conditions.join(' AND ')} ORDER BY project_id, id LIMIT ?`,
     [...params, limit + 1],
   );
-  const page = pageOf(rows, limit, (row) => `${row.project_id}/${row.id}`);
+  const page = pageOf(rows, limit, (row) => (scope === 'project' ? row.id : `${row.project_id}/${row.id}`));
   const lines = await readLinesOf(tx, page.items.map((row) => row.id));
   return {
     items: page.items.map((row) => allocationOf(row, lines.get(row.id) ?? [])),

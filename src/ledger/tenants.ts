@@ -55,7 +55,11 @@ export async function requireOrganization(tx: Executor, id: string): Promise<Org
   return organizationOf(row);
 }
 
-/** Ids are [a-z0-9-]: every id starting with `prefix` sorts below `prefix` + '{' ('z' + 1). */
+/**
+ * A page of organizations by id. The prefix is compared with substr, not as a range: a range's
+ * bounds depend on the column's collation, and PostgreSQL databases in en_US order '-' and
+ * digits differently from bytes.
+ */
 export async function listOrganizations(
   tx: Executor,
   limit: number,
@@ -64,8 +68,8 @@ export async function listOrganizations(
 ): Promise<Page<Organization>> {
   const after = decodeCursor(cursor);
   const rows = await tx.all<OrganizationRow>(
-    `SELECT * FROM organizations WHERE id > ? AND id >= ? AND id < ? ORDER BY id LIMIT ?`,
-    [after ?? '', prefix, `${prefix}{`, limit + 1],
+    `SELECT * FROM organizations WHERE id > ? AND substr(id, 1, ?) = ? ORDER BY id LIMIT ?`,
+    [after ?? '', prefix.length, prefix, limit + 1],
   );
   return pageOf(rows.map(organizationOf), limit, (organization) => organization.id);
 }

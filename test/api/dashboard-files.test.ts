@@ -2,15 +2,18 @@
 // load and under a content policy that allows only this server's scripts and connections;
 // hashed assets cached for good; an unknown asset is a 404 problem; the files are not in the
 // OpenAPI document; and a server whose dashboard was never built answers `/` with a 503
-// problem that says how to build it, while its API works as before.
-// Method: `buildApp` with the real dist/web (built by `npm test` before vitest runs) and with
-// an empty directory, driven through `app.inject`.
-import { mkdtempSync, rmSync } from 'node:fs';
+// problem that says how to build it, while its API works as before. Files are looked up per
+// request, so a rebuild is served without a restart; only files under the dashboard's own
+// assets/ are cached for good, wherever the dashboard lives.
+// Method: `buildApp` with the real dist/web (built by `npm test` before vitest runs), with a
+// copy of it under a directory that is itself named `assets`, and with an empty directory,
+// driven through `app.inject`.
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
+import { buildApp, defaultDashboardDir } from '../../src/api/app.js';
 import { openTestLedger, type TestLedger } from '../support/engines.js';
 import { adminToken, auth } from './harness.js';
 
@@ -18,18 +21,26 @@ describe('dashboard files', () => {
   let test: TestLedger;
   let app: FastifyInstance;
   let unbuilt: FastifyInstance;
+  let copied: FastifyInstance;
   const empty = mkdtempSync(join(tmpdir(), 'allot-no-dashboard-'));
+  // A deployment whose path has a directory named "assets" in it.
+  const parent = mkdtempSync(join(tmpdir(), 'allot-dashboard-copy-'));
+  const copy = join(parent, 'assets', 'web');
 
   beforeAll(async () => {
     test = await openTestLedger('sqlite');
     app = await buildApp({ ledger: test.ledger, adminToken });
     unbuilt = await buildApp({ ledger: test.ledger, adminToken, dashboardDir: empty });
+    cpSync(defaultDashboardDir, copy, { recursive: true });
+    copied = await buildApp({ ledger: test.ledger, adminToken, dashboardDir: copy });
   });
   afterAll(async () => {
     await app.close();
     await unbuilt.close();
+    await copied.close();
     await test.close();
     rmSync(empty, { recursive: true, force: true });
+    rmSync(parent, { recursive: true, force: true });
   });
 
   it('serves index.html at / under a strict content policy, revalidated each load', async () => {
@@ -57,6 +68,16 @@ describe('dashboard files', () => {
     const missing = await app.inject({ url: '/assets/missing.js' });
     expect(missing.statusCode).toBe(404);
     expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('serves files of a rebuild made while it runs, and caches only its own assets for good', async () => {
+    expect((await copied.inject({ url: '/assets/rebuilt-1234.js' })).statusCode).toBe(404);
+    writeFileSync(join(copy, 'assets', 'rebuilt-1234.js'), 'export {};\n');
+    const rebuilt = await copied.inject({ url: '/assets/rebuilt-1234.js' });
+    expect(rebuilt.statusCode).toBe(200);
+    expect(rebuilt.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    // index.html lies under a directory named assets, yet is not one of the dashboard's assets.
+    expect((await copied.inject({ url: '/' })).headers['cache-control']).toBe('no-cache');
   });
 
   it('keeps the files out of the OpenAPI document', async () => {

@@ -48,9 +48,10 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
   });
 
   let watchers = 0;
-  // Open streams end when the server closes, so `app.close()` (SIGTERM) does not wait on them.
+  // Open streams end as the server starts closing, so `app.close()` (SIGTERM) does not wait on
+  // them: 'onClose' runs only after every connection has ended, which a stream never does.
   const stopAll = new Set<() => void>();
-  app.addHook('onClose', async () => {
+  app.addHook('preClose', async () => {
     for (const stop of stopAll) stop();
   });
   app.get('/v1/organizations/:organization/watch', {
@@ -116,8 +117,15 @@ async function stream(
     closed = true;
     wake();
   };
+  // At shutdown the connection goes too: it would otherwise idle in keep-alive, and the
+  // server's close would wait for its timeout.
+  let shuttingDown = false;
+  const shutdown = () => {
+    shuttingDown = true;
+    stop();
+  };
   request.raw.on('close', stop);
-  stopAll.add(stop);
+  stopAll.add(shutdown);
   // The client may have gone while the organization was looked up: 'close' has fired already.
   if (request.raw.destroyed || raw.destroyed) closed = true;
   // Commits in this process wake the stream at once; other processes' commits are seen by
@@ -151,8 +159,10 @@ async function stream(
   } catch (error) {
     request.log.error({ err: error }, 'watch stream failed');
   } finally {
-    stopAll.delete(stop);
+    stopAll.delete(shutdown);
     stopListening();
-    raw.end();
+    raw.end(() => {
+      if (shuttingDown) request.raw.socket?.destroy();
+    });
   }
 }

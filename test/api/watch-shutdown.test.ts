@@ -1,0 +1,44 @@
+// Goal: a server with open watch streams (every open dashboard holds one) still shuts down
+// promptly: `app.close()`, which SIGTERM calls, ends the streams instead of waiting for them,
+// and each client sees its stream end.
+// Method: per engine, a real listening app; two clients open …/watch with fetch and wait for
+// the headers; then `app.close()` races a 3-second timer (a connection left idle in keep-alive
+// would hold it for 5), and each stream's reader must report its end.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { engines, openTestLedger, type TestLedger } from '../support/engines.js';
+import { adminToken } from './harness.js';
+
+describe.each(engines)('shutdown with open watch streams on %s', (engine) => {
+  let test: TestLedger;
+
+  beforeAll(async () => {
+    test = await openTestLedger(engine);
+    await test.ledger.putOrganization('acme', {});
+  });
+  afterAll(async () => test.close());
+
+  it('closes at once, ending every stream', async () => {
+    const app = await buildApp({ ledger: test.ledger, adminToken });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const readers = await Promise.all(
+      [0, 1].map(async () => {
+        const response = await fetch(`${address}/v1/organizations/acme/watch`, { headers: { authorization: `Bearer ${adminToken}` } });
+        expect(response.status).toBe(200);
+        return response.body!.getReader();
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      app.close().then(() => 'closed'),
+      new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 3 s'), 3_000))),
+    ]);
+    clearTimeout(timer);
+    expect(outcome).toBe('closed');
+    for (const reader of readers) {
+      let done = false;
+      while (!done) done = (await reader.read().catch(() => ({ done: true }))).done;
+      expect(done).toBe(true);
+    }
+  });
+});
