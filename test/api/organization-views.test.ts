@@ -9,9 +9,12 @@
 // Method: per engine, a fresh ledger and app; organizations, projects, allocations (one
 // deleted, one a pending hold, neither listed) and limits made through the ledger; every
 // page walked through `app.inject` and compared with the set made.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { engines } from '../support/engines.js';
-import { closeApi, expectProblem, openApi, send, type ApiHarness } from './harness.js';
+import { buildApp } from '../../src/api/app.js';
+import { openLedger } from '../../src/index.js';
+import { createTestDatabase, engines, postgresUrl } from '../support/engines.js';
+import { adminToken, closeApi, expectProblem, openApi, send, type ApiHarness } from './harness.js';
 
 const get = async (api: ApiHarness, url: string) => send(api.app, { method: 'GET', url });
 
@@ -77,6 +80,38 @@ describe.each(engines)('organization-wide views on %s', (engine) => {
     expect(withQuotas.json.items[0].quotas).toEqual((await get(api, '/v1/organizations/acme/quotas')).json.quotas);
     expect(withQuotas.json.items[0].quotas[0]).toMatchObject({ kind: 'gpu', committed: 23, held: 2, quantity: 1000 });
     expect(withQuotas.json.items[1].quotas[0]).toMatchObject({ kind: 'gpu', committed: 0, used: 0 });
+  });
+
+  it('matches the prefix whatever the database collation (PostgreSQL in en-US, not bytes)', async () => {
+    // A database of its own: its organizations' ids collate in en-US (ICU) on PostgreSQL, which
+    // orders '-' and digits unlike bytes, so a byte-order range would miss ids here.
+    const database = await createTestDatabase(engine);
+    const seeding = await openLedger({ db: database.url });
+    for (const organization of ['acme', 'acme-labs', 'acme2', 'acmez', 'beta']) await seeding.putOrganization(organization, {});
+    await seeding.close();
+    if (engine === 'postgres') {
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      try {
+        const schema = new URL(database.url).searchParams.get('schema')!;
+        await client.query(`ALTER TABLE ${schema}.organizations ALTER COLUMN id TYPE text COLLATE "en-US-x-icu"`);
+      } finally {
+        await client.end();
+      }
+    }
+    const ledger = await openLedger({ db: database.url });
+    const collated: ApiHarness = { app: await buildApp({ ledger, adminToken }), test: { ledger, database, close: async () => undefined } };
+    try {
+      const ids = async (query: string) => (await walk(collated, `/v1/organizations${query}`, 2)).map((o: { id: string }) => o.id).sort();
+      expect(await ids('?prefix=acme')).toEqual(['acme', 'acme-labs', 'acme2', 'acmez']);
+      expect(await ids('?prefix=acme-')).toEqual(['acme-labs']);
+      expect(await ids('?prefix=acme2')).toEqual(['acme2']);
+      expect(await ids('')).toEqual(['acme', 'acme-labs', 'acme2', 'acmez', 'beta']);
+    } finally {
+      await collated.app.close();
+      await ledger.close();
+      await database.drop();
+    }
   });
 
   it('lists every live allocation of an organization across projects, page by page', async () => {
