@@ -46,6 +46,9 @@ export interface Answer<T> {
 }
 
 export class Client {
+  /** Called when the server stops accepting the token (revoked or expired): the session ends. */
+  onUnauthorized?: () => void;
+
   constructor(readonly token: string) {}
 
   async call<T>(method: string, path: string, options: { body?: unknown; ifMatch?: string | null } = {}): Promise<Answer<T>> {
@@ -64,6 +67,7 @@ export class Client {
     }
     const text = await response.text();
     const parsed: unknown = text === '' ? null : safeJson(text);
+    if (response.status === 401) this.onUnauthorized?.();
     if (!response.ok) throw problemOf(response.status, parsed);
     return { body: parsed as T, etag: response.headers.get('etag') };
   }
@@ -123,17 +127,22 @@ export class Client {
 
   /**
    * Follows an organization's journal as server-sent events. EventSource cannot send an
-   * Authorization header, so this reads the stream with fetch; on a drop it reconnects after
-   * the last revision seen. Returns a function that stops it.
+   * Authorization header, so this reads the stream with fetch. After a drop it reconnects
+   * after the last revision seen, backing off from 1 s to a minute. A refusal ends it: a 401
+   * (the token was revoked or expired) must not be retried, since every retry counts against
+   * the address's failed-authentication budget, which other clients share.
+   * Returns a function that stops it.
    */
   watch(
     organization: string,
     after: number,
     onEntry: (entry: JournalEntry) => void,
     onState: (state: 'live' | 'reconnecting') => void,
+    onRefused: (error: ApiError) => void,
   ): () => void {
     const controller = new AbortController();
     let last = after;
+    let failures = 0;
     const run = async () => {
       while (!controller.signal.aborted) {
         try {
@@ -141,8 +150,15 @@ export class Client {
             headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
             signal: controller.signal,
           });
+          if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+            const refusal = problemOf(response.status, safeJson(await response.text()));
+            if (refusal.status === 401) this.onUnauthorized?.();
+            onRefused(refusal);
+            return;
+          }
           if (!response.ok || !response.body) throw new Error(`watch answered ${response.status}`);
           onState('live');
+          failures = 0;
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = '';
           for (;;) {
@@ -163,7 +179,9 @@ export class Client {
           if (controller.signal.aborted) return;
         }
         onState('reconnecting');
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        failures += 1;
+        const backoffMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
+        await new Promise((resolve) => setTimeout(resolve, backoffMs * (0.5 + Math.random() / 2)));
       }
     };
     void run();

@@ -15,6 +15,7 @@ export interface ForcibleSave {
   refusal: ApiError | null;
   save(): Promise<void>;
   confirm(): Promise<void>;
+  /** Closes the confirmation and forgets the last error. */
   cancel(): void;
 }
 
@@ -45,6 +46,9 @@ export function useForcibleSave(write: (force: boolean) => Promise<void>, onSave
     refusal,
     save: () => attempt(false),
     confirm: () => attempt(true),
-    cancel: () => setRefusal(null),
+    cancel: () => {
+      setRefusal(null);
+      setError(null);
+    },
   };
 }

@@ -13,7 +13,8 @@ export function formatQuantity(value: number | null, format: KindFormat): string
   if (format === 'decimal') return grouping.format(value);
   let unit = 0;
   let scaled = value;
-  while (scaled >= 1024 && unit < binaryUnits.length - 1) {
+  // Rounded to two decimals, 1023.999 KiB would read "1,024 KiB": move up a unit then too.
+  while (Math.round(scaled * 100) / 100 >= 1024 && unit < binaryUnits.length - 1) {
     scaled /= 1024;
     unit += 1;
   }
@@ -31,8 +32,14 @@ const quantityPattern = /^([0-9]{1,20})(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
  * here with the same words the server would use.
  */
 export function parseQuantityField(text: string): { ok: true; value: number | string | null } | { ok: false; message: string } {
-  const trimmed = text.trim().replace(/[\s,_]/g, '');
-  if (trimmed === '') return { ok: true, value: null };
+  const spaced = text.trim().replace(/[\s_]/g, '');
+  if (spaced === '') return { ok: true, value: null };
+  // A comma only as a thousands separator (1,000,000): "1,5Gi" is a decimal comma, refused
+  // rather than read as 15Gi.
+  if (spaced.includes(',') && !/^[0-9]{1,3}(,[0-9]{3})+([a-zA-Z]*)$/.test(spaced)) {
+    return { ok: false, message: 'Whole numbers only; a comma may only group thousands (1,000)' };
+  }
+  const trimmed = spaced.replace(/,/g, '');
   const match = quantityPattern.exec(trimmed);
   if (!match) return { ok: false, message: 'Use digits with an optional suffix: k M G T P E Ki Mi Gi Ti Pi Ei' };
   const plain = match[2] === undefined && Number.isSafeInteger(Number(trimmed));

@@ -15,13 +15,21 @@ export function useLoad<T>(load: () => Promise<T>, inputs: readonly unknown[]): 
     loading: true,
   });
   const [tick, setTick] = useState(0);
-  const latest = useRef(0);
+  const started = useRef(0);
+  const shown = useRef(0);
   useEffect(() => {
-    const run = ++latest.current;
+    const run = ++started.current;
     setState((previous) => ({ ...previous, loading: true }));
+    // Any answer newer than the one shown is shown: under a stream of reloads (a busy
+    // organization) waiting for the latest one would keep old numbers on screen.
+    const settle = (next: { data: T | undefined; error: unknown }) => {
+      if (run <= shown.current) return;
+      shown.current = run;
+      setState({ ...next, loading: run !== started.current });
+    };
     load().then(
-      (data) => run === latest.current && setState({ data, error: null, loading: false }),
-      (error: unknown) => run === latest.current && setState({ data: undefined, error, loading: false }),
+      (data) => settle({ data, error: null }),
+      (error: unknown) => settle({ data: undefined, error }),
     );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...inputs, tick]);
@@ -41,7 +49,14 @@ export function useDebounced<T>(value: T, ms: number): T {
 
 /** The location hash as a path (`#/o/acme/history` → `/o/acme/history`). */
 export function useHashPath(): string {
-  const read = () => decodeURI(window.location.hash.replace(/^#/, '')) || '/';
+  const read = () => {
+    const raw = window.location.hash.replace(/^#/, '');
+    try {
+      return decodeURI(raw) || '/';
+    } catch {
+      return raw; // A malformed escape (#/o/%E0%A4%A) is shown as typed, on the not-found page.
+    }
+  };
   const [path, setPath] = useState(read);
   useEffect(() => {
     const onChange = () => setPath(read());

@@ -17,7 +17,17 @@ import { Organizations } from './views/Organizations.js';
 import { SignIn } from './views/SignIn.js';
 
 function App() {
-  const [session, setSession] = useState<Session | null>(null);
+  const [session, setSessionState] = useState<Session | null>(null);
+  const setSession = (next: Session | null) => {
+    if (next) {
+      next.client.onUnauthorized = () => {
+        signOut();
+        setSessionState(null);
+        setRestoreError(new Error('Your session ended: the server no longer accepts this token (revoked or expired). Sign in again.'));
+      };
+    }
+    setSessionState(next);
+  };
   const [restoring, setRestoring] = useState(storedToken() !== null);
   const [restoreError, setRestoreError] = useState<unknown>(null);
   useEffect(() => {
@@ -40,7 +50,12 @@ function App() {
   if (session === null) {
     return (
       <>
-        <SignIn onSignedIn={setSession} />
+        <SignIn
+          onSignedIn={(signedIn) => {
+            setRestoreError(null);
+            setSession(signedIn);
+          }}
+        />
         {restoreError ? <ErrorNotice error={restoreError} /> : null}
       </>
     );

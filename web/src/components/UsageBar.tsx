@@ -27,7 +27,9 @@ export function UsageBar(values: BarValues) {
     room -= shown;
     return shown;
   };
-  const segments = [
+  // Unlimited: there is nothing to measure against, so no fill (the stripes and the caption
+  // say it); a bar full of usage would read as a quota used up.
+  const segments = limit === null ? [] : [
     { name: 'committed', value: within(committed) },
     { name: 'reserved', value: within(reserved) },
     { name: 'held', value: within(held) },

@@ -34,7 +34,9 @@ export function HistoryView({ session, organization }: { session: Session; organ
   const kinds = quotas.data?.body.quotas ?? [];
   const [kind, setKind] = useState<string | null>(null);
   const chosen = kind ?? kinds[0]?.kind ?? null;
-  const format: KindFormat = kinds.find((quota) => quota.kind === chosen)?.format ?? 'decimal';
+  // The chart's format follows the series it shows (until the new kind's series arrives, the
+  // old one stays on screen, in its own format).
+  const formatOf = (kind: string | null | undefined): KindFormat => kinds.find((quota) => quota.kind === kind)?.format ?? 'decimal';
   const [range, setRange] = useState<Range>(() => ({ from: Date.now() - 24 * hour, to: Date.now(), selected: false }));
   const history = useLoad(
     () =>
@@ -91,7 +93,7 @@ export function HistoryView({ session, organization }: { session: Session; organ
           ) : (
             <Chart
               series={history.data}
-              format={format}
+              format={formatOf(history.data.series.replace(/^quota:/, ''))}
               from={range.from}
               to={range.to}
               onSelect={(from, to) => setRange({ from: Math.max(from, range.from), to: Math.min(to, range.to), selected: true })}

@@ -61,14 +61,14 @@ export function LimitsView({ session, organization }: { session: Session; organi
           ) : limits.data.items.length === 0 ? (
             <Empty>No limits{applied ? ` for project ${applied}` : ''}.</Empty>
           ) : (
-            <div class="table-scroll">
+            <div class="table-scroll" tabIndex={0} role="region" aria-label="Limits table">
               <table class="limits">
                 <thead>
                   <tr>
                     <th scope="col">Project</th>
                     <th scope="col">Service / type</th>
                     <th scope="col">Region</th>
-                    <th scope="col">Usage against the active limit</th>
+                    <th scope="col">Usage against the configured limit</th>
                     <th scope="col">Configured</th>
                     <th scope="col">Active</th>
                     <th scope="col">Usage</th>

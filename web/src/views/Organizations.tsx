@@ -51,7 +51,7 @@ export function Organizations({ session }: { session: Session }) {
       ) : page.data.items.length === 0 ? (
         <Empty>No organization matches.</Empty>
       ) : (
-        <div class="table-scroll">
+        <div class="table-scroll" tabIndex={0} role="region" aria-label="Organizations table">
           <table class="organizations">
             <caption class="visually-hidden">Organizations and their usage per kind</caption>
             <thead>

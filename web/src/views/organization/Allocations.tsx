@@ -89,7 +89,7 @@ export function AllocationsSection({
       ) : page.data.items.length === 0 ? (
         <Empty>No live allocation matches.</Empty>
       ) : (
-        <div class="table-scroll">
+        <div class="table-scroll" tabIndex={0} role="region" aria-label="Allocations table">
           <table>
             <thead>
               <tr>

@@ -14,7 +14,7 @@ const feedLength = 50;
 
 export function JournalFeed(props: { session: Session; organization: string; onEntry: (entry: JournalEntry) => void }) {
   const [entries, setEntries] = useState<JournalEntry[]>([]);
-  const [state, setState] = useState<'loading' | 'live' | 'reconnecting'>('loading');
+  const [state, setState] = useState<'loading' | 'live' | 'reconnecting' | 'stopped'>('loading');
   const [error, setError] = useState<unknown>(null);
   const kinds = useLoad(() => props.session.client.kinds(), [props.session]);
   const formatOf = (kind: string): KindFormat => kinds.data?.items.find((k) => k.name === kind)?.format ?? 'decimal';
@@ -35,6 +35,10 @@ export function JournalFeed(props: { session: Session; organization: string; onE
             props.onEntry(entry);
           },
           setState,
+          (refusal) => {
+            setState('stopped');
+            setError(refusal);
+          },
         );
       },
       (caught: unknown) => !cancelled && setError(caught),
@@ -49,11 +53,12 @@ export function JournalFeed(props: { session: Session; organization: string; onE
       <h2 id="journal-heading">
         Journal{' '}
         <span class={`status status-${state}`} role="status">
-          {state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'connecting…'}
+          {state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : state === 'stopped' ? 'stopped' : 'connecting…'}
         </span>
       </h2>
       <ErrorNotice error={error} />
-      <ol class="feed" aria-label="Journal entries, newest first" aria-live="polite">
+      {/* Focusable: the feed scrolls, and a keyboard must be able to scroll it. */}
+      <ol class="feed" aria-label="Journal entries, newest first" aria-live="polite" tabIndex={0}>
         {entries.map((entry) => (
           <li key={entry.revision}>
             <div>

@@ -4,7 +4,7 @@
  * admins) change caps and guarantees here, with the server's confirmations.
  */
 import { useRef, useState } from 'preact/hooks';
-import type { Answer, ProjectQuotaSet } from '../../api.js';
+import { ApiError, type Answer, type ProjectQuotaSet } from '../../api.js';
 import { ConfirmDialog } from '../../components/ConfirmDialog.js';
 import { Empty, ErrorNotice, Loading } from '../../components/Notice.js';
 import { Pager, usePaging } from '../../components/Pager.js';
@@ -47,7 +47,7 @@ export function ProjectsSection({
       ) : projects.data.page.items.length === 0 ? (
         <Empty>No projects yet.</Empty>
       ) : (
-        <div class="table-scroll">
+        <div class="table-scroll" tabIndex={0} role="region" aria-label="Projects table">
           <table class="projects">
             <thead>
               <tr>
@@ -171,6 +171,8 @@ function EnvelopeEditor(props: {
   onClose: () => void;
   onSaved: () => void;
 }) {
+  // The ETag as the editor opened: a change made meanwhile is refused (412), not overwritten.
+  const [etag] = useState(props.envelope.etag);
   const [capText, setCapText] = useState(props.cap === null ? '' : String(props.cap));
   const [guaranteeText, setGuaranteeText] = useState(props.guaranteed === 0 ? '' : String(props.guaranteed));
   const cap = parseQuantityField(capText);
@@ -182,7 +184,7 @@ function EnvelopeEditor(props: {
         props.organization,
         props.project,
         { kind: props.kind, cap: cap.value, guaranteed: guaranteed.value },
-        props.envelope.etag,
+        etag,
         force,
       );
     },
@@ -222,7 +224,13 @@ function EnvelopeEditor(props: {
           Cancel
         </button>
       </form>
-      <ErrorNotice error={saving.error} />
+      <ErrorNotice
+        error={
+          saving.error instanceof ApiError && saving.error.code === 'precondition-failed'
+            ? new Error(`${props.project}'s caps and guarantees changed since you opened this editor; nothing was saved. Cancel and open it again to start from the current values.`)
+            : saving.error
+        }
+      />
       <ConfirmDialog
         open={saving.refusal !== null}
         title={saving.refusal?.code === 'guarantee-unavailable' ? 'Guarantee more than is free?' : `Cap ${props.project} below its usage?`}

@@ -3,7 +3,7 @@
  * A cut below usage is refused by the server unless forced, and forcing asks first.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { QuotaUsage } from '../../api.js';
+import { ApiError, type QuotaUsage } from '../../api.js';
 import { ConfirmDialog } from '../../components/ConfirmDialog.js';
 import { ErrorNotice, Loading } from '../../components/Notice.js';
 import { QuantityField } from '../../components/QuantityField.js';
@@ -24,7 +24,7 @@ export function QuotasSection({ session, organization, version }: { session: Ses
       {quotas.data === undefined ? (
         quotas.loading ? <Loading what="quotas" /> : null
       ) : (
-        <div class="table-scroll">
+        <div class="table-scroll" tabIndex={0} role="region" aria-label="Quotas table">
           <table class="quotas">
             <thead>
               <tr>
@@ -48,8 +48,9 @@ export function QuotasSection({ session, organization, version }: { session: Ses
                   editing={editing === quota.kind}
                   onEdit={() => setEditing(quota.kind)}
                   onClose={() => setEditing(null)}
-                  save={async (quantity, force) => {
-                    await session.client.setQuota(organization, quota.kind, quantity, quotas.data!.etag, force);
+                  etag={quotas.data!.etag}
+                  save={async (quantity, etag, force) => {
+                    await session.client.setQuota(organization, quota.kind, quantity, etag, force);
                   }}
                   onSaved={() => {
                     setEditing(null);
@@ -65,23 +66,21 @@ export function QuotasSection({ session, organization, version }: { session: Ses
   );
 }
 
-function QuotaRow(props: {
+interface RowProps {
   quota: QuotaUsage;
   admin: boolean;
   editing: boolean;
+  /** The ETag of the quotas as last read. */
+  etag: string | null;
   onEdit: () => void;
   onClose: () => void;
-  save: (quantity: number | string | null, force: boolean) => Promise<void>;
+  save: (quantity: number | string | null, etag: string | null, force: boolean) => Promise<void>;
   onSaved: () => void;
-}) {
+}
+
+function QuotaRow(props: RowProps) {
   const { quota } = props;
   const fmt = (value: number | null) => formatQuantity(value, quota.format);
-  const [text, setText] = useState(quota.quantity === null ? '' : String(quota.quantity));
-  const parsed = parseQuantityField(text);
-  const saving = useForcibleSave(async (force) => {
-    if (parsed.ok) await props.save(parsed.value, force);
-  }, props.onSaved);
-  const fieldId = `quota-${quota.kind}`;
   // Closing the editor gives the focus back to the button that opened it.
   const change = useRef<HTMLButtonElement>(null);
   const wasEditing = useRef(props.editing);
@@ -129,44 +128,85 @@ function QuotaRow(props: {
       {props.editing ? (
         <tr class="editor">
           <td colSpan={9}>
-            <form
-              onSubmit={(event) => {
-                event.preventDefault();
-                if (parsed.ok) void saving.save();
-              }}
-            >
-              <QuantityField
-                id={fieldId}
-                label={`New ${quota.displayName} quota`}
-                value={text}
-                onInput={setText}
-                focus
-                hint={`Empty: the kind's default (${fmt(quota.default)}). ${quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
-              />
-              <button type="submit" disabled={!parsed.ok || saving.saving}>
-                Save
-              </button>
-              <button type="button" onClick={props.onClose}>
-                Cancel
-              </button>
-            </form>
-            <ErrorNotice error={saving.error} />
-            <ConfirmDialog
-              open={saving.refusal !== null}
-              title={`Cut the ${quota.displayName} quota below its usage?`}
-              confirmLabel="Force the cut"
-              onConfirm={() => void saving.confirm()}
-              onCancel={saving.cancel}
-            >
-              <p>{saving.refusal?.message}</p>
-              <p>
-                {fmt(quota.used)} is in use. Nothing already allocated is taken away, but every new allocation of{' '}
-                {quota.displayName} is refused until usage falls under the new quota.
-              </p>
-            </ConfirmDialog>
+            <QuotaEditor {...props} />
           </td>
         </tr>
       ) : null}
+    </>
+  );
+}
+
+/**
+ * Mounted when the editor opens: it starts from the quota as shown then and sends the ETag
+ * read then, so a change someone else makes meanwhile is refused (412), never overwritten,
+ * however often the numbers reload underneath.
+ */
+function QuotaEditor(props: RowProps) {
+  const [base, setBase] = useState({ quota: props.quota, etag: props.etag });
+  const fmt = (value: number | null) => formatQuantity(value, base.quota.format);
+  const [text, setText] = useState(base.quota.quantity === null ? '' : String(base.quota.quantity));
+  const parsed = parseQuantityField(text);
+  const saving = useForcibleSave(async (force) => {
+    if (parsed.ok) await props.save(parsed.value, base.etag, force);
+  }, props.onSaved);
+  const conflict = saving.error instanceof ApiError && saving.error.code === 'precondition-failed';
+  const { displayName } = base.quota;
+  return (
+    <>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (parsed.ok) void saving.save();
+        }}
+      >
+        <QuantityField
+          id={`quota-${base.quota.kind}`}
+          label={`New ${displayName} quota`}
+          value={text}
+          onInput={setText}
+          focus
+          hint={`Empty: the kind's default (${fmt(base.quota.default)}). ${base.quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
+        />
+        <button type="submit" disabled={!parsed.ok || saving.saving}>
+          Save
+        </button>
+        <button type="button" onClick={props.onClose}>
+          Cancel
+        </button>
+      </form>
+      {conflict ? (
+        <div class="notice notice-error" role="alert">
+          <p>
+            The quotas changed since you opened this editor: the {displayName} quota is now {fmt(props.quota.quantity)}, with{' '}
+            {fmt(props.quota.used)} in use. Nothing was saved.
+          </p>
+          <button
+            type="button"
+            onClick={() => {
+              setBase({ quota: props.quota, etag: props.etag });
+              setText(props.quota.quantity === null ? '' : String(props.quota.quantity));
+              saving.cancel();
+            }}
+          >
+            Start again from the current quota
+          </button>
+        </div>
+      ) : (
+        <ErrorNotice error={saving.error} />
+      )}
+      <ConfirmDialog
+        open={saving.refusal !== null}
+        title={`Cut the ${displayName} quota below its usage?`}
+        confirmLabel="Force the cut"
+        onConfirm={() => void saving.confirm()}
+        onCancel={saving.cancel}
+      >
+        <p>{saving.refusal?.message}</p>
+        <p>
+          Nothing already allocated is taken away, but every new allocation of {displayName} is refused until usage falls under
+          the new quota.
+        </p>
+      </ConfirmDialog>
     </>
   );
 }
