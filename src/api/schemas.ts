@@ -398,13 +398,19 @@ export const OrganizationListQuery = Type.Object(
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Cursor),
     prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,63}$', description: 'Only organizations whose id starts with this' })),
-    include: Type.Optional(Type.Literal('quotas', { description: "quotas: each organization's quotas and usage too" })),
+    include: Type.Optional(
+      Type.Literal('quotas', { description: "quotas: each organization's quotas and usage too (then `limit` is at most 100)" }),
+    ),
   },
   strict,
 );
 
 export const OrganizationLimitQuery = Type.Object(
-  { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor), project: Type.Optional(Id) },
+  {
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1 to 100 projects' })),
+    cursor: Type.Optional(Cursor),
+    project: Type.Optional(Id),
+  },
   strict,
 );
 

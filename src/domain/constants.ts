@@ -11,6 +11,11 @@ export const kindsPerRequestMax = 64;
 /** Page size for every list. */
 export const pageSizeDefault = 100;
 export const pageSizeMax = 1000;
+/**
+ * The most items of a page that each carry a set of their own (an organization with its
+ * quotas, a project with all its limits): their answer grows with what each holds.
+ */
+export const pageOfSetsMax = 100;
 /** HTTP request bodies. */
 export const bodyBytesMax = 1024 * 1024;
 /** Free-text fields (display names, descriptions). */

@@ -5,7 +5,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import { systemClock, type Clock } from '../domain/clock.js';
-import { journalPageSizeMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
+import { journalPageSizeMax, pageOfSetsMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
 import { AllotError, invalid, notFound } from '../domain/errors.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
@@ -249,6 +249,9 @@ export class Ledger {
 
   /** Several organizations' quotas, read in one snapshot (a page of the dashboard). */
   getQuotaSets(organizations: readonly string[]): Promise<QuotaSet[]> {
+    if (organizations.length > pageOfSetsMax) {
+      throw invalid('limit', `must be at most ${pageOfSetsMax} when each organization comes with its quotas`);
+    }
     return this.store.transaction(
       async (tx) => {
         const sets: QuotaSet[] = [];
@@ -469,6 +472,7 @@ export class Ledger {
   /** An organization's limits, a page of projects at a time. */
   listOrganizationLimits(organization: string, filter: PageRequest & { project?: string } = {}): Promise<Page<Limit>> {
     const limit = pageSize(filter);
+    if (limit > pageOfSetsMax) throw invalid('limit', `must be at most ${pageOfSetsMax} projects`);
     return this.read((tx) => listOrganizationLimits(tx, organization, filter, limit, this.clock.nowMs()));
   }
 

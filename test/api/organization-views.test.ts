@@ -80,6 +80,9 @@ describe.each(engines)('organization-wide views on %s', (engine) => {
     expect(withQuotas.json.items[0].quotas).toEqual((await get(api, '/v1/organizations/acme/quotas')).json.quotas);
     expect(withQuotas.json.items[0].quotas[0]).toMatchObject({ kind: 'gpu', committed: 23, held: 2, quantity: 1000 });
     expect(withQuotas.json.items[1].quotas[0]).toMatchObject({ kind: 'gpu', committed: 0, used: 0 });
+    // The default page (100) and up to 100 carry their quotas; more would be refused.
+    expect((await get(api, '/v1/organizations?include=quotas')).status).toBe(200);
+    expect((await get(api, '/v1/organizations?include=quotas&limit=100')).status).toBe(200);
   });
 
   it('matches the prefix whatever the database collation (PostgreSQL in en-US, not bytes)', async () => {
@@ -166,6 +169,8 @@ describe.each(engines)('organization-wide views on %s', (engine) => {
     ['/v1/organizations/acme/allocations?project=Web', 400],
     ['/v1/organizations/acme/allocations?limit=0', 400],
     ['/v1/organizations/acme/limits?cursor=bogus', 400],
+    ['/v1/organizations/acme/limits?limit=101', 400],
+    ['/v1/organizations?include=quotas&limit=101', 400],
     ['/v1/organizations/nope/allocations', 404],
     ['/v1/organizations/nope/limits', 404],
   ])('refuses %s with %i', async (url, status) => {

@@ -1,6 +1,7 @@
 /** Resource kinds, organizations and projects. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AllotError } from '../../domain/errors.js';
+import { pageOfSetsMax, pageSizeDefault } from '../../domain/constants.js';
+import { AllotError, invalid } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { Organization as OrganizationRecord, Page } from '../../ledger/types.js';
 import { respond } from '../mutation.js';
@@ -70,6 +71,9 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
     },
     handler: async (request) => {
       const { limit, cursor, prefix, include } = request.query;
+      if (include === 'quotas' && Number(limit ?? pageSizeDefault) > pageOfSetsMax) {
+        throw invalid('limit', `must be at most ${pageOfSetsMax} with include=quotas`);
+      }
       // A principal scoped to one organization sees that one only.
       const own = request.principal.organization;
       let page: Page<OrganizationRecord>;
