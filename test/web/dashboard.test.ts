@@ -379,6 +379,10 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     await audit('/o/acme', ['table.quotas tbody tr', 'table.projects tbody tr', 'section.allocations tbody tr', '.feed li']);
     await audit('/o/acme/history', ['.uplot']);
     await audit('/o/acme/limits', ['table.limits tbody tr']);
+    // On a phone-sized screen the tables scroll sideways: still reachable by keyboard.
+    await page.setViewportSize({ width: 420, height: 900 });
+    await audit('/o/acme', ['table.quotas tbody tr', 'table.projects tbody tr', 'section.allocations tbody tr']);
+    await page.setViewportSize({ width: 1400, height: 1000 });
     // With editors open, two at once, and a confirmation asking.
     await audit('/o/beta', ['table.quotas tbody tr', 'table.projects tbody tr'], async () => {
       await page.getByRole('button', { name: 'Change the GPUs cap and guarantee of main' }).click();
