@@ -3,13 +3,20 @@
  * CLI decides where it listens.
  */
 import { existsSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { bodyBytesMax } from '../domain/constants.js';
 import { AllotError, errorCodes } from '../domain/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -159,25 +166,40 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 /**
- * The dashboard's files at `/`. File names under assets/ carry a content hash, so they are
- * cached for good; index.html is revalidated, and files are looked up per request, so a
- * rebuild (`npm run build`) is served without a restart.
+ * The dashboard's files: `/` (and `/index.html`) read on each request and revalidated, and
+ * `/assets/*`, whose names carry a content hash, cached for good. Assets are looked up per
+ * request, so a rebuild (`npm run build`) is served without a restart; nothing outside
+ * assets/ is served, dotfiles never, and a path the file server refuses is a plain 404.
  */
 async function serveDashboard(app: FastifyInstance, root: string): Promise<void> {
-  if (!existsSync(join(root, 'index.html'))) {
+  const index = join(root, 'index.html');
+  if (!existsSync(index)) {
     app.get('/', { schema: { hide: true } }, async (request, reply) =>
       sendProblem(reply, request, new AllotError('service-unavailable', 'the dashboard is not built: run `npm run build`')),
     );
     return;
   }
-  await app.register(fastifyStatic, {
-    root,
-    prefix: '/',
-    cacheControl: false,
-    setHeaders: (response, path) => {
-      for (const [name, value] of Object.entries(dashboardHeaders)) response.setHeader(name, value);
-      const immutable = relative(root, path).startsWith(join('assets', sep));
-      response.setHeader('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-    },
+  const sendIndex = async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .headers({ ...dashboardHeaders, 'cache-control': 'no-cache' })
+      .type('text/html; charset=utf-8')
+      .send(await readFile(index));
+  app.get('/', { schema: { hide: true } }, sendIndex);
+  app.get('/index.html', { schema: { hide: true } }, sendIndex);
+  await app.register(async (assets) => {
+    assets.setErrorHandler((error: FastifyError, request, reply) => {
+      if ((error.statusCode ?? 500) >= 500) request.log.error({ err: error }, 'dashboard file failed');
+      return sendProblem(reply, request, new AllotError('not-found', `no dashboard file ${request.url}`));
+    });
+    await assets.register(fastifyStatic, {
+      root: join(root, 'assets'),
+      prefix: '/assets/',
+      dotfiles: 'ignore',
+      cacheControl: false,
+      setHeaders: (response) => {
+        for (const [name, value] of Object.entries(dashboardHeaders)) response.setHeader(name, value);
+        response.setHeader('cache-control', 'public, max-age=31536000, immutable');
+      },
+    });
   });
 }

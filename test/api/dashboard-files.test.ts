@@ -65,9 +65,15 @@ describe('dashboard files', () => {
       expect(response.statusCode, asset).toBe(200);
       expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     }
-    const missing = await app.inject({ url: '/assets/missing.js' });
-    expect(missing.statusCode).toBe(404);
-    expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+    // Nothing but the dashboard's own files: a missing one, a dotfile, a way out of the
+    // directory, and the API's unknown paths are all a plain 404 problem.
+    writeFileSync(join(copy, 'assets', '.secret'), 'not for the web\n');
+    for (const url of ['/assets/missing.js', '/assets/.secret', '/assets/..%2f..%2fpackage.json', '/assets/%2e%2e/%2e%2e/package.json', '/assets/x%00', '/v1/..%2fx', '/api/x%00', '/package.json']) {
+      const response = await copied.inject({ url });
+      expect(response.statusCode, url).toBe(404);
+      expect(response.headers['content-type'], url).toMatch(/^application\/problem\+json/);
+      expect(response.json().type, url).toBe('/problems/not-found');
+    }
   });
 
   it('serves files of a rebuild made while it runs, and caches only its own assets for good', async () => {

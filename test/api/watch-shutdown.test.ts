@@ -3,7 +3,9 @@
 // and each client sees its stream end.
 // Method: per engine, a real listening app; two clients open …/watch with fetch and wait for
 // the headers; then `app.close()` races a 3-second timer (a connection left idle in keep-alive
-// would hold it for 5), and each stream's reader must report its end.
+// would hold it for 5), and each stream's reader must report its end. Then a watch caught
+// mid-lookup when closing starts (the organization lookup held back 300 ms): it must be
+// refused, not left streaming, and the close must not wait on it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { engines, openTestLedger, type TestLedger } from '../support/engines.js';
@@ -39,6 +41,33 @@ describe.each(engines)('shutdown with open watch streams on %s', (engine) => {
       let done = false;
       while (!done) done = (await reader.read().catch(() => ({ done: true }))).done;
       expect(done).toBe(true);
+    }
+  });
+
+  it('refuses a watch that was still being looked up when closing began', async () => {
+    const app = await buildApp({ ledger: test.ledger, adminToken });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    // Holds the request between its authentication and its stream, where closing can begin.
+    const lookup = test.ledger.getOrganization.bind(test.ledger);
+    test.ledger.getOrganization = async (id: string) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return lookup(id);
+    };
+    try {
+      const watch = fetch(`${address}/v1/organizations/acme/watch`, { headers: { authorization: `Bearer ${adminToken}` } });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        app.close().then(() => 'closed'),
+        new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 3 s'), 3_000))),
+      ]);
+      clearTimeout(timer);
+      expect(outcome).toBe('closed');
+      const response = await watch;
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ type: '/problems/service-unavailable' });
+    } finally {
+      test.ledger.getOrganization = lookup;
     }
   });
 });

@@ -50,8 +50,12 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
   let watchers = 0;
   // Open streams end as the server starts closing, so `app.close()` (SIGTERM) does not wait on
   // them: 'onClose' runs only after every connection has ended, which a stream never does.
+  // A watch still being authenticated or looked up when closing starts is refused below
+  // rather than left to stream forever.
   const stopAll = new Set<() => void>();
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     for (const stop of stopAll) stop();
   });
   app.get('/v1/organizations/:organization/watch', {
@@ -73,6 +77,11 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
       const organization = request.params.organization;
       const after = resumeRevision(request, request.query.after);
       await ledger.getOrganization(organization);
+      if (closing) {
+        // And the connection goes with the answer, or the close would wait on it idling.
+        reply.header('connection', 'close');
+        throw new AllotError('service-unavailable', 'the server is shutting down; reconnect to another');
+      }
       if (watchers >= watchersMax) {
         throw new AllotError('service-unavailable', `at most ${watchersMax} streams at a time; retry later`);
       }
