@@ -7,7 +7,7 @@
 // binary value's text names the largest unit it reaches, with a number under 1024.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatQuantity, parseQuantityField } from '../../web/src/format.js';
+import { formatQuantity, parseQuantityField, valueOfField } from '../../web/src/format.js';
 
 describe('dashboard number formats', () => {
   it.each([
@@ -49,7 +49,14 @@ describe('dashboard number formats', () => {
     expect(parseQuantityField(text)).toEqual(parsed);
   });
 
-  it.each(['1,5Gi', '1.5Gi', '12,34', '-1', '10 GB', 'ten', '1e3'])('field %j is refused', (text) => {
+  it.each(['1,5Gi', '1.5Gi', '12,34', '-1', '10 GB', '1 5', 'ten', '1e3'])('field %j is refused', (text) => {
     expect(parseQuantityField(text).ok).toBe(false);
+  });
+
+  it('echoes what a field will be read as', () => {
+    expect(valueOfField('1500Gi')).toBe(1500 * 1024 ** 3);
+    expect(formatQuantity(valueOfField('1500Gi'), 'binary')).toBe('1.46 TiB');
+    expect(valueOfField(42)).toBe(42);
+    expect(valueOfField('2k')).toBe(2000);
   });
 });

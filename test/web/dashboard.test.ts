@@ -308,13 +308,79 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     await bar(/^GPUs: 7 used of 32/).waitFor();
     await page.getByLabel('New GPUs quota').fill('20');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/changed since you opened this editor: the GPUs quota is now 32/);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/changed since you opened this editor; nothing was saved\. The GPUs quota is now 32/);
     expect((await api('GET', '/v1/organizations/acme/quotas')).quotas.find((q: any) => q.kind === 'gpu').quantity).toBe(32);
     await page.getByRole('button', { name: 'Start again from the current quota' }).click();
     expect(await page.getByLabel('New GPUs quota').inputValue()).toBe('32');
     await page.getByLabel('New GPUs quota').fill('16');
     await page.getByRole('button', { name: 'Save' }).click();
     await bar(/^GPUs: 7 used of 16/).waitFor();
+  });
+
+  it("a proxy's 404 on the stream is retried, and the numbers keep following the ledger", async () => {
+    // The first watch gets an HTML 404 from "the proxy"; later ones go through.
+    let refused = 0;
+    await page.route('**/watch?*', async (route) => {
+      if (refused === 0) {
+        refused += 1;
+        return route.fulfill({ status: 404, contentType: 'text/html', body: '<h1>default backend - 404</h1>' });
+      }
+      return route.continue();
+    });
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme`);
+    await expect.poll(() => page.locator('.status').textContent(), { timeout: 15_000 }).toBe('live');
+    expect(refused).toBe(1);
+    const made = await api('POST', '/v1/organizations/acme/projects/batch/allocations', {
+      resource: { kind: 'vm', id: 'vm-after-proxy' },
+      allocations: [{ kind: 'gpu', committed: 1 }],
+    });
+    await bar(/^GPUs: 8 used of 16/).waitFor();
+    await api('DELETE', `/v1/organizations/acme/projects/batch/allocations/${made.id}`);
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+  });
+
+  it('after a 412 the editor reads the quota afresh, even with the live feed silent', async () => {
+    // A stream that delivers nothing: the page's own copy of the quotas goes stale.
+    await page.route('**/watch?*', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: '' }));
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme`);
+    await page.getByRole('button', { name: 'Change the GPUs quota' }).click();
+    await api('PUT', '/v1/organizations/acme/quotas', { quotas: [{ kind: 'gpu', quantity: 32 }] });
+    await page.getByLabel('New GPUs quota').fill('20');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/The GPUs quota is now 32, with 7 in use/);
+    await page.getByRole('button', { name: 'Start again from the current quota' }).click();
+    expect(await page.getByLabel('New GPUs quota').inputValue()).toBe('32');
+    await page.getByLabel('New GPUs quota').fill('16');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+    expect((await api('GET', '/v1/organizations/acme/quotas')).quotas.find((q: any) => q.kind === 'gpu').quantity).toBe(16);
+  });
+
+  it('a failed background reload keeps the table and the draft in an open editor', async () => {
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme`);
+    await expect.poll(() => page.locator('.status').textContent()).toBe('live');
+    await page.getByRole('button', { name: 'Change the GPUs quota' }).click();
+    await page.getByLabel('New GPUs quota').fill('40');
+    // The reload the next journal entry causes answers 503 once.
+    let failed = 0;
+    await page.route('**/v1/organizations/acme/quotas', (route) =>
+      failed++ === 0
+        ? route.fulfill({ status: 503, contentType: 'application/problem+json', body: JSON.stringify({ type: '/problems/service-unavailable', title: 'The service is unavailable', status: 503, detail: 'try again' }) })
+        : route.continue(),
+    );
+    const made = await api('POST', '/v1/organizations/acme/projects/batch/allocations', {
+      resource: { kind: 'vm', id: 'vm-during-503' },
+      allocations: [{ kind: 'gpu', committed: 1 }],
+    });
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toContain('try again');
+    expect(await page.getByLabel('New GPUs quota').inputValue()).toBe('40');
+    expect(await page.locator('table.quotas').count()).toBe(1);
+    await api('DELETE', `/v1/organizations/acme/projects/batch/allocations/${made.id}`);
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+    expect(await page.getByLabel('New GPUs quota').inputValue()).toBe('40');
   });
 
   it('a token revoked while the page is open ends the session, and nothing retries it', async () => {

@@ -128,9 +128,10 @@ export class Client {
   /**
    * Follows an organization's journal as server-sent events. EventSource cannot send an
    * Authorization header, so this reads the stream with fetch. After a drop it reconnects
-   * after the last revision seen, backing off from 1 s to a minute. A refusal ends it: a 401
-   * (the token was revoked or expired) must not be retried, since every retry counts against
-   * the address's failed-authentication budget, which other clients share.
+   * after the last revision seen, backing off (with jitter) from about a second to a minute.
+   * allot's own refusal ends it: a 401 (the token was revoked or expired) must not be retried,
+   * since every retry counts against the address's failed-authentication budget, which other
+   * clients share.
    * Returns a function that stops it.
    */
   watch(
@@ -150,15 +151,17 @@ export class Client {
             headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
             signal: controller.signal,
           });
-          if (response.status >= 400 && response.status < 500 && response.status !== 429) {
-            const refusal = problemOf(response.status, safeJson(await response.text()));
+          // Final only when allot itself refuses (a problem document): a 401 must never be
+          // retried, and a 403 or 404 will not change. A proxy's 404 during a deploy will.
+          const refusal = await refusalOf(response);
+          if (refusal) {
             if (refusal.status === 401) this.onUnauthorized?.();
             onRefused(refusal);
             return;
           }
           if (!response.ok || !response.body) throw new Error(`watch answered ${response.status}`);
           onState('live');
-          failures = 0;
+          const connectedAt = Date.now();
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = '';
           for (;;) {
@@ -175,6 +178,9 @@ export class Client {
               }
             }
           }
+          // A stream that stayed up a while was healthy: the next drop starts the backoff over.
+          // One a proxy ends at once keeps backing off.
+          if (Date.now() - connectedAt > 30_000) failures = 0;
         } catch {
           if (controller.signal.aborted) return;
         }
@@ -187,6 +193,15 @@ export class Client {
     void run();
     return () => controller.abort();
   }
+}
+
+/** allot's own final refusal of a stream (401, 403, 404 as a problem document), if it is one. */
+async function refusalOf(response: Response): Promise<ApiError | null> {
+  if (![401, 403, 404].includes(response.status)) return null;
+  if (!(response.headers.get('content-type') ?? '').startsWith('application/problem+json')) return null;
+  const body = safeJson(await response.text()) as { type?: unknown } | null;
+  if (typeof body?.type !== 'string' || !body.type.startsWith('/problems/')) return null;
+  return problemOf(response.status, body);
 }
 
 /** One SSE frame; only `journal` events carry an entry (comments are heartbeats). */

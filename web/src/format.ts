@@ -32,8 +32,10 @@ const quantityPattern = /^([0-9]{1,20})(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
  * here with the same words the server would use.
  */
 export function parseQuantityField(text: string): { ok: true; value: number | string | null } | { ok: false; message: string } {
-  const spaced = text.trim().replace(/[\s_]/g, '');
-  if (spaced === '') return { ok: true, value: null };
+  const trimmedEnds = text.trim();
+  if (trimmedEnds === '') return { ok: true, value: null };
+  if (/\s/.test(trimmedEnds)) return { ok: false, message: 'No spaces inside a number (group digits with , or _)' };
+  const spaced = trimmedEnds.replace(/_/g, '');
   // A comma only as a thousands separator (1,000,000): "1,5Gi" is a decimal comma, refused
   // rather than read as 15Gi.
   if (spaced.includes(',') && !/^[0-9]{1,3}(,[0-9]{3})+([a-zA-Z]*)$/.test(spaced)) {
@@ -48,3 +50,15 @@ export function parseQuantityField(text: string): { ok: true; value: number | st
 
 const time = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
 export const formatTime = (iso: string | null) => (iso === null ? '—' : time.format(new Date(iso)));
+
+const suffixFactors: Record<string, bigint> = {
+  k: 1000n, M: 1000n ** 2n, G: 1000n ** 3n, T: 1000n ** 4n, P: 1000n ** 5n, E: 1000n ** 6n,
+  Ki: 1024n, Mi: 1024n ** 2n, Gi: 1024n ** 3n, Ti: 1024n ** 4n, Pi: 1024n ** 5n, Ei: 1024n ** 6n,
+};
+
+/** The number a parsed field stands for, to echo it back ("= 1,500 GiB"); approximate above 2^53. */
+export function valueOfField(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const match = quantityPattern.exec(value)!;
+  return Number(BigInt(match[1]!) * (suffixFactors[match[2] ?? ''] ?? 1n));
+}

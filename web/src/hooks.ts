@@ -22,14 +22,20 @@ export function useLoad<T>(load: () => Promise<T>, inputs: readonly unknown[]): 
     setState((previous) => ({ ...previous, loading: true }));
     // Any answer newer than the one shown is shown: under a stream of reloads (a busy
     // organization) waiting for the latest one would keep old numbers on screen.
-    const settle = (next: { data: T | undefined; error: unknown }) => {
+    // A failed reload keeps what is shown (with the error beside it): a passing 503 must not
+    // take a table, or an editor open in it, off the screen.
+    const settle = (next: { ok: true; data: T } | { ok: false; error: unknown }) => {
       if (run <= shown.current) return;
       shown.current = run;
-      setState({ ...next, loading: run !== started.current });
+      setState((previous) => ({
+        data: next.ok ? next.data : previous.data,
+        error: next.ok ? null : next.error,
+        loading: run !== started.current,
+      }));
     };
     load().then(
-      (data) => settle({ data, error: null }),
-      (error: unknown) => settle({ data: undefined, error }),
+      (data) => settle({ ok: true, data }),
+      (error: unknown) => settle({ ok: false, error }),
     );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...inputs, tick]);

@@ -1,6 +1,6 @@
 /** A labelled quantity input that accepts the API's spellings (`10Gi`, `500M`, digits). */
 import { useEffect, useRef } from 'preact/hooks';
-import { parseQuantityField } from '../format.js';
+import { formatQuantity, parseQuantityField, valueOfField, type KindFormat } from '../format.js';
 
 export function QuantityField(props: {
   id: string;
@@ -10,6 +10,8 @@ export function QuantityField(props: {
   hint?: string;
   /** Take the focus when shown (an editor opened from the keyboard continues here). */
   focus?: boolean;
+  /** The kind's format, to echo what was typed as it will be read ("= 1,500 GiB"). */
+  format: KindFormat;
 }) {
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => {
@@ -34,7 +36,11 @@ export function QuantityField(props: {
         size={10}
       />
       <span id={describedBy} class={parsed.ok ? 'muted hint' : 'warning-text hint'}>
-        {parsed.ok ? props.hint ?? '' : parsed.message}
+        {!parsed.ok
+          ? parsed.message
+          : parsed.value === null
+            ? props.hint ?? ''
+            : `= ${formatQuantity(valueOfField(parsed.value), props.format)}`}
       </span>
     </span>
   );

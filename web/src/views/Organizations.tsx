@@ -2,7 +2,7 @@
  * Every organization the token may see, a page at a time, with a usage bar per kind. The id
  * filter and the paging run on the server, so a thousand organizations cost one page.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { ResourceKind } from '../api.js';
 import { Pager, usePaging } from '../components/Pager.js';
 import { Empty, ErrorNotice, Loading } from '../components/Notice.js';
@@ -17,7 +17,6 @@ export function Organizations({ session }: { session: Session }) {
   const prefix = useDebounced(filter.trim().toLowerCase(), 250);
   const valid = prefix === '' || /^[a-z0-9-]{1,63}$/.test(prefix);
   const paging = usePaging();
-  useEffect(() => paging.reset(), [prefix]);
   const kinds = useLoad(() => session.client.kinds(), [session]);
   const page = useLoad(
     () =>
@@ -36,7 +35,12 @@ export function Organizations({ session }: { session: Session }) {
           id="org-filter"
           type="search"
           value={filter}
-          onInput={(event) => setFilter(event.currentTarget.value)}
+          onInput={(event) => {
+            // Back to the first page with the same keystroke, so no page of the new filter is
+            // asked for with the old filter's cursor.
+            paging.reset();
+            setFilter(event.currentTarget.value);
+          }}
           aria-invalid={!valid}
           aria-describedby="org-filter-help"
         />

@@ -11,7 +11,7 @@ import { Pager, usePaging } from '../../components/Pager.js';
 import { QuantityField } from '../../components/QuantityField.js';
 import { UsageBar } from '../../components/UsageBar.js';
 import { useForcibleSave } from '../../forcible.js';
-import { exactly, formatQuantity, parseQuantityField } from '../../format.js';
+import { exactly, formatQuantity, parseQuantityField, type KindFormat } from '../../format.js';
 import { useLoad } from '../../hooks.js';
 import { mayPartition, type Session } from '../../session.js';
 
@@ -142,6 +142,7 @@ function ProjectRows(props: {
                   {...props}
                   kind={row.kind}
                   displayName={row.displayName}
+                  format={row.format}
                   cap={row.cap}
                   guaranteed={row.guaranteed}
                   used={row.used}
@@ -164,6 +165,7 @@ function EnvelopeEditor(props: {
   envelope: Answer<ProjectQuotaSet>;
   kind: string;
   displayName: string;
+  format: KindFormat;
   cap: number | null;
   guaranteed: number;
   used: number;
@@ -172,7 +174,7 @@ function EnvelopeEditor(props: {
   onSaved: () => void;
 }) {
   // The ETag as the editor opened: a change made meanwhile is refused (412), not overwritten.
-  const [etag] = useState(props.envelope.etag);
+  const [etag, setEtag] = useState(props.envelope.etag);
   const [capText, setCapText] = useState(props.cap === null ? '' : String(props.cap));
   const [guaranteeText, setGuaranteeText] = useState(props.guaranteed === 0 ? '' : String(props.guaranteed));
   const cap = parseQuantityField(capText);
@@ -193,6 +195,13 @@ function EnvelopeEditor(props: {
       props.onSaved();
     },
   );
+  const conflict = saving.error instanceof ApiError && saving.error.code === 'precondition-failed';
+  // On a conflict, read the values now: the page's own copy may be as old as the draft.
+  const current = useLoad(
+    async () => (conflict ? props.session.client.projectQuotas(props.organization, props.project) : null),
+    [conflict],
+  );
+  const now = current.data?.body.quotas.find((row) => row.kind === props.kind);
   const id = `envelope-${props.project}-${props.kind}`;
   return (
     <>
@@ -208,6 +217,7 @@ function EnvelopeEditor(props: {
           value={capText}
           onInput={setCapText}
           hint="Empty: no cap."
+          format={props.format}
           focus
         />
         <QuantityField
@@ -216,6 +226,7 @@ function EnvelopeEditor(props: {
           value={guaranteeText}
           onInput={setGuaranteeText}
           hint="Empty: none."
+          format={props.format}
         />
         <button type="submit" disabled={!cap.ok || !guaranteed.ok || saving.saving}>
           Save
@@ -224,13 +235,29 @@ function EnvelopeEditor(props: {
           Cancel
         </button>
       </form>
-      <ErrorNotice
-        error={
-          saving.error instanceof ApiError && saving.error.code === 'precondition-failed'
-            ? new Error(`${props.project}'s caps and guarantees changed since you opened this editor; nothing was saved. Cancel and open it again to start from the current values.`)
-            : saving.error
-        }
-      />
+      {conflict ? (
+        <div class="notice notice-error" role="alert">
+          <p>
+            {props.project}'s caps and guarantees changed since you opened this editor; nothing was saved.
+            {now ? ` Its ${props.displayName} cap is now ${now.cap === null ? 'none' : props.fmt(now.cap)}, its guarantee ${props.fmt(now.guaranteed)}.` : ' Reading the current values…'}
+          </p>
+          <button
+            type="button"
+            disabled={!now || !current.data}
+            onClick={() => {
+              if (!now || !current.data) return;
+              setEtag(current.data.etag);
+              setCapText(now.cap === null ? '' : String(now.cap));
+              setGuaranteeText(now.guaranteed === 0 ? '' : String(now.guaranteed));
+              saving.cancel();
+            }}
+          >
+            Start again from the current values
+          </button>
+        </div>
+      ) : (
+        <ErrorNotice error={saving.error} />
+      )}
       <ConfirmDialog
         open={saving.refusal !== null}
         title={saving.refusal?.code === 'guarantee-unavailable' ? 'Guarantee more than is free?' : `Cap ${props.project} below its usage?`}
@@ -239,10 +266,7 @@ function EnvelopeEditor(props: {
         onCancel={saving.cancel}
       >
         <p>{saving.refusal?.message}</p>
-        <p>
-          {props.project} uses {props.fmt(props.used)} of {props.displayName}. Nothing already allocated is taken away; new
-          allocations are refused until the numbers fit again.
-        </p>
+        <p>Nothing already allocated is taken away; new allocations are refused until the numbers fit again.</p>
       </ConfirmDialog>
     </>
   );

@@ -3,7 +3,7 @@
  * A cut below usage is refused by the server unless forced, and forcing asks first.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, type QuotaUsage } from '../../api.js';
+import { ApiError, type Answer, type QuotaSet, type QuotaUsage } from '../../api.js';
 import { ConfirmDialog } from '../../components/ConfirmDialog.js';
 import { ErrorNotice, Loading } from '../../components/Notice.js';
 import { QuantityField } from '../../components/QuantityField.js';
@@ -49,6 +49,7 @@ export function QuotasSection({ session, organization, version }: { session: Ses
                   onEdit={() => setEditing(quota.kind)}
                   onClose={() => setEditing(null)}
                   etag={quotas.data!.etag}
+                  readCurrent={() => session.client.quotas(organization)}
                   save={async (quantity, etag, force) => {
                     await session.client.setQuota(organization, quota.kind, quantity, etag, force);
                   }}
@@ -75,6 +76,8 @@ interface RowProps {
   onEdit: () => void;
   onClose: () => void;
   save: (quantity: number | string | null, etag: string | null, force: boolean) => Promise<void>;
+  /** The quotas as they are now, read afresh. */
+  readCurrent: () => Promise<Answer<QuotaSet>>;
   onSaved: () => void;
 }
 
@@ -139,7 +142,8 @@ function QuotaRow(props: RowProps) {
 /**
  * Mounted when the editor opens: it starts from the quota as shown then and sends the ETag
  * read then, so a change someone else makes meanwhile is refused (412), never overwritten,
- * however often the numbers reload underneath.
+ * however often the numbers reload underneath. On a 412 it reads the quotas afresh (the
+ * page's copy may be as old as the draft) and offers to start again from them.
  */
 function QuotaEditor(props: RowProps) {
   const [base, setBase] = useState({ quota: props.quota, etag: props.etag });
@@ -150,6 +154,8 @@ function QuotaEditor(props: RowProps) {
     if (parsed.ok) await props.save(parsed.value, base.etag, force);
   }, props.onSaved);
   const conflict = saving.error instanceof ApiError && saving.error.code === 'precondition-failed';
+  const current = useLoad(async () => (conflict ? props.readCurrent() : null), [conflict]);
+  const now = current.data?.body.quotas.find((quota) => quota.kind === base.quota.kind);
   const { displayName } = base.quota;
   return (
     <>
@@ -165,6 +171,7 @@ function QuotaEditor(props: RowProps) {
           value={text}
           onInput={setText}
           focus
+          format={base.quota.format}
           hint={`Empty: the kind's default (${fmt(base.quota.default)}). ${base.quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
         />
         <button type="submit" disabled={!parsed.ok || saving.saving}>
@@ -177,14 +184,16 @@ function QuotaEditor(props: RowProps) {
       {conflict ? (
         <div class="notice notice-error" role="alert">
           <p>
-            The quotas changed since you opened this editor: the {displayName} quota is now {fmt(props.quota.quantity)}, with{' '}
-            {fmt(props.quota.used)} in use. Nothing was saved.
+            The quotas changed since you opened this editor; nothing was saved.
+            {now ? ` The ${displayName} quota is now ${fmt(now.quantity)}, with ${fmt(now.used)} in use.` : ' Reading the current quota…'}
           </p>
           <button
             type="button"
+            disabled={!now || !current.data}
             onClick={() => {
-              setBase({ quota: props.quota, etag: props.etag });
-              setText(props.quota.quantity === null ? '' : String(props.quota.quantity));
+              if (!now || !current.data) return;
+              setBase({ quota: now, etag: current.data.etag });
+              setText(now.quantity === null ? '' : String(now.quantity));
               saving.cancel();
             }}
           >
