@@ -10,6 +10,7 @@ import type {
   Page,
   Project,
   ProjectQuotaSet,
+  ProjectQuotaUsage,
   QuotaSet,
   QuotaUsage,
   ResourceKind,
@@ -18,7 +19,21 @@ import type { JournalEntry } from '../../src/ledger/journal.js';
 import type { HistorySeries } from '../../src/ledger/history.js';
 import type { Role } from '../../src/domain/access.js';
 
-export type { Allocation, HistorySeries, JournalEntry, Limit, Organization, Page, Project, ProjectQuotaSet, QuotaSet, QuotaUsage, ResourceKind, Role };
+export type {
+  Allocation,
+  HistorySeries,
+  JournalEntry,
+  Limit,
+  Organization,
+  Page,
+  Project,
+  ProjectQuotaSet,
+  ProjectQuotaUsage,
+  QuotaSet,
+  QuotaUsage,
+  ResourceKind,
+  Role,
+};
 export type OrganizationWithQuotas = Organization & { quotas: QuotaUsage[] };
 
 export interface WhoAmI {

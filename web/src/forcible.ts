@@ -13,6 +13,8 @@ export interface ForcibleSave {
   error: unknown;
   /** The refusal awaiting confirmation, if any. */
   refusal: ApiError | null;
+  /** The last save was refused because the value changed since it was read (412). */
+  conflict: boolean;
   save(): Promise<void>;
   confirm(): Promise<void>;
   /** Closes the confirmation and forgets the last error. */
@@ -44,6 +46,7 @@ export function useForcibleSave(write: (force: boolean) => Promise<void>, onSave
     saving,
     error,
     refusal,
+    conflict: error instanceof ApiError && error.code === 'precondition-failed',
     save: () => attempt(false),
     confirm: () => attempt(true),
     cancel: () => {

@@ -12,6 +12,7 @@ import { exactly, formatTime } from '../format.js';
 import { useLoad } from '../hooks.js';
 import type { Session } from '../session.js';
 import { OrganizationFrame } from './Organization.js';
+import { TableScroll } from '../components/TableScroll.js';
 
 const projectsPerPage = 10;
 const statusText = {
@@ -61,7 +62,7 @@ export function LimitsView({ session, organization }: { session: Session; organi
           ) : limits.data.items.length === 0 ? (
             <Empty>No limits{applied ? ` for project ${applied}` : ''}.</Empty>
           ) : (
-            <div class="table-scroll" tabIndex={0} role="region" aria-label="Limits table">
+            <TableScroll label="Limits table">
               <table class="limits">
                 <thead>
                   <tr>
@@ -78,7 +79,7 @@ export function LimitsView({ session, organization }: { session: Session; organi
                 </thead>
                 <tbody>{limits.data.items.flatMap((limit) => limitRows(limit))}</tbody>
               </table>
-            </div>
+            </TableScroll>
           )}
           <Pager paging={paging} nextCursor={limits.data?.nextCursor ?? null} label="Limits" />
         </section>

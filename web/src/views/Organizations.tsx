@@ -9,6 +9,7 @@ import { Empty, ErrorNotice, Loading } from '../components/Notice.js';
 import { BarLegend, UsageBar } from '../components/UsageBar.js';
 import { useDebounced, useLoad } from '../hooks.js';
 import type { Session } from '../session.js';
+import { TableScroll } from '../components/TableScroll.js';
 
 const pageSize = 25;
 
@@ -55,7 +56,7 @@ export function Organizations({ session }: { session: Session }) {
       ) : page.data.items.length === 0 ? (
         <Empty>No organization matches.</Empty>
       ) : (
-        <div class="table-scroll" tabIndex={0} role="region" aria-label="Organizations table">
+        <TableScroll label="Organizations table">
           <table class="organizations">
             <caption class="visually-hidden">Organizations and their usage per kind</caption>
             <thead>
@@ -98,7 +99,7 @@ export function Organizations({ session }: { session: Session }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager paging={paging} nextCursor={page.data?.nextCursor ?? null} label="Organizations" />
     </main>

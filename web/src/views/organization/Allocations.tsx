@@ -7,7 +7,8 @@ import { Empty, ErrorNotice, Loading } from '../../components/Notice.js';
 import { Pager, usePaging } from '../../components/Pager.js';
 import { formatQuantity as formatQuantityOf, formatTime } from '../../format.js';
 import { useLoad } from '../../hooks.js';
-import type { Session } from '../../session.js';
+import { TableScroll } from '../../components/TableScroll.js';
+import type { SectionProps } from './section.js';
 
 const pageSize = 25;
 const idPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -18,18 +19,8 @@ interface Search {
   resourceId: string;
 }
 
-/** `project`: a token that sees one project lists that project's allocations only. */
-export function AllocationsSection({
-  session,
-  organization,
-  version,
-  project,
-}: {
-  session: Session;
-  organization: string;
-  version: number;
-  project?: string;
-}) {
+/** With `project`, that project's allocations only (its token cannot list the others'). */
+export function AllocationsSection({ session, organization, version, project }: SectionProps) {
   const [form, setForm] = useState<Search>({ project: '', resourceKind: '', resourceId: '' });
   const [search, setSearch] = useState<Search>(form);
   const [formError, setFormError] = useState<string | null>(null);
@@ -89,7 +80,7 @@ export function AllocationsSection({
       ) : page.data.items.length === 0 ? (
         <Empty>No live allocation matches.</Empty>
       ) : (
-        <div class="table-scroll" tabIndex={0} role="region" aria-label="Allocations table">
+        <TableScroll label="Allocations table">
           <table>
             <thead>
               <tr>
@@ -125,7 +116,7 @@ export function AllocationsSection({
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager paging={paging} nextCursor={page.data?.nextCursor ?? null} label="Allocations" />
     </section>

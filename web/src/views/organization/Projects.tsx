@@ -4,31 +4,23 @@
  * admins) change caps and guarantees here, with the server's confirmations.
  */
 import { useRef, useState } from 'preact/hooks';
-import { ApiError, type Answer, type ProjectQuotaSet } from '../../api.js';
-import { ConfirmDialog } from '../../components/ConfirmDialog.js';
+import type { Answer, ProjectQuotaSet, ProjectQuotaUsage } from '../../api.js';
+import { ForcibleEditor } from '../../components/ForcibleEditor.js';
 import { Empty, ErrorNotice, Loading } from '../../components/Notice.js';
 import { Pager, usePaging } from '../../components/Pager.js';
 import { QuantityField } from '../../components/QuantityField.js';
 import { UsageBar } from '../../components/UsageBar.js';
 import { useForcibleSave } from '../../forcible.js';
-import { exactly, formatQuantity, parseQuantityField, type KindFormat } from '../../format.js';
+import { exactly, formatQuantity, parseQuantityField } from '../../format.js';
 import { useLoad } from '../../hooks.js';
 import { mayPartition, type Session } from '../../session.js';
+import { TableScroll } from '../../components/TableScroll.js';
+import type { SectionProps } from './section.js';
 
 const pageSize = 10;
 
-/** `project`: a token that sees one project shows that project only (it cannot list the others). */
-export function ProjectsSection({
-  session,
-  organization,
-  version,
-  project,
-}: {
-  session: Session;
-  organization: string;
-  version: number;
-  project?: string;
-}) {
+/** With `project`, that project only (its token cannot list the others). */
+export function ProjectsSection({ session, organization, version, project }: SectionProps) {
   const paging = usePaging();
   const projects = useLoad(async () => {
     const page =
@@ -47,7 +39,7 @@ export function ProjectsSection({
       ) : projects.data.page.items.length === 0 ? (
         <Empty>No projects yet.</Empty>
       ) : (
-        <div class="table-scroll" tabIndex={0} role="region" aria-label="Projects table">
+        <TableScroll label="Projects table">
           <table class="projects">
             <thead>
               <tr>
@@ -71,7 +63,7 @@ export function ProjectsSection({
               />
             ))}
           </table>
-        </div>
+        </TableScroll>
       )}
       {project === undefined ? <Pager paging={paging} nextCursor={projects.data?.page.nextCursor ?? null} label="Projects" /> : null}
     </section>
@@ -138,17 +130,7 @@ function ProjectRows(props: {
           editing === row.kind ? (
             <tr key={`${row.kind}-editor`} class="editor">
               <td colSpan={6}>
-                <EnvelopeEditor
-                  {...props}
-                  kind={row.kind}
-                  displayName={row.displayName}
-                  format={row.format}
-                  cap={row.cap}
-                  guaranteed={row.guaranteed}
-                  used={row.used}
-                  fmt={fmt}
-                  onClose={() => close(row.kind)}
-                />
+                <EnvelopeEditor {...props} row={row} onClose={() => close(row.kind)} />
               </td>
             </tr>
           ) : null,
@@ -163,20 +145,16 @@ function EnvelopeEditor(props: {
   organization: string;
   project: string;
   envelope: Answer<ProjectQuotaSet>;
-  kind: string;
-  displayName: string;
-  format: KindFormat;
-  cap: number | null;
-  guaranteed: number;
-  used: number;
-  fmt: (value: number | null) => string;
+  row: ProjectQuotaUsage;
   onClose: () => void;
   onSaved: () => void;
 }) {
+  const { row } = props;
+  const fmt = (value: number | null) => formatQuantity(value, row.format);
   // The ETag as the editor opened: a change made meanwhile is refused (412), not overwritten.
   const [etag, setEtag] = useState(props.envelope.etag);
-  const [capText, setCapText] = useState(props.cap === null ? '' : String(props.cap));
-  const [guaranteeText, setGuaranteeText] = useState(props.guaranteed === 0 ? '' : String(props.guaranteed));
+  const [capText, setCapText] = useState(row.cap === null ? '' : String(row.cap));
+  const [guaranteeText, setGuaranteeText] = useState(row.guaranteed === 0 ? '' : String(row.guaranteed));
   const cap = parseQuantityField(capText);
   const guaranteed = parseQuantityField(guaranteeText);
   const saving = useForcibleSave(
@@ -185,7 +163,7 @@ function EnvelopeEditor(props: {
       await props.session.client.setEnvelope(
         props.organization,
         props.project,
-        { kind: props.kind, cap: cap.value, guaranteed: guaranteed.value },
+        { kind: row.kind, cap: cap.value, guaranteed: guaranteed.value },
         etag,
         force,
       );
@@ -195,79 +173,56 @@ function EnvelopeEditor(props: {
       props.onSaved();
     },
   );
-  const conflict = saving.error instanceof ApiError && saving.error.code === 'precondition-failed';
   // On a conflict, read the values now: the page's own copy may be as old as the draft.
   const current = useLoad(
-    async () => (conflict ? props.session.client.projectQuotas(props.organization, props.project) : null),
-    [conflict],
+    async () => (saving.conflict ? props.session.client.projectQuotas(props.organization, props.project) : null),
+    [saving.conflict],
   );
-  const now = current.data?.body.quotas.find((row) => row.kind === props.kind);
-  const id = `envelope-${props.project}-${props.kind}`;
+  const now = current.data?.body.quotas.find((candidate) => candidate.kind === row.kind);
+  const id = `envelope-${props.project}-${row.kind}`;
   return (
-    <>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          if (cap.ok && guaranteed.ok) void saving.save();
-        }}
-      >
-        <QuantityField
-          id={`${id}-cap`}
-          label={`${props.displayName} cap of ${props.project}`}
-          value={capText}
-          onInput={setCapText}
-          hint="Empty: no cap."
-          format={props.format}
-          focus
-        />
-        <QuantityField
-          id={`${id}-guaranteed`}
-          label={`${props.displayName} guarantee of ${props.project}`}
-          value={guaranteeText}
-          onInput={setGuaranteeText}
-          hint="Empty: none."
-          format={props.format}
-        />
-        <button type="submit" disabled={!cap.ok || !guaranteed.ok || saving.saving}>
-          Save
-        </button>
-        <button type="button" onClick={props.onClose}>
-          Cancel
-        </button>
-      </form>
-      {conflict ? (
-        <div class="notice notice-error" role="alert">
-          <p>
-            {props.project}'s caps and guarantees changed since you opened this editor; nothing was saved.
-            {now ? ` Its ${props.displayName} cap is now ${now.cap === null ? 'none' : props.fmt(now.cap)}, its guarantee ${props.fmt(now.guaranteed)}.` : ' Reading the current values…'}
-          </p>
-          <button
-            type="button"
-            disabled={!now || !current.data}
-            onClick={() => {
-              if (!now || !current.data) return;
-              setEtag(current.data.etag);
-              setCapText(now.cap === null ? '' : String(now.cap));
-              setGuaranteeText(now.guaranteed === 0 ? '' : String(now.guaranteed));
-              saving.cancel();
-            }}
-          >
-            Start again from the current values
-          </button>
-        </div>
-      ) : (
-        <ErrorNotice error={saving.error} />
-      )}
-      <ConfirmDialog
-        open={saving.refusal !== null}
-        title={saving.refusal?.code === 'guarantee-unavailable' ? 'Guarantee more than is free?' : `Cap ${props.project} below its usage?`}
-        confirmLabel="Force the change"
-        onConfirm={() => void saving.confirm()}
-        onCancel={saving.cancel}
-      >
-        <p>{saving.refusal?.message}</p>
-        <p>Nothing already allocated is taken away; new allocations are refused until the numbers fit again.</p>
-      </ConfirmDialog>
-    </>
+    <ForcibleEditor
+      saving={saving}
+      canSave={cap.ok && guaranteed.ok}
+      onClose={props.onClose}
+      conflictMessage={`${props.project}'s caps and guarantees changed since you opened this editor; nothing was saved.`}
+      conflict={
+        saving.conflict
+          ? {
+              now: now ? `Its ${row.displayName} cap is now ${now.cap === null ? 'none' : fmt(now.cap)}, its guarantee ${fmt(now.guaranteed)}.` : null,
+              restartLabel: 'Start again from the current values',
+              restart: () => {
+                if (!now || !current.data) return;
+                setEtag(current.data.etag);
+                setCapText(now.cap === null ? '' : String(now.cap));
+                setGuaranteeText(now.guaranteed === 0 ? '' : String(now.guaranteed));
+              },
+            }
+          : null
+      }
+      confirm={{
+        title: saving.refusal?.code === 'guarantee-unavailable' ? 'Guarantee more than is free?' : `Cap ${props.project} below its usage?`,
+        label: 'Force the change',
+        consequence: 'Nothing already allocated is taken away; new allocations are refused until the numbers fit again.',
+      }}
+    >
+      <QuantityField
+        id={`${id}-cap`}
+        label={`${row.displayName} cap of ${props.project}`}
+        value={capText}
+        onInput={setCapText}
+        hint="Empty: no cap."
+        format={row.format}
+        focus
+      />
+      <QuantityField
+        id={`${id}-guaranteed`}
+        label={`${row.displayName} guarantee of ${props.project}`}
+        value={guaranteeText}
+        onInput={setGuaranteeText}
+        hint="Empty: none."
+        format={row.format}
+      />
+    </ForcibleEditor>
   );
 }

@@ -3,17 +3,19 @@
  * A cut below usage is refused by the server unless forced, and forcing asks first.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, type Answer, type QuotaSet, type QuotaUsage } from '../../api.js';
-import { ConfirmDialog } from '../../components/ConfirmDialog.js';
+import type { Answer, QuotaSet, QuotaUsage } from '../../api.js';
+import { ForcibleEditor } from '../../components/ForcibleEditor.js';
 import { ErrorNotice, Loading } from '../../components/Notice.js';
 import { QuantityField } from '../../components/QuantityField.js';
 import { UsageBar } from '../../components/UsageBar.js';
 import { useForcibleSave } from '../../forcible.js';
 import { exactly, formatQuantity, parseQuantityField } from '../../format.js';
 import { useLoad } from '../../hooks.js';
-import { mayAdminister, type Session } from '../../session.js';
+import { mayAdminister } from '../../session.js';
+import { TableScroll } from '../../components/TableScroll.js';
+import type { SectionProps } from './section.js';
 
-export function QuotasSection({ session, organization, version }: { session: Session; organization: string; version: number }) {
+export function QuotasSection({ session, organization, version }: SectionProps) {
   const quotas = useLoad(() => session.client.quotas(organization), [session, organization, version]);
   const [editing, setEditing] = useState<string | null>(null);
   const admin = mayAdminister(session);
@@ -24,7 +26,7 @@ export function QuotasSection({ session, organization, version }: { session: Ses
       {quotas.data === undefined ? (
         quotas.loading ? <Loading what="quotas" /> : null
       ) : (
-        <div class="table-scroll" tabIndex={0} role="region" aria-label="Quotas table">
+        <TableScroll label="Quotas table">
           <table class="quotas">
             <thead>
               <tr>
@@ -61,7 +63,7 @@ export function QuotasSection({ session, organization, version }: { session: Ses
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
     </section>
   );
@@ -153,69 +155,43 @@ function QuotaEditor(props: RowProps) {
   const saving = useForcibleSave(async (force) => {
     if (parsed.ok) await props.save(parsed.value, base.etag, force);
   }, props.onSaved);
-  const conflict = saving.error instanceof ApiError && saving.error.code === 'precondition-failed';
-  const current = useLoad(async () => (conflict ? props.readCurrent() : null), [conflict]);
+  const current = useLoad(async () => (saving.conflict ? props.readCurrent() : null), [saving.conflict]);
   const now = current.data?.body.quotas.find((quota) => quota.kind === base.quota.kind);
   const { displayName } = base.quota;
   return (
-    <>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          if (parsed.ok) void saving.save();
-        }}
-      >
-        <QuantityField
-          id={`quota-${base.quota.kind}`}
-          label={`New ${displayName} quota`}
-          value={text}
-          onInput={setText}
-          focus
-          format={base.quota.format}
-          hint={`Empty: the kind's default (${fmt(base.quota.default)}). ${base.quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
-        />
-        <button type="submit" disabled={!parsed.ok || saving.saving}>
-          Save
-        </button>
-        <button type="button" onClick={props.onClose}>
-          Cancel
-        </button>
-      </form>
-      {conflict ? (
-        <div class="notice notice-error" role="alert">
-          <p>
-            The quotas changed since you opened this editor; nothing was saved.
-            {now ? ` The ${displayName} quota is now ${fmt(now.quantity)}, with ${fmt(now.used)} in use.` : ' Reading the current quota…'}
-          </p>
-          <button
-            type="button"
-            disabled={!now || !current.data}
-            onClick={() => {
-              if (!now || !current.data) return;
-              setBase({ quota: now, etag: current.data.etag });
-              setText(now.quantity === null ? '' : String(now.quantity));
-              saving.cancel();
-            }}
-          >
-            Start again from the current quota
-          </button>
-        </div>
-      ) : (
-        <ErrorNotice error={saving.error} />
-      )}
-      <ConfirmDialog
-        open={saving.refusal !== null}
-        title={`Cut the ${displayName} quota below its usage?`}
-        confirmLabel="Force the cut"
-        onConfirm={() => void saving.confirm()}
-        onCancel={saving.cancel}
-      >
-        <p>{saving.refusal?.message}</p>
-        <p>
-          Nothing already allocated is taken away, but every new allocation of {displayName} is refused until usage falls under
-          the new quota.
-        </p>
-      </ConfirmDialog>
-    </>
+    <ForcibleEditor
+      saving={saving}
+      canSave={parsed.ok}
+      onClose={props.onClose}
+      conflictMessage="The quotas changed since you opened this editor; nothing was saved."
+      conflict={
+        saving.conflict
+          ? {
+              now: now ? `The ${displayName} quota is now ${fmt(now.quantity)}, with ${fmt(now.used)} in use.` : null,
+              restartLabel: 'Start again from the current quota',
+              restart: () => {
+                if (!now || !current.data) return;
+                setBase({ quota: now, etag: current.data.etag });
+                setText(now.quantity === null ? '' : String(now.quantity));
+              },
+            }
+          : null
+      }
+      confirm={{
+        title: `Cut the ${displayName} quota below its usage?`,
+        label: 'Force the cut',
+        consequence: `Nothing already allocated is taken away, but every new allocation of ${displayName} is refused until usage falls under the new quota.`,
+      }}
+    >
+      <QuantityField
+        id={`quota-${base.quota.kind}`}
+        label={`New ${displayName} quota`}
+        value={text}
+        onInput={setText}
+        focus
+        format={base.quota.format}
+        hint={`Empty: the kind's default (${fmt(base.quota.default)}). ${base.quota.format === 'binary' ? 'e.g. 512Gi' : 'e.g. 100'}`}
+      />
+    </ForcibleEditor>
   );
 }
