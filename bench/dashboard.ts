@@ -5,16 +5,13 @@
  * 99th percentile (a page that feels immediate), at a concurrency of 4 (a few operators at
  * once). Prints a table and writes bench/results/dashboard.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { openLedger } from '../src/index.js';
 import type { Engine } from '../src/store/store.js';
-import { dropDatabases, freshDatabase, makeAllocations, makeOrganizations } from './fixtures.js';
+import { dropDatabases, freshDatabase, makeAllocations, makeOrganizations, startServer } from './fixtures.js';
 import { round, runLoad } from './load.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const engineFlag = args.indexOf('--engines');
@@ -38,23 +35,6 @@ interface Row {
   withinTarget: boolean;
 }
 
-function startServer(db: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--port', '0', '--db', db], {
-    cwd: root,
-    env: { ...process.env, ALLOT_ADMIN_TOKEN: token, ALLOT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve({ url: match[1]!, child });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
-
 async function benchEngine(engine: Engine): Promise<Row[]> {
   log(`${engine}:`);
   const url = await freshDatabase(engine, 'dashboard');
@@ -73,7 +53,7 @@ async function benchEngine(engine: Engine): Promise<Row[]> {
   await ledger.close();
   log(`  populated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  const server = await startServer(url);
+  const server = await startServer(url, token);
   const pool = new Pool(server.url, { connections: concurrency });
   const get = async (path: string) => {
     const response = await pool.request({ path, method: 'GET', headers: { authorization: `Bearer ${token}` } });

@@ -1,11 +1,14 @@
 /**
  * Bulk fixtures made by the engine itself (recursive CTEs both engines run), so a benchmark
- * can start from 1,000 organizations or a million allocations in seconds, not hours.
+ * can start from 1,000 organizations or a million allocations in seconds, not hours; and the
+ * server process the benchmarks drive.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Ledger } from '../src/index.js';
 import type { Engine } from '../src/store/store.js';
@@ -81,4 +84,22 @@ export async function makeAllocations(ledger: Ledger, organization: string, coun
       );
     });
   }
+}
+
+/** A built `allot serve` (dist/, as `npm run bench` builds it) on `db`, accepting `token`. */
+export function startServer(db: string, token: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--port', '0', '--db', db], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: { ...process.env, ALLOT_ADMIN_TOKEN: token, ALLOT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve({ url: match[1]!, child });
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
 }

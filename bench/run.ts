@@ -5,20 +5,17 @@
  * Prints a table and writes bench/results/latest.json. Ratios are what to compare over time:
  * absolute numbers move with the machine's mood.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { openLedger, type Ledger } from '../src/index.js';
 import type { Engine } from '../src/store/store.js';
-import { dropDatabases, freshDatabase, makeAllocations, makeOrganizations, postgresUrl } from './fixtures.js';
+import { dropDatabases, freshDatabase, makeAllocations, makeOrganizations, postgresUrl, startServer } from './fixtures.js';
 import { round, runLoad, type LoadResult, type Operation } from './load.js';
 import { openCeiling, openNaive, type Reference } from './references.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const engines = (valueOf('--engines') ?? 'sqlite,postgres').split(',') as Engine[];
@@ -180,23 +177,6 @@ async function measureReference(
   }
 }
 
-function startServer(db: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--port', '0', '--db', db], {
-    cwd: root,
-    env: { ...process.env, ALLOT_ADMIN_TOKEN: token, ALLOT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve({ url: match[1]!, child });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
-
 function rssMbOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -237,7 +217,7 @@ async function benchEngine(engine: Engine) {
   }
   await ledger.close();
 
-  const server = await startServer(url);
+  const server = await startServer(url, token);
   try {
     for (const [name, operation] of scenarios(httpTarget(server.url), 'http')) {
       if (quick && name.startsWith('deep')) continue;
