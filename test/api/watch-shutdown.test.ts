@@ -6,10 +6,22 @@
 // would hold it for 5), and each stream's reader must report its end. Then a watch caught
 // mid-lookup when closing starts (the organization lookup held back 300 ms): it must be
 // refused, not left streaming, and the close must not wait on it.
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { engines, openTestLedger, type TestLedger } from '../support/engines.js';
 import { adminToken } from './harness.js';
+
+/** 'closed', or what it was still doing after 3 s (an idle keep-alive connection holds a close for 5). */
+async function closeWithin3s(app: FastifyInstance): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    app.close().then(() => 'closed'),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still waiting after 3 s'), 3_000))),
+  ]);
+  clearTimeout(timer);
+  return outcome;
+}
 
 describe.each(engines)('shutdown with open watch streams on %s', (engine) => {
   let test: TestLedger;
@@ -30,13 +42,7 @@ describe.each(engines)('shutdown with open watch streams on %s', (engine) => {
         return response.body!.getReader();
       }),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      app.close().then(() => 'closed'),
-      new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 3 s'), 3_000))),
-    ]);
-    clearTimeout(timer);
-    expect(outcome).toBe('closed');
+    expect(await closeWithin3s(app)).toBe('closed');
     for (const reader of readers) {
       let done = false;
       while (!done) done = (await reader.read().catch(() => ({ done: true }))).done;
@@ -56,13 +62,7 @@ describe.each(engines)('shutdown with open watch streams on %s', (engine) => {
     try {
       const watch = fetch(`${address}/v1/organizations/acme/watch`, { headers: { authorization: `Bearer ${adminToken}` } });
       await new Promise((resolve) => setTimeout(resolve, 100));
-      let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([
-        app.close().then(() => 'closed'),
-        new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 3 s'), 3_000))),
-      ]);
-      clearTimeout(timer);
-      expect(outcome).toBe('closed');
+      expect(await closeWithin3s(app)).toBe('closed');
       const response = await watch;
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ type: '/problems/service-unavailable' });

@@ -9,15 +9,15 @@
 // through playwright-core. The requests the page sends are counted from the browser's side.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAllocations, makeOrganizations } from '../../bench/fixtures.js';
 import { openLedger } from '../../src/index.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
+import { launchChromium } from '../support/browser.js';
 import { startServer, testAdminToken, type ServerProcess } from '../support/server.js';
 
 const artifacts = fileURLToPath(new URL('../artifacts/dashboard/', import.meta.url));
-const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const organizations = 1000;
 const allocations = 100_000;
 
@@ -54,7 +54,7 @@ describe.each(engines)('dashboard at 1,000 organizations and 100,000 allocations
       await ledger.close();
     }
     server = await startServer(database.url);
-    browser = await chromium.launch({ executablePath: process.env.ALLOT_CHROMIUM ?? '/usr/bin/chromium', headless: true, args: chromiumArgs });
+    browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
     page.on('request', (request) => {
       const url = new URL(request.url());

@@ -15,24 +15,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
+import { launchChromium } from '../support/browser.js';
 import { call, startServer, testAdminToken, type ServerProcess } from '../support/server.js';
 
 const artifacts = fileURLToPath(new URL('../artifacts/dashboard/', import.meta.url));
-const chromiumPath = process.env.ALLOT_CHROMIUM ?? '/usr/bin/chromium';
-// The flags this machine's Chromium needs headless and offline (no sandbox as root, no
-// background connections to hosts it cannot reach).
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const Gi = 1024 ** 3;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -77,7 +66,7 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
   beforeAll(async () => {
     database = await createTestDatabase(engine);
     server = await startServer(database.url);
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+    browser = await launchChromium();
 
     await api('PUT', '/v1/resource-kinds/gpu', { displayName: 'GPUs', default: 0 });
     await api('PUT', '/v1/resource-kinds/ram', { displayName: 'RAM', format: 'binary', default: 0 });
@@ -354,6 +343,8 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     expect(await page.getByLabel('New GPUs quota').inputValue()).toBe('32');
     await page.getByLabel('New GPUs quota').fill('16');
     await page.getByRole('button', { name: 'Save' }).click();
+    // The bar showed 16 all along (the feed is silent): the editor closing is the save's answer.
+    await page.getByLabel('New GPUs quota').waitFor({ state: 'detached' });
     await bar(/^GPUs: 7 used of 16/).waitFor();
     expect((await api('GET', '/v1/organizations/acme/quotas')).quotas.find((q: any) => q.kind === 'gpu').quantity).toBe(16);
   });
