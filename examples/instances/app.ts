@@ -99,11 +99,20 @@ export async function buildInstancesApp(options: InstancesOptions): Promise<{ ap
         );
       } catch (error) {
         if (!(error instanceof LimitExceededError)) throw error;
-        const { limit, used, requested } = error;
+        // The tracker's numbers are the limits service's to show: only the admin sees them
+        // here. Anyone else learns that the create was refused at the limit, and where.
+        const numbers = isAdmin(request.headers.authorization)
+          ? { limit: error.limit, used: error.used, requested: error.requested }
+          : {};
+        const detail = isAdmin(request.headers.authorization)
+          ? error.message
+          : error.tracked
+            ? `project ${project} has reached its limit of ${error.resourceType} in this region`
+            : `project ${project} has no capacity for ${error.resourceType} in this region`;
         return reply
           .code(409)
           .type('application/problem+json')
-          .send(problem(409, 'limit-exceeded', error.message, { resourceType: error.resourceType, project, limit, used, requested }));
+          .send(problem(409, 'limit-exceeded', detail, { resourceType: error.resourceType, project, ...numbers }));
       }
       return reply.code(201).send(instanceOf(row));
     },

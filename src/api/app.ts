@@ -17,10 +17,16 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
-import { bodyBytesMax } from '../domain/constants.js';
+import {
+  bodyBytesMax,
+  headersTimeoutMsDefault,
+  idleTimeoutMsDefault,
+  requestTimeoutMsDefault,
+  watchersPerPrincipalMaxDefault,
+} from '../domain/constants.js';
 import { AllotError, errorCodes } from '../domain/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { FailureCounter, installAuth } from './auth.js';
+import { Authenticator, FailureCounter, installAuth } from './auth.js';
 import { installJsonParser } from './json.js';
 import type { JwtVerifier } from './jwt.js';
 import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
@@ -47,6 +53,15 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Where the built dashboard is (default: dist/web of this package). */
   dashboardDir?: string;
+  /**
+   * Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges): the client address
+   * that failed authentications are counted by is then the one they forwarded.
+   */
+  trustedProxies?: readonly string[];
+  /** HTTP timeouts (see constants.ts for the defaults). */
+  timeouts?: { headersMs?: number; requestMs?: number; idleMs?: number };
+  /** Watch streams one principal may hold open in this process. */
+  watchersPerPrincipalMax?: number;
 }
 
 /** Built by `npm run build` (web/ → dist/web); the same path from src/api and dist/api. */
@@ -65,9 +80,25 @@ const dashboardHeaders = {
 export const apiVersion = '0.1.0';
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const timeouts = {
+    headersMs: options.timeouts?.headersMs ?? headersTimeoutMsDefault,
+    requestMs: options.timeouts?.requestMs ?? requestTimeoutMsDefault,
+    idleMs: options.timeouts?.idleMs ?? idleTimeoutMsDefault,
+  };
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: bodyBytesMax,
+    // A client that trickles its headers or body is cut off, and so is an idle connection:
+    // otherwise a few hundred slow clients hold the server's sockets for minutes. Node checks
+    // these every `connectionsCheckingInterval`, so a second keeps them close to their values.
+    http: {
+      headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs),
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: 1000,
+    },
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.idleMs,
+    trustProxy: options.trustedProxies && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     onProtoPoisoning: 'error',
     // The router's own refusals (a malformed percent-encoding, an over-long path parameter)
     // never reach the error handler: answer them as problems here.
@@ -128,13 +159,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // One budget of failed authentications per address, whichever API they were sent to.
   const failures = new FailureCounter();
+  const authenticator = new Authenticator(options.ledger, options.adminToken, options.jwt);
+  app.addHook('onClose', async () => authenticator.close());
+  const auth = { authenticator, failures, clock: options.ledger.clock };
   await app.register(async (v1) => {
-    installAuth(v1, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt, failures });
+    installAuth(v1, auth);
     await v1.register(catalogRoutes, { ledger: options.ledger });
     await v1.register(quotaRoutes, { ledger: options.ledger });
     await v1.register(allocationRoutes, { ledger: options.ledger });
     await v1.register(holdRoutes, { ledger: options.ledger });
-    await v1.register(journalRoutes, { ledger: options.ledger });
+    await v1.register(journalRoutes, {
+      ledger: options.ledger,
+      watchersPerPrincipalMax: options.watchersPerPrincipalMax ?? watchersPerPrincipalMaxDefault,
+    });
     await v1.register(tokenRoutes, { ledger: options.ledger });
     await v1.register(limitRoutes, { ledger: options.ledger });
     await v1.register(regionRoutes, { ledger: options.ledger });
@@ -149,19 +186,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (request.problemCode === 'quota-exceeded') metrics.denials.inc({ route });
     });
     await app.register(async (scope) => {
-      installAuth(scope, { ledger: options.ledger, adminToken: options.adminToken, jwt: options.jwt, failures });
+      installAuth(scope, auth);
       scope.get('/metrics', { config: { action: 'administer' }, schema: { hide: true } }, async (_request, reply) =>
         reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
       );
     });
   }
   // The identity service's quota and allocation API (see compat/identity.ts).
-  await app.register(identityCompatRoutes, {
-    ledger: options.ledger,
-    adminToken: options.adminToken,
-    jwt: options.jwt,
-    failures,
-  });
+  await app.register(identityCompatRoutes, { ledger: options.ledger, ...auth });
   return app;
 }
 

@@ -1,10 +1,17 @@
 /**
  * Optional OIDC/JWT bearer tokens, verified with `jose` against the issuer's keys (a JWKS file
  * or URL). Claims name the role and the scope; their names are configurable.
+ *
+ * A claim is either absent or well-formed: an organization or project claim that is present
+ * but not an id (an array, a number, an object, null) refuses the token, because reading it as
+ * "no organization" would widen a scoped role to every tenant. A token without `exp` is
+ * refused unless the operator allows it (`allowNoExpiry`): a leaked one would never end.
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { checkScope, roles, type Principal, type Role } from '../domain/access.js';
+import { storableTextProblem } from '../domain/text.js';
+import { idPattern } from '../ledger/validate.js';
 
 export interface JwtOptions {
   issuer: string;
@@ -14,11 +21,22 @@ export interface JwtOptions {
   roleClaim?: string;
   organizationClaim?: string;
   projectClaim?: string;
+  /** Accept tokens without an `exp` claim (default: refused). */
+  allowNoExpiry?: boolean;
+}
+
+export interface JwtGrant {
+  principal: Principal;
+  /** The token's `exp` in milliseconds, or null for a token without one (when allowed). */
+  expiresAtMs: number | null;
 }
 
 export interface JwtVerifier {
-  verify(token: string): Promise<Principal | undefined>;
+  verify(token: string): Promise<JwtGrant | undefined>;
 }
+
+/** A subject becomes part of the principal recorded on every write: printable, bounded. */
+const subjectLengthMax = 255;
 
 export function jwtVerifier(options: JwtOptions): JwtVerifier {
   const keys: JWTVerifyGetKey = /^https?:\/\//.test(options.jwks)
@@ -33,14 +51,21 @@ export function jwtVerifier(options: JwtOptions): JwtVerifier {
         const { payload } = await jwtVerify(token, keys, {
           issuer: options.issuer,
           ...(options.audience ? { audience: options.audience } : {}),
+          ...(options.allowNoExpiry ? {} : { requiredClaims: ['exp'] }),
         });
         const role = payload[roleClaim];
-        const organization = stringOrNull(payload[organizationClaim]);
-        const project = stringOrNull(payload[projectClaim]);
+        const organization = idClaim(payload, organizationClaim);
+        const project = idClaim(payload, projectClaim);
+        if (organization === undefined || project === undefined) return undefined;
         if (typeof role !== 'string' || !roles.includes(role as Role)) return undefined;
         if (checkScope(role as Role, organization, project) !== null) return undefined;
-        if (typeof payload.sub !== 'string') return undefined;
-        return { id: `jwt:${payload.sub}`, role: role as Role, organization, project };
+        const subject = payload.sub;
+        if (typeof subject !== 'string' || subject.length === 0 || [...subject].length > subjectLengthMax) return undefined;
+        if (storableTextProblem(subject) !== null || /[\u0000-\u001f\u007f]/.test(subject)) return undefined;
+        return {
+          principal: { id: `jwt:${subject}`, role: role as Role, organization, project },
+          expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+        };
       } catch {
         return undefined;
       }
@@ -48,4 +73,9 @@ export function jwtVerifier(options: JwtOptions): JwtVerifier {
   };
 }
 
-const stringOrNull = (value: unknown) => (typeof value === 'string' ? value : null);
+/** An id claim: null when absent, the id when well-formed, undefined (refuse) otherwise. */
+function idClaim(payload: Record<string, unknown>, name: string): string | null | undefined {
+  if (!Object.hasOwn(payload, name)) return null;
+  const value = payload[name];
+  return typeof value === 'string' && idPattern.test(value) ? value : undefined;
+}

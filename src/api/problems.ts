@@ -43,7 +43,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
     if (error instanceof AllotError) return sendProblem(reply, request, error);
     if (error.validation) return sendProblem(reply, request, validationProblem(error));
     const status = error.statusCode ?? 500;
-    if (status >= 400 && status < 500) return sendProblem(reply, request, clientProblem(error, status));
+    if (status >= 400 && status < 500) return sendProblem(reply, request, clientProblem(error, status, request));
     request.log.error({ err: error }, 'unexpected error');
     return sendProblem(
       reply,
@@ -105,10 +105,14 @@ function messageOf(issue: Issue): string {
 
 const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
-function clientProblem(error: FastifyError, status: number): AllotError {
+function clientProblem(error: FastifyError, status: number, request: FastifyRequest): AllotError {
   const code: ErrorCode =
     status === 413 ? 'payload-too-large' : status === 415 ? 'unsupported-media-type' : 'invalid-request';
   if (code !== 'invalid-request') return new AllotError(code, errorCodes[code].title);
+  // A file server's refusal (a path that climbs out of its root, a hidden file) is no answer
+  // about the body: to the client the file does not exist.
+  if (status === 403 || status === 404) return new AllotError('not-found', `no file at ${request.url}`);
+  const part = error.code?.startsWith('FST_ERR_CTP_') ? 'body' : 'request';
   const message = `could not be read: ${error.message}`;
-  return new AllotError('invalid-request', `body: ${message}`, { errors: [{ field: 'body', message }] });
+  return new AllotError('invalid-request', `${part}: ${message}`, { errors: [{ field: part, message }] });
 }

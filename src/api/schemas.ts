@@ -17,7 +17,8 @@ import {
   resourceIdLengthMax,
 } from '../domain/constants.js';
 import { quantityStringPattern } from '../domain/quantity.js';
-import { idPattern, resourceIdPattern } from '../ledger/validate.js';
+import { freeTextPattern, resourceIdPattern } from '../domain/text.js';
+import { idPattern } from '../ledger/validate.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -27,8 +28,8 @@ export const QuantityInput = Type.Union([Quantity, Type.String({ pattern: quanti
   description: 'An integer from 0 to 2^53-1 in base units, or a string such as "1Ti", "500Mi", "2k".',
 });
 const Timestamp = Type.String({ format: 'date-time' });
-/** Free text: no control characters (PostgreSQL refuses NUL in text, and none belong here). */
-export const textPattern = '^[^\\u0000-\\u001f\\u007f]*$';
+/** Free text: well-formed, no control characters (PostgreSQL refuses NUL, and none belong here). */
+export const textPattern = freeTextPattern.source;
 const DisplayName = Type.String({ minLength: 1, maxLength: displayNameLengthMax, pattern: textPattern });
 const KindFormat = Type.Union([Type.Literal('decimal'), Type.Literal('binary')]);
 

@@ -7,7 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { apiVersion, buildApp } from '../api/app.js';
 import { jwtVerifier } from '../api/jwt.js';
+import { isIP } from 'node:net';
 import { roles, type Role } from '../domain/access.js';
+import {
+  headersTimeoutMsDefault,
+  idleTimeoutMsDefault,
+  requestTimeoutMsDefault,
+  watchersMax,
+  watchersPerPrincipalMaxDefault,
+} from '../domain/constants.js';
 import { systemClock } from '../domain/clock.js';
 import { AllotError } from '../domain/errors.js';
 import { openLedger } from '../ledger/ledger.js';
@@ -41,6 +49,36 @@ const parseInterval = (value: string) => {
   return ms;
 };
 
+const parseTimeout = (value: string) => {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 100 || ms > 3_600_000) {
+    throw new InvalidArgumentError('must be a number of milliseconds from 100 to 3600000');
+  }
+  return ms;
+};
+
+const parseStreamCount = (value: string) => {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > watchersMax) {
+    throw new InvalidArgumentError(`must be a whole number from 1 to ${watchersMax}`);
+  }
+  return count;
+};
+
+/** Addresses or CIDR ranges, as proxy-addr (Fastify's trustProxy) reads them. */
+const parseAddressList = (value: string) => {
+  const list = value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  for (const item of list) {
+    const [address, bits, extra] = item.split('/');
+    const family = isIP(address ?? '');
+    const bitsMax = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (bits !== undefined && !(/^[0-9]{1,3}$/.test(bits) && Number(bits) <= bitsMax))) {
+      throw new InvalidArgumentError(`"${item}" is not an IP address or CIDR range`);
+    }
+  }
+  return list;
+};
+
 const program = new Command()
   .name('allot')
   .description('A quota ledger for multi-tenant platforms')
@@ -58,6 +96,20 @@ program
   .option('--jwt-role-claim <name>', 'the claim holding the role', 'allot_role')
   .option('--jwt-organization-claim <name>', 'the claim holding the organization', 'allot_organization')
   .option('--jwt-project-claim <name>', 'the claim holding the project', 'allot_project')
+  .option('--jwt-allow-no-exp', 'accept JWTs without an exp claim (by default they are refused)')
+  .addOption(
+    new Option('--trust-proxy <addresses>', "proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR ranges")
+      .env('ALLOT_TRUST_PROXY')
+      .argParser(parseAddressList),
+  )
+  .addOption(new Option('--headers-timeout <ms>', "time to receive a request's headers").default(headersTimeoutMsDefault).argParser(parseTimeout))
+  .addOption(new Option('--request-timeout <ms>', 'time to receive a whole request, body included').default(requestTimeoutMsDefault).argParser(parseTimeout))
+  .addOption(new Option('--idle-timeout <ms>', 'time a kept-alive connection may wait for its next request').default(idleTimeoutMsDefault).argParser(parseTimeout))
+  .addOption(
+    new Option('--watch-per-principal <count>', 'watch streams one principal may hold open')
+      .default(watchersPerPrincipalMaxDefault)
+      .argParser(parseStreamCount),
+  )
   .option('--controller', 'also run the limits controller of --region in this process')
   .option('--region <region>', 'the region this process serves (with --controller)')
   .addOption(new Option('--controller-interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
@@ -75,6 +127,7 @@ program
             roleClaim: options.jwtRoleClaim,
             organizationClaim: options.jwtOrganizationClaim,
             projectClaim: options.jwtProjectClaim,
+            allowNoExpiry: options.jwtAllowNoExp ?? false,
           })
         : undefined;
     let adminToken = process.env.ALLOT_ADMIN_TOKEN ?? '';
@@ -90,6 +143,9 @@ program
       jwt,
       metrics,
       logger: { level: process.env.ALLOT_LOG_LEVEL ?? 'info', stream: process.stderr },
+      trustedProxies: options.trustProxy ?? [],
+      timeouts: { headersMs: options.headersTimeout, requestMs: options.requestTimeout, idleMs: options.idleTimeout },
+      watchersPerPrincipalMax: options.watchPerPrincipal,
     });
     const stopSweeper = startSweeper(ledger, (error) => app.log.error({ err: error }, 'sweep failed'));
     const stopController = options.controller
@@ -127,6 +183,12 @@ interface ServeOptions {
   jwtRoleClaim: string;
   jwtOrganizationClaim: string;
   jwtProjectClaim: string;
+  jwtAllowNoExp?: boolean;
+  trustProxy?: string[];
+  headersTimeout: number;
+  requestTimeout: number;
+  idleTimeout: number;
+  watchPerPrincipal: number;
 }
 
 program

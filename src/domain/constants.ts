@@ -40,8 +40,9 @@ export const sweepIntervalMs = 1000;
 /** Journal entries per page and per server-sent-events poll. */
 export const journalPageSizeMax = 1000;
 export const watchPollIntervalMs = 250;
-/** Server-sent-event streams open at once in one process. */
+/** Server-sent-event streams open at once in one process, and per principal in one process. */
 export const watchersMax = 1000;
+export const watchersPerPrincipalMaxDefault = 16;
 /** Idempotency keys: length, how long responses are kept, and how long a retry waits. */
 export const idempotencyKeyLengthMax = 255;
 export const idempotencyRetentionMs = 24 * 60 * 60 * 1000;
@@ -55,6 +56,20 @@ export const idempotencyPollIntervalMs = 20;
 export const idempotencyClaimStaleMs = 15_000;
 /** Failed authentications from one address in a minute before it is refused (429). */
 export const authFailuresPerMinuteMax = 30;
+/**
+ * A credential that authenticated in this process within this time is still checked from an
+ * address over its failure budget (it is not a guess), and at most this many are remembered.
+ */
+export const knownCredentialRetentionMs = 24 * 60 * 60 * 1000;
+export const knownCredentialsMax = 10_000;
+/** How long an API token lookup is trusted: a revocation elsewhere takes effect within this. */
+export const authCacheTtlMs = 2000;
+/** How often a long-lived response asks whether its credential still stands. */
+export const streamRecheckIntervalMs = 2000;
+/** HTTP timeouts: to receive a request's headers, the whole request, and between requests. */
+export const headersTimeoutMsDefault = 10_000;
+export const requestTimeoutMsDefault = 30_000;
+export const idleTimeoutMsDefault = 10_000;
 /** How deeply JSON bodies may nest. */
 export const jsonDepthMax = 32;
 /** Retries of a transaction that failed on a serialization failure or deadlock. */
@@ -66,6 +81,9 @@ export const postgresPoolSizeMax = 16;
 /** How long SQLite waits for another process's write lock before failing. */
 export const sqliteBusyTimeoutMs = 10_000;
 
+assert(watchersPerPrincipalMaxDefault <= watchersMax, 'a principal may not have more streams than the process');
+assert(headersTimeoutMsDefault <= requestTimeoutMsDefault, 'headers arrive within the request time');
+assert(authCacheTtlMs <= streamRecheckIntervalMs * 2, 'a revoked token must end its streams within a few seconds');
 assert(pageSizeDefault <= pageSizeMax, 'pageSizeDefault must not exceed pageSizeMax');
 assert(holdTtlSecondsMin < holdTtlSecondsMax, 'hold ttl bounds inverted');
 assert(idempotencyWaitMsMax < idempotencyClaimStaleMs, 'a waiting retry must give up before it could take over');

@@ -6,6 +6,7 @@
  * Different organizations never wait on each other's journal.
  */
 import type { Delta } from '../domain/decision.js';
+import { notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { isoOf } from './time.js';
@@ -145,6 +146,13 @@ export async function readJournal(
     [organization, afterRevision, limit],
   );
   return rows.map(entryOf);
+}
+
+/** The organization's newest revision; 404 for an unknown organization. */
+export async function readRevision(tx: Executor, organization: string): Promise<number> {
+  const row = await tx.get<{ revision: number }>('SELECT revision FROM organizations WHERE id = ?', [organization]);
+  if (!row) throw notFound(`organization "${organization}"`);
+  return row.revision;
 }
 
 /** The newest `count` entries, oldest first: where a live feed starts without the whole journal. */

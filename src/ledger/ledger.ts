@@ -29,7 +29,7 @@ import {
   releaseHold,
   type Resolution,
 } from './holds.js';
-import { readJournal, readJournalTail, writeJournal, type JournalEntry } from './journal.js';
+import { readJournal, readJournalTail, readRevision, writeJournal, type JournalEntry } from './journal.js';
 import { listKinds, requireKind, upsertKind } from './kinds.js';
 import {
   checkTokenInput,
@@ -38,6 +38,7 @@ import {
   principalOfToken,
   revokeToken,
   type Token,
+  type TokenGrant,
   type TokenInput,
 } from './tokens.js';
 import type { Principal } from '../domain/access.js';
@@ -111,6 +112,7 @@ import type {
   WriteOptions,
 } from './types.js';
 import {
+  checkAllocationFilter,
   checkAllocationInput,
   checkConfirmInput,
   checkDescription,
@@ -152,6 +154,7 @@ type Listener = (organization: string) => void;
 
 export class Ledger {
   private readonly listeners = new Set<Listener>();
+  private readonly credentialListeners = new Set<() => void>();
 
   constructor(
     readonly store: Store,
@@ -238,7 +241,9 @@ export class Ledger {
       options,
       (context) => deleteProject(context, organization, id, options.cascade ?? false),
       organization,
-    );
+    ).finally(() => {
+      for (const listener of this.credentialListeners) listener();
+    });
   }
 
   // Quotas
@@ -585,6 +590,7 @@ export class Ledger {
   /** An organization's live allocations across its projects, filtered like a project's. */
   listOrganizationAllocations(organization: string, filter: AllocationFilter = {}): Promise<Page<Allocation>> {
     const limit = pageSize(filter);
+    checkAllocationFilter(filter);
     return this.read((tx) => listOrganizationAllocations(tx, organization, filter, limit));
   }
 
@@ -603,6 +609,7 @@ export class Ledger {
     filter: AllocationFilter = {},
   ): Promise<Page<Allocation>> {
     const limit = pageSize(filter);
+    checkAllocationFilter(filter);
     return this.read((tx) => listAllocations(tx, organization, project, filter, limit));
   }
 
@@ -690,6 +697,11 @@ export class Ledger {
     });
   }
 
+  /** The organization's newest journal revision (404 for an unknown organization). */
+  async readRevision(organization: string): Promise<number> {
+    return this.read((tx) => readRevision(tx, organization));
+  }
+
   /** The newest `count` journal entries of an organization, oldest first. */
   readJournalTail(organization: string, count: number): Promise<JournalEntry[]> {
     if (!Number.isInteger(count) || count < 1 || count > journalPageSizeMax) {
@@ -768,13 +780,23 @@ export class Ledger {
     return this.read((tx) => listTokens(tx));
   }
 
-  revokeToken(id: string): Promise<void> {
-    return this.write({}, ({ tx, nowMs }) => revokeToken(tx, id, nowMs));
+  async revokeToken(id: string): Promise<void> {
+    await this.write({}, ({ tx, nowMs }) => revokeToken(tx, id, nowMs));
+    for (const listener of this.credentialListeners) listener();
   }
 
-  /** The principal of an API token, or undefined for an unknown, revoked or expired one. */
-  principalOfToken(token: string): Promise<Principal | undefined> {
+  /** The principal of an API token and its expiry, or undefined for an unknown, revoked or expired one. */
+  principalOfToken(token: string): Promise<TokenGrant | undefined> {
     return this.read((tx) => principalOfToken(tx, token, this.clock.nowMs()));
+  }
+
+  /**
+   * Calls `listener` after a commit in this process that may have ended credentials (a token
+   * revoked, a project deleted with its tokens), so caches of authentication drop at once.
+   */
+  onCredentialsChanged(listener: () => void): () => void {
+    this.credentialListeners.add(listener);
+    return () => this.credentialListeners.delete(listener);
   }
 
   /** One round trip to the database, for health checks. */

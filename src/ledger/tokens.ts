@@ -119,11 +119,20 @@ export async function revokeToken(tx: Executor, id: string, nowMs: number): Prom
   if (row.revoked_at === null) await tx.run('UPDATE tokens SET revoked_at = ? WHERE id = ?', [nowMs, id]);
 }
 
+/** Who a valid credential stands for, and until when it is valid on its own (null: no expiry). */
+export interface TokenGrant {
+  principal: Principal;
+  expiresAtMs: number | null;
+}
+
 /** The principal a token stands for, if it is known, not revoked and not expired. */
-export async function principalOfToken(tx: Executor, token: string, nowMs: number): Promise<Principal | undefined> {
+export async function principalOfToken(tx: Executor, token: string, nowMs: number): Promise<TokenGrant | undefined> {
   const row = await tx.get<TokenRow>('SELECT * FROM tokens WHERE digest = ?', [digestOf(token)]);
   if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= nowMs)) return undefined;
-  return { id: `token:${row.id}`, role: row.role, organization: row.organization_id, project: row.project_id };
+  return {
+    principal: { id: `token:${row.id}`, role: row.role, organization: row.organization_id, project: row.project_id },
+    expiresAtMs: row.expires_at,
+  };
 }
 
 /**

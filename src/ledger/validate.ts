@@ -13,6 +13,7 @@ import {
 import type { Line } from '../domain/decision.js';
 import { invalid } from '../domain/errors.js';
 import { parseQuantity } from '../domain/quantity.js';
+import { freeTextProblem, resourceIdProblem } from '../domain/text.js';
 import type {
   AllocationInput,
   CheckedAllocationInput,
@@ -31,8 +32,6 @@ import type {
 
 /** Ids of organizations, projects and kinds. */
 export const idPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
-/** Referenced resource ids: printable, no control characters. */
-export const resourceIdPattern = /^[^\u0000-\u001f\u007f]{1,255}$/;
 
 export function checkId(field: string, value: unknown): string {
   if (typeof value !== 'string' || !idPattern.test(value)) {
@@ -42,9 +41,17 @@ export function checkId(field: string, value: unknown): string {
 }
 
 export function checkText(field: string, value: unknown, lengthMax: number): string {
-  if (typeof value !== 'string' || value.length > lengthMax || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw invalid(field, `must be a string of at most ${lengthMax} characters, without control characters`);
-  }
+  if (typeof value !== 'string') throw invalid(field, `must be a string of at most ${lengthMax} characters`);
+  const problem = freeTextProblem(value, lengthMax);
+  if (problem !== null) throw invalid(field, problem);
+  return value;
+}
+
+/** A referenced resource id (see domain/text.ts for the rule). */
+export function checkResourceId(field: string, value: unknown): string {
+  if (typeof value !== 'string') throw invalid(field, `must be a string of 1 to ${resourceIdLengthMax} characters`);
+  const problem = resourceIdProblem(value);
+  if (problem !== null) throw invalid(field, problem);
   return value;
 }
 
@@ -61,12 +68,17 @@ export function checkQuantity(field: string, value: unknown): number {
 
 export function checkAllocationInput(input: AllocationInput): CheckedAllocationInput {
   checkId('resource.kind', input?.resource?.kind);
-  const resourceId = input.resource.id;
-  if (typeof resourceId !== 'string' || !resourceIdPattern.test(resourceId)) {
-    throw invalid('resource.id', `must be 1 to ${resourceIdLengthMax} printable characters`);
-  }
+  const resourceId = checkResourceId('resource.id', input.resource.id);
   const lines = checkLines(input.allocations);
   return { resource: { kind: input.resource.kind, id: resourceId }, allocations: lines };
+}
+
+/** The filters of an allocation listing: each, when given, as it would be stored. */
+export function checkAllocationFilter<F extends { project?: string; resourceKind?: string; resourceId?: string }>(filter: F): F {
+  if (filter.project !== undefined) checkId('project', filter.project);
+  if (filter.resourceKind !== undefined) checkId('resourceKind', filter.resourceKind);
+  if (filter.resourceId !== undefined) checkResourceId('resourceId', filter.resourceId);
+  return filter;
 }
 
 export function checkHoldInput(input: HoldInput): CheckedHoldInput {

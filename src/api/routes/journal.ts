@@ -6,9 +6,10 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { journalPageSizeMax, watchPollIntervalMs, watchersMax } from '../../domain/constants.js';
+import { journalPageSizeMax, streamRecheckIntervalMs, watchersMax } from '../../domain/constants.js';
 import { AllotError, invalid } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
+import { JournalFeed } from '../feed.js';
 import {
   Journal,
   JournalQuery,
@@ -19,7 +20,10 @@ import {
 
 const heartbeatMs = 15_000;
 
-export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
+export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger; watchersPerPrincipalMax: number }> = async (
+  app,
+  { ledger, watchersPerPrincipalMax },
+) => {
   app.get('/v1/organizations/:organization/journal', {
     config: { action: 'read-organization' },
     schema: {
@@ -47,7 +51,11 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
     },
   });
 
+  // One follower per watched organization, shared by its streams (see feed.ts).
+  const feed = new JournalFeed(ledger);
+  app.addHook('onClose', async () => feed.close());
   let watchers = 0;
+  const watchersByPrincipal = new Map<string, number>();
   // Open streams end as the server starts closing, so `app.close()` (SIGTERM) does not wait on
   // them: 'onClose' runs only after every connection has ended, which a stream never does.
   // A watch still being authenticated or looked up when closing starts is refused below
@@ -65,7 +73,10 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
       summary: "Stream an organization's new journal entries as server-sent events",
       description:
         'Each event is `event: journal`, `id: <revision>`, `data: <entry as JSON>`. Starts after ' +
-        '`after` (default 0: the whole journal), or after the `Last-Event-ID` header on reconnect.',
+        '`after` (default 0: the whole journal), or after the `Last-Event-ID` header on reconnect. ' +
+        'The stream ends when its credential does (revoked, expired, its project deleted), ' +
+        `checked every ${streamRecheckIntervalMs / 1000} s and at a token's expiry. One principal may ` +
+        `hold ${watchersPerPrincipalMax} streams in a process (503 beyond).`,
       params: OrganizationParams,
       querystring: WatchQuery,
       response: {
@@ -82,14 +93,23 @@ export const journalRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
         reply.header('connection', 'close');
         throw new AllotError('service-unavailable', 'the server is shutting down; reconnect to another');
       }
+      const principal = request.principal.id;
+      const own = watchersByPrincipal.get(principal) ?? 0;
+      if (own >= watchersPerPrincipalMax) {
+        throw new AllotError('service-unavailable', `at most ${watchersPerPrincipalMax} streams per principal; close one or retry later`);
+      }
       if (watchers >= watchersMax) {
         throw new AllotError('service-unavailable', `at most ${watchersMax} streams at a time; retry later`);
       }
       watchers += 1;
+      watchersByPrincipal.set(principal, own + 1);
       try {
-        await stream(ledger, request, reply, organization, after, stopAll);
+        await stream(ledger, feed, request, reply, organization, after, stopAll);
       } finally {
         watchers -= 1;
+        const left = (watchersByPrincipal.get(principal) ?? 1) - 1;
+        if (left === 0) watchersByPrincipal.delete(principal);
+        else watchersByPrincipal.set(principal, left);
       }
     },
   });
@@ -102,9 +122,13 @@ function resumeRevision(request: FastifyRequest, after: string | undefined): num
   return Number(value);
 }
 
-/** Writes entries as they commit until the client goes away. */
+/**
+ * Writes entries as they commit until the client goes away, the server closes, or the
+ * credential that opened the stream no longer stands.
+ */
 async function stream(
   ledger: Ledger,
+  feed: JournalFeed,
   request: FastifyRequest,
   reply: FastifyReply,
   organization: string,
@@ -120,33 +144,37 @@ async function stream(
   });
   // Send the headers now: a client learns the stream is open before the first entry.
   raw.flushHeaders();
-  let closed = false;
-  let wake: () => void = () => undefined;
-  const stop = () => {
-    closed = true;
-    wake();
-  };
-  // At shutdown the connection goes too: it would otherwise idle in keep-alive, and the
-  // server's close would wait for its timeout.
-  let shuttingDown = false;
+  const stopped = new AbortController();
+  const stop = () => stopped.abort();
+  // At shutdown, or when the credential ends, the connection goes too: it would otherwise idle
+  // in keep-alive, and the server's close would wait for its timeout.
+  let dropConnection = false;
   const shutdown = () => {
-    shuttingDown = true;
+    dropConnection = true;
     stop();
   };
   request.raw.on('close', stop);
   stopAll.add(shutdown);
   // The client may have gone while the organization was looked up: 'close' has fired already.
-  if (request.raw.destroyed || raw.destroyed) closed = true;
-  // Commits in this process wake the stream at once; other processes' commits are seen by
-  // the poll, so one interval is the longest delay.
-  const stopListening = ledger.onChange((changed) => {
-    if (changed === organization) wake();
+  if (request.raw.destroyed || raw.destroyed) stop();
+  const { authentication } = request;
+  const unfollow = await feed.follow(organization).catch((error: unknown) => {
+    stop();
+    request.log.error({ err: error }, 'watch stream could not follow');
+    return () => undefined;
   });
   let revision = after;
   let lastWriteMs = ledger.clock.nowMs();
+  let recheckAtMs = ledger.clock.nowMs() + streamRecheckIntervalMs;
   try {
-    while (!closed) {
-      const entries = await ledger.readJournal(organization, revision, journalPageSizeMax);
+    while (!stopped.signal.aborted) {
+      const nowMs = ledger.clock.nowMs();
+      if (authentication.expiresAtMs !== null && nowMs >= authentication.expiresAtMs) break;
+      if (nowMs >= recheckAtMs) {
+        if (!(await authentication.stillValid())) break;
+        recheckAtMs = nowMs + streamRecheckIntervalMs;
+      }
+      const entries = await feed.read(organization, revision);
       for (const entry of entries) {
         raw.write(`event: journal\nid: ${entry.revision}\ndata: ${JSON.stringify(entry)}\n\n`);
         revision = entry.revision;
@@ -157,21 +185,25 @@ async function stream(
         raw.write(': heartbeat\n\n');
         lastWriteMs = ledger.clock.nowMs();
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, watchPollIntervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      const untilMs = Math.min(
+        lastWriteMs + heartbeatMs,
+        recheckAtMs,
+        authentication.expiresAtMs ?? Number.POSITIVE_INFINITY,
+      );
+      await feed.wait(organization, revision, untilMs - ledger.clock.nowMs(), stopped.signal);
+    }
+    // The credential ended (not the client, not the server): say so, then close.
+    if (!stopped.signal.aborted) {
+      dropConnection = true;
+      raw.write('event: end\ndata: {"reason":"the credential that opened this stream no longer stands"}\n\n');
     }
   } catch (error) {
     request.log.error({ err: error }, 'watch stream failed');
   } finally {
+    unfollow();
     stopAll.delete(shutdown);
-    stopListening();
     raw.end(() => {
-      if (shuttingDown) request.raw.socket?.destroy();
+      if (dropConnection) request.raw.socket?.destroy();
     });
   }
 }
