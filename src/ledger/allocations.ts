@@ -8,8 +8,8 @@ import { deltasBetween, usageOf } from '../domain/decision.js';
 import { notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
-import { applyDeltasAndJournal } from './counters.js';
-import { expireDueHolds } from './holds.js';
+import { applyDeltasAndJournal, counterKeysOf } from './counters.js';
+import { freeDueHolds, resolveDueHolds } from './holds.js';
 import { appendJournal } from './journal.js';
 import { requireKinds } from './kinds.js';
 import { precheckCreate } from './precheck.js';
@@ -18,7 +18,6 @@ import {
   allocationOf,
   checkGeneration,
   insertRecord,
-  lockRecord,
   readLines,
   readLinesOf,
   readRecord,
@@ -40,7 +39,7 @@ export async function createAllocation(
   const { tx, nowMs } = context;
   const kinds = input.allocations.map((l) => l.kind);
   const { holdExpired } = await precheckCreate(context, organization, project, kinds, input.resource, nowMs);
-  if (holdExpired) await expireDueHolds(context, organization);
+  const due = holdExpired ? await resolveDueHolds(context, organization) : { count: 0, changes: [] };
   // The rows first, the counters last: the counter rows are what concurrent decisions wait
   // for, so they are locked for as short a time as possible.
   const row = await insertRecord(
@@ -51,6 +50,7 @@ export async function createAllocation(
   );
   const deltas = deltasBetween([], usageOf(input.allocations, 'live'));
   const allocation = allocationOf(row, input.allocations);
+  await freeDueHolds(context, organization, due, counterKeysOf([{ project, deltas }]));
   await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
@@ -72,8 +72,8 @@ export async function replaceAllocation(
 ): Promise<Allocation> {
   const { tx } = context;
   await lockProject(context, organization, project);
-  await expireDueHolds(context, organization);
-  const row = await lockLive(context, organization, project, id);
+  const { target, ...due } = await resolveDueHolds(context, organization, { project, id });
+  const row = liveOrNotFound(target, id);
   if (row.deleted_at !== null) throw notFound(`allocation "${id}"`);
   checkGeneration(row, ifGeneration);
   await requireKinds(tx, input.allocations.map((l) => l.kind), 'allocations');
@@ -86,6 +86,7 @@ export async function replaceAllocation(
   });
   await replaceLines(tx, id, input.allocations);
   const allocation = allocationOf(next, input.allocations);
+  await freeDueHolds(context, organization, due, counterKeysOf([{ project, deltas }]));
   await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
@@ -111,13 +112,17 @@ export async function deleteAllocation(
 ): Promise<boolean> {
   const { tx, nowMs } = context;
   await lockProject(context, organization, project);
-  await expireDueHolds(context, organization);
-  const row = await lockLive(context, organization, project, id);
-  if (row.deleted_at !== null) return false;
+  const { target, ...due } = await resolveDueHolds(context, organization, { project, id });
+  const row = liveOrNotFound(target, id);
+  if (row.deleted_at !== null) {
+    await freeDueHolds(context, organization, due, []);
+    return false;
+  }
   checkGeneration(row, ifGeneration);
   const before = await readLines(tx, id);
   const deltas = deltasBetween(usageOf(before, 'live'), []);
   await updateRecord(context, row, { deleted_at: nowMs });
+  await freeDueHolds(context, organization, due, counterKeysOf([{ project, deltas }]));
   await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
@@ -129,14 +134,8 @@ export async function deleteAllocation(
   return true;
 }
 
-/** Locks an allocation (live or deleted); a pending or ended hold is not one: 404. */
-async function lockLive(
-  { tx, dialect }: WriteContext,
-  organization: string,
-  project: string,
-  id: string,
-): Promise<AllocationRow> {
-  const row = await lockRecord(tx, dialect, organization, project, id);
+/** An allocation (live or deleted), locked; a pending or ended hold is not one: 404. */
+function liveOrNotFound(row: AllocationRow | undefined, id: string): AllocationRow {
   if (!row || row.state !== 'live') throw notFound(`allocation "${id}"`);
   return row;
 }

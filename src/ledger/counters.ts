@@ -114,6 +114,45 @@ export async function lockProjectCounter(
   );
 }
 
+/** A counter row: a project's (`project` set) or the organization's (`project` null). */
+export interface CounterKey {
+  project: string | null;
+  kind: string;
+}
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Locks counter rows in the one global order of every transaction: kind by kind, in each kind
+ * the projects' rows (by project) before the organization's row. Missing rows are created on
+ * the way. A transaction that must lock rows of several kinds before it moves any (one that
+ * resolves expired holds before its own change) calls this first, so it never waits for a row
+ * that comes earlier in the order while holding a later one: no deadlock with decisions.
+ */
+export async function lockCountersInOrder(
+  context: WriteContext,
+  organization: string,
+  keys: readonly CounterKey[],
+): Promise<void> {
+  const { tx, dialect, nowMs } = context;
+  const kinds = [...new Set(keys.map((key) => key.kind))].sort(byText);
+  for (const kind of kinds) {
+    const projects = [
+      ...new Set(keys.filter((key) => key.kind === kind && key.project !== null).map((key) => key.project!)),
+    ].sort(byText);
+    for (const project of projects) {
+      await ensureProjectCounter(tx, organization, project, kind, nowMs);
+      await lockProjectCounter(tx, dialect, organization, project, kind);
+    }
+    await ensureCounter(context, organization, kind, nowMs);
+    await lockCounter(tx, dialect, organization, kind);
+  }
+}
+
+/** The counter rows a change of these projects' deltas moves. */
+export const counterKeysOf = (changes: readonly ProjectDeltas[]): CounterKey[] =>
+  changes.flatMap(({ project, deltas }) => deltas.map(({ kind }) => ({ project, kind })));
+
 const raiseProject = `UPDATE project_counters
   SET committed = committed + ?, reserved = reserved + ?, held = held + ?, updated_at = ?
   WHERE organization_id = ? AND project_id = ? AND kind = ?

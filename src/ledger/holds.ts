@@ -9,7 +9,14 @@ import { expiredHoldsPerDecisionMax, sweepHoldsPerPassMax } from '../domain/cons
 import { AllotError, notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
-import { applyDeltas, applyDeltasAndJournal } from './counters.js';
+import {
+  applyDeltas,
+  applyDeltasAndJournal,
+  counterKeysOf,
+  lockCountersInOrder,
+  type CounterKey,
+  type ProjectDeltas,
+} from './counters.js';
 import { appendJournal } from './journal.js';
 import { precheckCreate } from './precheck.js';
 import { decodeCursor, pageOf } from './pages.js';
@@ -18,7 +25,6 @@ import {
   holdOf,
   holdStatusOf,
   insertRecord,
-  lockRecord,
   readLines,
   readLinesOf,
   readRecord,
@@ -43,7 +49,7 @@ export async function createHold(
   const { tx, nowMs } = context;
   const kinds = input.allocations.map((l) => l.kind);
   const { holdExpired } = await precheckCreate(context, organization, project, kinds, input.resource, nowMs);
-  if (holdExpired) await expireDueHolds(context, organization);
+  const due = holdExpired ? await resolveDueHolds(context, organization) : noneDue;
   const deltas = deltasBetween([], usageOf(input.allocations, 'held'));
   const row = await insertRecord(
     context,
@@ -58,6 +64,7 @@ export async function createHold(
     input.allocations,
   );
   const hold = holdOf(row, input.allocations, nowMs);
+  await freeDueHolds(context, organization, due, counterKeysOf([{ project, deltas }]));
   await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
@@ -85,7 +92,7 @@ export async function confirmHold(
   const { tx } = context;
   const pending = await lockPending(context, organization, project, id);
   if (!pending.pending) return { resolved: false, hold: pending.hold };
-  const { row, held } = pending;
+  const { row, held, due } = pending;
   checkGeneration(row, ifGeneration);
   const lines = confirmed ?? held;
   const exceeding = confirmExceeding(held, lines);
@@ -103,6 +110,7 @@ export async function confirmHold(
   });
   await replaceLines(tx, id, lines);
   const hold = holdOf(next, lines, context.nowMs);
+  await freeDueHolds(context, organization, due, counterKeysOf([{ project, deltas }]));
   await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
@@ -123,7 +131,7 @@ export async function releaseHold(
 ): Promise<Resolution> {
   const pending = await lockPending(context, organization, project, id);
   if (!pending.pending) return { resolved: false, hold: pending.hold };
-  const { row, held } = pending;
+  const { row, held, due } = pending;
   checkGeneration(row, ifGeneration);
   const deltas = deltasBetween(usageOf(held, 'held'), []);
   const next = await updateRecord(context, row, {
@@ -131,6 +139,7 @@ export async function releaseHold(
     resolved_at: context.nowMs,
     deleted_at: context.nowMs,
   });
+  await freeDueHolds(context, organization, due, counterKeysOf([{ project, deltas }]));
   await applyDeltasAndJournal(context, organization, project, deltas, {
     organization,
     project,
@@ -142,12 +151,15 @@ export async function releaseHold(
   return { resolved: true, hold: holdOf(next, held, context.nowMs) };
 }
 
-type Pending = { pending: true; row: AllocationRow; held: Line[] } | { pending: false; hold: Hold };
+type Pending = { pending: true; row: AllocationRow; held: Line[]; due: DueHolds } | { pending: false; hold: Hold };
+
+const noneDue: DueHolds = { count: 0, changes: [] };
 
 /**
  * Locks a hold that is still pending. First resolves the organization's expired holds (this
  * one included), so a confirm after expiry finds it expired — and that expiry commits even
- * though the confirm is refused.
+ * though the confirm is refused. The expired holds' counters are freed by the caller, with
+ * its own, in the global lock order.
  */
 async function lockPending(
   context: WriteContext,
@@ -155,50 +167,91 @@ async function lockPending(
   project: string,
   id: string,
 ): Promise<Pending> {
-  const { tx, dialect, nowMs } = context;
+  const { tx, nowMs } = context;
   await lockProject(context, organization, project);
-  await expireDueHolds(context, organization);
-  const row = await lockRecord(tx, dialect, organization, project, id);
+  const { target: row, ...due } = await resolveDueHolds(context, organization, { project, id });
   if (!row || !wasHold(row)) throw notFound(`hold "${id}"`);
   const held = await readLines(tx, id);
-  if (holdStatusOf(row, nowMs) !== 'pending') return { pending: false, hold: holdOf(row, held, nowMs) };
-  return { pending: true, row, held };
+  if (holdStatusOf(row, nowMs) !== 'pending') {
+    await freeDueHolds(context, organization, due, []);
+    return { pending: false, hold: holdOf(row, held, nowMs) };
+  }
+  return { pending: true, row, held, due };
 }
 
 /**
- * Resolves the organization's pending holds whose time has passed: frees what they hold (one
- * counter update per kind for all of them) and journals each one. Runs first in every
- * decision, so the decision never counts an expired hold.
+ * Resolves the organization's pending holds whose time has passed: frees what they hold and
+ * journals each one. Runs first in every transaction that changes the organization's usage,
+ * so no decision counts an expired hold. `alsoLock` names the counter rows the caller will
+ * move afterwards: all are locked together in the global order first (see
+ * lockCountersInOrder), so resolving holds of other kinds and projects never makes the caller
+ * take a lock out of order.
  */
-export async function expireDueHolds(context: WriteContext, organization: string): Promise<number> {
+export async function expireDueHolds(
+  context: WriteContext,
+  organization: string,
+  alsoLock: readonly CounterKey[] = [],
+): Promise<number> {
+  const due = await resolveDueHolds(context, organization);
+  await freeDueHolds(context, organization, due, alsoLock);
+  return due.count;
+}
+
+/** Holds resolved as expired in this transaction, whose counters are still to be freed. */
+export interface DueHolds {
+  count: number;
+  changes: ProjectDeltas[];
+}
+
+/**
+ * The first half of expiry: locks the organization's due holds — with the record the caller
+ * is about to change (`target`), in one statement in id order, so two transactions never
+ * lock two records in opposite orders — marks each due hold expired and journals it. Their
+ * counters move in `freeDueHolds`, which a decision calls just before it moves its own, after
+ * it has written its own rows (as a decision without expired holds does: rows first,
+ * counters last). Returns the target as it is after the expiries (undefined if not found).
+ */
+export async function resolveDueHolds(
+  context: WriteContext,
+  organization: string,
+  target?: { project: string; id: string },
+): Promise<DueHolds & { target?: AllocationRow }> {
   const { tx, dialect, nowMs } = context;
+  // The outer conditions are checked again on a row that changed while this waited for its
+  // lock (PostgreSQL READ COMMITTED), so a hold another transaction resolved drops out.
   const rows = await tx.all<AllocationRow>(
-    `SELECT * FROM allocations WHERE organization_id = ? AND state = 'held' AND deleted_at IS NULL
-      AND expires_at <= ? ORDER BY id LIMIT ?${dialect.lockRowsSuffix}`,
-    [organization, nowMs, expiredHoldsPerDecisionMax],
+    `SELECT * FROM allocations WHERE organization_id = ?
+      AND (id IN (SELECT id FROM allocations WHERE organization_id = ? AND state = 'held'
+          AND deleted_at IS NULL AND expires_at <= ? ORDER BY id LIMIT ?) OR (id = ? AND project_id = ?))
+      AND ((state = 'held' AND deleted_at IS NULL AND expires_at <= ?) OR (id = ? AND project_id = ?))
+      ORDER BY id${dialect.lockRowsSuffix}`,
+    [
+      organization,
+      organization,
+      nowMs,
+      expiredHoldsPerDecisionMax,
+      target?.id ?? null,
+      target?.project ?? null,
+      nowMs,
+      target?.id ?? null,
+      target?.project ?? null,
+    ],
   );
-  if (rows.length === 0) return 0;
-  const lines = await readLinesOf(tx, rows.map((row) => row.id));
-  const perHold = rows.map((row) => ({
-    row,
-    held: lines.get(row.id) ?? [],
-    deltas: deltasBetween(usageOf(lines.get(row.id) ?? [], 'held'), []),
-  }));
-  const projects = [...new Set(perHold.map((h) => h.row.project_id))];
-  await applyDeltas(
-    context,
-    organization,
-    projects.map((project) => ({
-      project,
-      deltas: sumDeltas(perHold.filter((h) => h.row.project_id === project).flatMap((h) => h.deltas)),
-    })),
-  );
-  for (const { row, held, deltas } of perHold) {
-    await updateRecord(context, row, {
+  let targetRow = rows.find((row) => row.id === target?.id && row.project_id === target?.project);
+  const dueRows = rows.filter((row) => row.state === 'held' && row.deleted_at === null && row.expires_at! <= nowMs);
+  if (dueRows.length === 0) return { count: 0, changes: [], target: targetRow };
+  const lines = await readLinesOf(tx, dueRows.map((row) => row.id));
+  const perProject = new Map<string, Delta[]>();
+  for (const row of dueRows) {
+    const held = lines.get(row.id) ?? [];
+    const deltas = deltasBetween(usageOf(held, 'held'), []);
+    perProject.set(row.project_id, [...(perProject.get(row.project_id) ?? []), ...deltas]);
+    const resolved = await updateRecord(context, row, {
       resolution: 'expired',
       resolved_at: nowMs,
       deleted_at: nowMs,
     });
+    if (row === targetRow) targetRow = resolved;
     appendJournal(context, {
       organization,
       project: row.project_id,
@@ -209,10 +262,26 @@ export async function expireDueHolds(context: WriteContext, organization: string
         held,
         expiredAt: new Date(row.expires_at!).toISOString(),
       },
-      deltas: deltas as Delta[],
+      deltas,
     });
   }
-  return rows.length;
+  const changes = [...perProject].map(([project, deltas]) => ({ project, deltas: sumDeltas(deltas) }));
+  return { count: dueRows.length, changes, target: targetRow };
+}
+
+/**
+ * The second half: locks the due holds' counter rows and the caller's (`alsoLock`) in the
+ * global order, then frees what the due holds held. Nothing to do when none were due.
+ */
+export async function freeDueHolds(
+  context: WriteContext,
+  organization: string,
+  due: DueHolds,
+  alsoLock: readonly CounterKey[],
+): Promise<void> {
+  if (due.count === 0) return;
+  await lockCountersInOrder(context, organization, [...counterKeysOf(due.changes), ...alsoLock]);
+  await applyDeltas(context, organization, due.changes);
 }
 
 /** Organizations that have expired pending holds, for the sweeper. */

@@ -138,9 +138,9 @@ export async function writeProjectQuotas(
   const { tx, dialect, nowMs } = context;
   // The project's row first (as a decision's key-share lock): a deletion waits for this.
   const current = await projectGenerationOf(tx, organization, project, dialect.lockRowsSuffix);
-  await expireDueHolds(context, organization);
   const sorted = [...inputs].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
   await requireKinds(tx, sorted.map((input) => input.kind), 'quotas');
+  await expireDueHolds(context, organization, inputs.map(({ kind }) => ({ project, kind })));
   const refusals = new EnvelopeRefusals();
   const changes: { kind: string; before: { cap: number | null; guaranteed: number }; after: { cap: number | null; guaranteed: number }; shortfall: number }[] = [];
   for (const input of sorted) {

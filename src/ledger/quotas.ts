@@ -109,9 +109,9 @@ export async function writeQuotas(
 ): Promise<void> {
   const { tx, dialect, nowMs } = context;
   await requireOrganization(tx, organization);
-  await expireDueHolds(context, organization);
   const sorted = [...inputs].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
   await requireKinds(tx, sorted.map((input) => input.kind), 'quotas');
+  await expireDueHolds(context, organization, inputs.map(({ kind }) => ({ project: null, kind })));
   const refusals = new EnvelopeRefusals();
   const changes: { kind: string; before: number | null; after: number | null }[] = [];
   for (const input of sorted) {
