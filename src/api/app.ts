@@ -117,6 +117,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installProblemHandlers(app);
+  // A query parameter whose percent-encoding is not UTF-8 is refused, never taken literally
+  // or repaired: `?resourceId=%ED%A0%80` (a lone surrogate) names no id, so it gets a 400.
+  app.addHook('onRequest', async (request) => {
+    const query = request.url.indexOf('?');
+    if (query < 0) return;
+    for (const pair of request.url.slice(query + 1).split('&')) {
+      const [name = '', value = ''] = pair.split('=', 2);
+      for (const part of [name, value]) {
+        try {
+          decodeURIComponent(part.replace(/\+/g, ' '));
+        } catch {
+          const field = safeDecode(name) ?? 'query';
+          throw new AllotError('invalid-request', `${field}: is not percent-encoded UTF-8`, {
+            errors: [{ field, message: 'is not percent-encoded UTF-8' }],
+          });
+        }
+      }
+    }
+  });
   // Only JSON bodies: without this, Fastify would read text/plain as a string and answer a
   // schema error (400) where the truth is an unsupported media type (415).
   app.removeContentTypeParser('text/plain');
@@ -158,7 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await serveDashboard(app, options.dashboardDir ?? defaultDashboardDir);
 
   // One budget of failed authentications per address, whichever API they were sent to.
-  const failures = new FailureCounter();
+  const failures = new FailureCounter(options.adminToken);
   const authenticator = new Authenticator(options.ledger, options.adminToken, options.jwt);
   app.addHook('onClose', async () => authenticator.close());
   const auth = { authenticator, failures, clock: options.ledger.clock };
@@ -195,6 +214,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // The identity service's quota and allocation API (see compat/identity.ts).
   await app.register(identityCompatRoutes, { ledger: options.ledger, ...auth });
   return app;
+}
+
+function safeDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

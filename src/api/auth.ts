@@ -158,10 +158,12 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     // An address over its failure budget may still present a credential that cannot be
     // guessed, or one that has worked here before: the budget stops guessing, not users who
     // share an address with someone who guesses.
-    if (failures.limited(source, clock.nowMs()) && !(credential && failures.exempt(credential, clock.nowMs()))) {
+    const limited = failures.limited(source, clock.nowMs());
+    const tooMany = () => {
       reply.header('retry-after', '60');
-      throw new AllotError('too-many-requests', 'too many failed authentications from this address; wait a minute');
-    }
+      return new AllotError('too-many-requests', 'too many failed authentications from this address; wait a minute');
+    };
+    if (limited && !(credential && failures.exempt(credential, clock.nowMs()))) throw tooMany();
     const authentication = credential ? await authenticator.authenticate(credential) : undefined;
     if (authentication) {
       failures.succeeded(credential!, clock.nowMs());
@@ -170,6 +172,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       return;
     }
     failures.add(source, clock.nowMs());
+    if (limited) throw tooMany();
     reply.header('www-authenticate', 'Bearer realm="allot"');
     throw new AllotError(
       'unauthorized',
@@ -201,6 +204,13 @@ const unguessable = (credential: string) =>
   /^allot_[A-Za-z0-9_-]{43}$/.test(credential) || credential.split('.').length === 3;
 
 /**
+ * The bootstrap admin token is chosen by the operator. At this length or more (the generated
+ * one has 32 characters of 6 bits) it is treated as unguessable; a shorter one stays behind
+ * the failure limit until it has worked once in this process.
+ */
+export const strongAdminTokenLengthMin = 32;
+
+/**
  * Failed authentications per source address in the last minute, bounded in memory, and the
  * credentials that authenticated here lately (by digest), which the limit does not stop.
  */
@@ -208,6 +218,11 @@ export class FailureCounter {
   private readonly windows = new Map<string, { startMs: number; count: number }>();
   private readonly known = new Map<string, number>();
   private static readonly addressesMax = 10_000;
+  private readonly strongAdminDigest: Buffer | undefined;
+
+  constructor(adminToken?: string) {
+    if (adminToken !== undefined && adminToken.length >= strongAdminTokenLengthMin) this.strongAdminDigest = digest(adminToken);
+  }
 
   limited(source: string, nowMs: number): boolean {
     const window = this.windows.get(source);
@@ -217,7 +232,9 @@ export class FailureCounter {
   /** Whether a credential is checked even from an address over its budget. */
   exempt(credential: string, nowMs: number): boolean {
     if (unguessable(credential)) return true;
-    const seenMs = this.known.get(digest(credential).toString('hex'));
+    const credentialDigest = digest(credential);
+    if (this.strongAdminDigest && timingSafeEqual(credentialDigest, this.strongAdminDigest)) return true;
+    const seenMs = this.known.get(credentialDigest.toString('hex'));
     return seenMs !== undefined && nowMs - seenMs < knownCredentialRetentionMs;
   }
 

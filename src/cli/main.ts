@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { apiVersion, buildApp } from '../api/app.js';
+import { strongAdminTokenLengthMin } from '../api/auth.js';
 import { jwtVerifier } from '../api/jwt.js';
 import { isIP } from 'node:net';
 import { roles, type Role } from '../domain/access.js';
@@ -134,6 +135,11 @@ program
     if (adminToken === '') {
       adminToken = randomBytes(24).toString('base64url');
       out(`ALLOT_ADMIN_TOKEN is not set; this run accepts the generated token: ${adminToken}`);
+    } else if (adminToken.length < strongAdminTokenLengthMin) {
+      process.stderr.write(
+        `allot: ALLOT_ADMIN_TOKEN has fewer than ${strongAdminTokenLengthMin} characters: it can be guessed, so an ` +
+          'address that fails to authenticate 30 times in a minute is refused it until it has worked here once\n',
+      );
     }
     const ledger = await openLedger({ db: options.db });
     const metrics = createMetrics(ledger);

@@ -4,7 +4,7 @@
  */
 import type { Line } from '../domain/decision.js';
 import { AllotError } from '../domain/errors.js';
-import type { Dialect, Executor } from '../store/store.js';
+import type { Executor } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { isoOf } from './time.js';
 import type { Allocation, Hold, HoldStatus, ResourceRef } from './types.js';
@@ -29,19 +29,6 @@ export interface AllocationRow {
 
 interface LineRow extends Line {
   allocation_id: string;
-}
-
-export function lockRecord(
-  tx: Executor,
-  dialect: Dialect,
-  organization: string,
-  project: string,
-  id: string,
-): Promise<AllocationRow | undefined> {
-  return tx.get<AllocationRow>(
-    `SELECT * FROM allocations WHERE id = ? AND organization_id = ? AND project_id = ?${dialect.lockRowsSuffix}`,
-    [id, organization, project],
-  );
 }
 
 export function readRecord(

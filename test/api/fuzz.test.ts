@@ -258,6 +258,21 @@ const hostileStrings = [
   '-5',
   '99999999999999999999Ei',
   '18446744073709551616',
+  // Texts the two engines would store differently, or that look like another id.
+  '\udc00',
+  'vm-\ud83d',
+  'a\u0000b',
+  '\u0085',
+  'vm\u2028',
+  '\u2029',
+  '\ufeffvm-1',
+  ' vm-1',
+  'vm-1 ',
+  'vm\u00a01',
+  'vm\u200d1',
+  'cafe\u0301',
+  '\u2066x\u2069',
+  '\u00ad',
 ];
 
 /** A body value that is refused wherever it stands: each mutation of `base` at one position. */
@@ -332,6 +347,14 @@ function mutatedBody(schema: Schema, base: unknown): fc.Arbitrary<{ text: string
           ),
         )
         .map(([s, v]) => ({ value: setAt(base, s.path, v), how: 'bad number' })),
+      // Integers written with a fraction or an exponent: their values pass the schema, but the
+      // body parser refuses them rather than round them.
+      fc
+        .tuple(
+          fc.constantFrom(...numberSpots),
+          fc.constantFrom(new Raw('1e3', 1000), new Raw('2e0', 2), new Raw('1.0', 1), new Raw('1e-400', 0), new Raw('10E1', 100), new Raw('5.000', 5)),
+        )
+        .map(([s, v]) => ({ value: setAt(base, s.path, v), how: 'integer in another spelling', parserRefuses: true })),
     );
   }
   if (arraySpots.length > 0) {
@@ -376,7 +399,15 @@ interface FuzzRequest {
   method: string;
   url: string;
   headers: Record<string, string | string[]>;
-  payload?: string;
+  /** Bytes when the body is deliberately not UTF-8. */
+  payload?: string | Buffer;
+}
+
+/** `text` with an invalid UTF-8 sequence put inside its first string (or at its end). */
+function withInvalidUtf8(text: string, bytes: readonly number[]): Buffer {
+  const at = text.indexOf('"') + 1;
+  const cut = at > 0 ? at : text.length;
+  return Buffer.concat([Buffer.from(text.slice(0, cut)), Buffer.from(bytes), Buffer.from(text.slice(cut))]);
 }
 
 /** Path parameter values that are no id (raw: already URL-safe; other: encoded). */
@@ -405,7 +436,7 @@ function requestArbitrary(operation: Operation, world: World): fc.Arbitrary<Fuzz
   if (operation.pathParams.length > 0) faults.push('path');
   if (Object.keys(operation.query).length > 0) faults.push('query');
   if (operation.body) faults.push('body', 'body', 'body', 'arbitrary json');
-  if (operation.method !== 'GET') faults.push('text', 'content-type');
+  if (operation.method !== 'GET') faults.push('text', 'content-type', 'bytes');
   if (operation.hasIdempotencyKey) faults.push('idempotency-key');
   if (operation.readsIfMatch) faults.push('if-match');
 
@@ -477,7 +508,7 @@ function requestArbitrary(operation: Operation, world: World): fc.Arbitrary<Fuzz
         const bodyText = base.body === undefined ? undefined : serialize(base.body);
         const json = (payload: string | undefined, contentType = base.jsonType) =>
           payload === undefined ? {} : { payload, contentType };
-        const make = (part: { url?: string; method?: string; payload?: string; contentType?: string; headers?: Record<string, string | string[]> }): FuzzRequest => {
+        const make = (part: { url?: string; method?: string; payload?: string | Buffer; contentType?: string; headers?: Record<string, string | string[]> }): FuzzRequest => {
           const all = { ...headers, ...(part.headers ?? {}) };
           if (part.payload !== undefined) all['content-type'] = part.contentType ?? base.jsonType;
           return {
@@ -500,6 +531,8 @@ function requestArbitrary(operation: Operation, world: World): fc.Arbitrary<Fuzz
                 fc.tuple(fc.string({ unit: fc.constantFrom(...'abcXYZ_019'), minLength: 1, maxLength: 12 }).filter((k) => !names.includes(k)), fc.string({ maxLength: 20 }))
                   .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`),
                 fc.constantFrom(...names).map((k) => `${k}=1&${k}=2`),
+                // Percent-encoding that is not UTF-8 is refused, never taken literally.
+                fc.tuple(fc.constantFrom(...names), fc.constantFrom('%ED%A0%80', '%C3%28', '%FF', 'vm%80', '%E2%82')).map(([k, v]) => `${k}=${v}`),
                 fc.tuple(fc.constantFrom(...names), fc.oneof(fc.constantFrom(...hostileStrings), fc.string({ unit: 'binary', maxLength: 30 }), fc.integer({ min: 513, max: 3000 }).map((n) => 'c'.repeat(n))))
                   .filter(([k, v]) => !accepts(operation.query[k]!, v))
                   .map(([k, v]) => {
@@ -532,6 +565,14 @@ function requestArbitrary(operation: Operation, world: World): fc.Arbitrary<Fuzz
                 fc.constant({ t: overBodyLimit, how: 'over the body limit' }),
               )
               .map(({ t, how }) => ({ ...make(json(t)), fault: `text: ${how}` }));
+          }
+          case 'bytes': {
+            // A body that is JSON but not UTF-8: a lone continuation byte, an overlong form, a
+            // surrogate encoded as if it were a character, a truncated sequence.
+            const text = bodyText ?? '{}';
+            return fc
+              .constantFrom([0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xff], [0xf4, 0x90, 0x80, 0x80])
+              .map((bytes) => ({ ...make({ payload: withInvalidUtf8(text, bytes) }), fault: 'bytes: invalid UTF-8' }));
           }
           case 'content-type':
             return fc
@@ -684,7 +725,7 @@ describe.each(engines)('fuzzing the API on %s', (engine: Engine) => {
     faults.set(request.fault, (faults.get(request.fault) ?? 0) + 1);
     const shown = () =>
       `${request.method} ${request.url.slice(0, 200)} ${JSON.stringify(request.headers).slice(0, 300)} ` +
-      `${request.payload === undefined ? '' : JSON.stringify(request.payload.slice(0, 200))}`;
+      `${request.payload === undefined ? '' : JSON.stringify(typeof request.payload === 'string' ? request.payload.slice(0, 200) : request.payload.toString('hex').slice(0, 200))}`;
     let response;
     const injectStarted = performance.now();
     try {

@@ -42,7 +42,8 @@ interface SignOptions {
   key?: KeyLike;
   issuer?: string;
   subject?: string | null;
-  expiresAt?: number | string;
+  /** null: no `exp` claim at all. */
+  expiresAt?: number | string | null;
   notBefore?: number;
   audience?: string;
 }
@@ -51,8 +52,8 @@ function sign(keys: Keys, claims: JWTPayload, options: SignOptions = {}): Promis
   let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid })
     .setIssuer(options.issuer ?? issuer)
-    .setIssuedAt()
-    .setExpirationTime(options.expiresAt ?? '5m');
+    .setIssuedAt();
+  if (options.expiresAt !== null) jwt = jwt.setExpirationTime(options.expiresAt ?? '5m');
   if (options.subject !== null) jwt = jwt.setSubject(options.subject ?? 'alice');
   if (options.notBefore !== undefined) jwt = jwt.setNotBefore(options.notBefore);
   if (options.audience !== undefined) jwt = jwt.setAudience(options.audience);
@@ -66,6 +67,7 @@ async function as(
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   url: string,
   body?: unknown,
+  scheme = 'Bearer',
 ): Promise<ApiResponse> {
   // A fresh source address per request, so the refusals this file provokes never reach the
   // failed-authentication limit.
@@ -75,7 +77,7 @@ async function as(
     url,
     remoteAddress: `10.9.${(addressCount >> 8) & 255}.${addressCount & 255}`,
     headers: {
-      authorization: `Bearer ${token}`,
+      authorization: `${scheme} ${token}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
     ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
@@ -102,6 +104,7 @@ describe.each(engines)('JWT bearer tokens on %s', (engine: Engine) => {
   let app: FastifyInstance;
   let renamed: FastifyInstance;
   let audienced: FastifyInstance;
+  let lenient: FastifyInstance;
 
   beforeAll(async () => {
     keys = await makeKeys();
@@ -131,11 +134,13 @@ describe.each(engines)('JWT bearer tokens on %s', (engine: Engine) => {
       adminToken,
       jwt: jwtVerifier({ issuer, jwks: keys.jwks, audience: 'allot-api' }),
     });
+    lenient = await buildApp({ ledger, adminToken, jwt: jwtVerifier({ issuer, jwks: keys.jwks, allowNoExpiry: true }) });
   });
   afterAll(async () => {
     await app?.close();
     await renamed?.close();
     await audienced?.close();
+    await lenient?.close();
     await test?.close();
     if (keys) rmSync(keys.dir, { recursive: true, force: true });
   });
@@ -195,6 +200,19 @@ describe.each(engines)('JWT bearer tokens on %s', (engine: Engine) => {
     ['a service-admin with an organization', (k) => sign(k, { allot_role: 'service-admin', allot_organization: 'o1' })],
     ['an organization that is not a string', (k) => sign(k, { allot_role: 'org-admin', allot_organization: 1 })],
     ['no subject', (k) => sign(k, orgAdmin, { subject: null })],
+    // A claim that is present but not an id must refuse the token: read as "no organization",
+    // it would make a service (or reader) principal of every tenant.
+    ['a service whose organization claim is an array', (k) => sign(k, { allot_role: 'service', allot_organization: ['o1'] })],
+    ['a service whose organization claim is a number', (k) => sign(k, { allot_role: 'service', allot_organization: 7 })],
+    ['a service whose organization claim is an object', (k) => sign(k, { allot_role: 'service', allot_organization: { id: 'o1' } })],
+    ['a service whose organization claim is null', (k) => sign(k, { allot_role: 'service', allot_organization: null })],
+    ['a service whose organization claim is empty', (k) => sign(k, { allot_role: 'service', allot_organization: '' })],
+    ['an organization claim that is no id', (k) => sign(k, { allot_role: 'org-admin', allot_organization: 'O1' })],
+    ['a project claim that is a number', (k) => sign(k, { allot_role: 'project-member', allot_organization: 'o1', allot_project: 1 })],
+    ['a project claim that is an array', (k) => sign(k, { allot_role: 'reader', allot_organization: 'o1', allot_project: ['p1'] })],
+    ['a subject with a control character', (k) => sign(k, orgAdmin, { subject: 'ali\u0000ce' })],
+    ['a subject with a lone surrogate', (k) => sign(k, orgAdmin, { subject: 'ali\ud800ce' })],
+    ['no expiry (exp) claim', (k) => sign(k, orgAdmin, { expiresAt: null })],
     [
       'an unsigned token (alg none)',
       async () => new UnsecuredJWT({ ...orgAdmin, allot_role: 'service-admin', allot_organization: undefined })
@@ -255,6 +273,28 @@ describe.each(engines)('JWT bearer tokens on %s', (engine: Engine) => {
     );
     const ok = await as(audienced, await sign(keys, orgAdmin, { audience: 'allot-api' }), 'GET', '/v1/organizations/o1/quotas');
     expect(ok.status, ok.text).toBe(200);
+  });
+
+  it('a token without exp passes only where the operator allows it', async () => {
+    const token = await sign(keys, orgAdmin, { expiresAt: null });
+    expectProblem(await as(app, token, 'GET', '/v1/organizations/o1/quotas'), 'unauthorized');
+    const allowed = await as(lenient, token, 'GET', '/v1/organizations/o1/quotas');
+    expect(allowed.status, allowed.text).toBe(200);
+    // Allowing no exp does not widen anything else: a malformed claim is still refused.
+    const widened = await sign(keys, { allot_role: 'service', allot_organization: ['o1'] }, { expiresAt: null });
+    expectProblem(await as(lenient, widened, 'GET', '/v1/organizations/o2/quotas'), 'unauthorized');
+  });
+
+  it('a service with no organization claim serves every tenant, as documented', async () => {
+    const token = await sign(keys, { allot_role: 'service' });
+    expect((await as(app, token, 'GET', '/v1/organizations/o2/quotas')).status).toBe(200);
+  });
+
+  it.each(['bearer', 'BEARER', 'BeArEr', 'Bearer  '])('the scheme "%s" is read without regard to case (RFC 7235)', async (scheme) => {
+    const token = await sign(keys, orgAdmin);
+    const response = await as(app, token, 'GET', '/v1/organizations/o1/quotas', undefined, scheme);
+    expect(response.status, response.text).toBe(200);
+    expect((await as(app, adminToken, 'GET', '/v1/organizations/o2/quotas', undefined, scheme)).status).toBe(200);
   });
 
   it('the admin token and API tokens still work next to JWTs', async () => {

@@ -166,6 +166,12 @@ async function stream(
   let revision = after;
   let lastWriteMs = ledger.clock.nowMs();
   let recheckAtMs = ledger.clock.nowMs() + streamRecheckIntervalMs;
+  // A revocation in this process is heard at once: check before the next entry is written.
+  let waiting = new AbortController();
+  const stopListening = ledger.onCredentialsChanged(() => {
+    recheckAtMs = 0;
+    waiting.abort();
+  });
   try {
     while (!stopped.signal.aborted) {
       const nowMs = ledger.clock.nowMs();
@@ -175,6 +181,8 @@ async function stream(
         recheckAtMs = nowMs + streamRecheckIntervalMs;
       }
       const entries = await feed.read(organization, revision);
+      // Credentials changed while reading: ask again before writing what was read.
+      if (recheckAtMs === 0) continue;
       for (const entry of entries) {
         raw.write(`event: journal\nid: ${entry.revision}\ndata: ${JSON.stringify(entry)}\n\n`);
         revision = entry.revision;
@@ -190,7 +198,9 @@ async function stream(
         recheckAtMs,
         authentication.expiresAtMs ?? Number.POSITIVE_INFINITY,
       );
-      await feed.wait(organization, revision, untilMs - ledger.clock.nowMs(), stopped.signal);
+      waiting = new AbortController();
+      const waited = AbortSignal.any([stopped.signal, waiting.signal]);
+      if (recheckAtMs > 0) await feed.wait(organization, revision, untilMs - ledger.clock.nowMs(), waited);
     }
     // The credential ended (not the client, not the server): say so, then close.
     if (!stopped.signal.aborted) {
@@ -200,6 +210,7 @@ async function stream(
   } catch (error) {
     request.log.error({ err: error }, 'watch stream failed');
   } finally {
+    stopListening();
     unfollow();
     stopAll.delete(shutdown);
     raw.end(() => {
