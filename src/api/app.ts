@@ -18,6 +18,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import {
+  apiVersion,
   bodyBytesMax,
   headersTimeoutMsDefault,
   idleTimeoutMsDefault,
@@ -77,7 +78,7 @@ const dashboardHeaders = {
   'referrer-policy': 'no-referrer',
 };
 
-export const apiVersion = '0.1.0';
+export { apiVersion };
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const timeouts = {

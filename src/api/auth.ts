@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canDo, canSee, type Action, type Principal } from '../domain/access.js';
 import {
   authCacheTtlMs,
+  strongAdminTokenLengthMin,
   authFailuresPerMinuteMax,
   knownCredentialRetentionMs,
   knownCredentialsMax,
@@ -203,12 +204,6 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
 const unguessable = (credential: string) =>
   /^allot_[A-Za-z0-9_-]{43}$/.test(credential) || credential.split('.').length === 3;
 
-/**
- * The bootstrap admin token is chosen by the operator. At this length or more (the generated
- * one has 32 characters of 6 bits) it is treated as unguessable; a shorter one stays behind
- * the failure limit until it has worked once in this process.
- */
-export const strongAdminTokenLengthMin = 32;
 
 /**
  * Failed authentications per source address in the last minute, bounded in memory, and the

@@ -4,6 +4,9 @@
  */
 import { assert } from './assert.js';
 
+/** The version of the API and the command. */
+export const apiVersion = '0.1.0';
+
 /** The largest quantity that JSON numbers and JavaScript integers carry exactly. */
 export const quantityMax = Number.MAX_SAFE_INTEGER;
 /** Kinds in one allocation or one quota update. */
@@ -62,6 +65,12 @@ export const authFailuresPerMinuteMax = 30;
  */
 export const knownCredentialRetentionMs = 24 * 60 * 60 * 1000;
 export const knownCredentialsMax = 10_000;
+/**
+ * The bootstrap admin token is chosen by the operator. At this length or more (the generated
+ * one has 32 characters of 6 bits) it is treated as unguessable; a shorter one stays behind
+ * the failure limit until it has worked once in this process.
+ */
+export const strongAdminTokenLengthMin = 32;
 /** How long an API token lookup is trusted: a revocation elsewhere takes effect within this. */
 export const authCacheTtlMs = 2000;
 /** How often a long-lived response asks whether its credential still stands. */

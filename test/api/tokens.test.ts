@@ -6,10 +6,9 @@
 // read every row of every table back through the store to look for the clear tokens; run the
 // real CLI (`node --import tsx src/cli/main.ts token …`) as a child process on the same
 // database; vary `remoteAddress` per injected request for the failed-authentication limit.
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allot } from '../support/cli.js';
 import { buildApp } from '../../src/api/app.js';
 import { authCacheTtlMs } from '../../src/domain/constants.js';
 import type { Engine } from '../../src/store/store.js';
@@ -17,16 +16,7 @@ import { engines } from '../support/engines.js';
 import { adminToken, expectProblem, send, type ApiResponse } from './harness.js';
 import { openClockedApi, type ClockedApi } from './harness-extra.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function allot(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, ALLOT_DB: '' },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** One request with a given bearer token (or none) from a given address. */
 async function as(
@@ -251,7 +241,7 @@ describe.each(engines)('API tokens on %s', (engine: Engine) => {
   });
 
   it('the CLI prints a working token alone on the last line, and token revoke revokes it', async () => {
-    const created = allot('token', 'create', '--role', 'org-admin', '--org', 'o1', '--db', api.test.database.url);
+    const created = await allot('token', 'create', '--role', 'org-admin', '--org', 'o1', '--db', api.test.database.url);
     expect(created.code, created.stderr).toBe(0);
     const lines = created.stdout.trimEnd().split('\n');
     const token = lines[lines.length - 1]!;
@@ -266,7 +256,7 @@ describe.each(engines)('API tokens on %s', (engine: Engine) => {
       const listed = (await as(app, adminToken, 'GET', '/v1/tokens')).json.items.find((t: any) => t.id === id);
       expect(listed).toMatchObject({ role: 'org-admin', organization: 'o1', createdBy: 'system', revokedAt: null });
 
-      const revoked = allot('token', 'revoke', id!, '--db', api.test.database.url);
+      const revoked = await allot('token', 'revoke', id!, '--db', api.test.database.url);
       expect(revoked.code, revoked.stderr).toBe(0);
       expect(revoked.stdout).not.toContain(token);
       // Revoked by another process: this one trusts its lookup for at most authCacheTtlMs.

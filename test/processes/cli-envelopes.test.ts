@@ -7,23 +7,13 @@
 // cli.test.ts does), each invocation's stdout, stderr and exit code checked at once, and the
 // database read back through the library after each refusal to see that nothing moved.
 // Numbers: acme's gpus quota is 100; web uses 6+2, batch 4; web gets cap 40 and guarantee 30.
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allot } from '../support/cli.js';
 import { AllotError, openLedger, type Ledger } from '../../src/index.js';
 import type { JournalEntry } from '../../src/ledger/journal.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function allot(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, ALLOT_DB: '' },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** A printed table as rows of cells (the header first). */
 const cellsOf = (stdout: string) =>
@@ -88,10 +78,10 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
   });
 
   it('quota set --quantity sets the organization quota; quota show --json shows every kind', async () => {
-    const set = run('quota', 'set', 'acme', '--kind', 'gpus', '--quantity', '100');
+    const set = await run('quota', 'set', 'acme', '--kind', 'gpus', '--quantity', '100');
     expect(set).toEqual({ code: 0, stdout: 'acme gpus: quota 100 (quota), used 12, guaranteed 0\n', stderr: '' });
 
-    const shown = run('quota', 'show', 'acme', '--json');
+    const shown = await run('quota', 'show', 'acme', '--json');
     expect(shown.code).toBe(0);
     expect(shown.stderr).toBe('');
     const body = JSON.parse(shown.stdout);
@@ -125,14 +115,14 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
   });
 
   it('quota set --project sets a cap and a guarantee; both views show them', async () => {
-    const set = run('quota', 'set', 'acme', '--project', 'web', '--kind', 'gpus', '--cap', '40', '--guaranteed', '30');
+    const set = await run('quota', 'set', 'acme', '--project', 'web', '--kind', 'gpus', '--cap', '40', '--guaranteed', '30');
     // available: the cap leaves 40 - 8; the organization 100 - 12 (nobody else guarantees).
     expect(set).toEqual({ code: 0, stdout: 'acme/web gpus: cap 40, guaranteed 30, used 8, available 32\n', stderr: '' });
     // A quantity string; a cap above the organization's limit is allowed.
-    const cpu = run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'cpu', '--cap', '2k');
+    const cpu = await run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'cpu', '--cap', '2k');
     expect(cpu).toEqual({ code: 0, stdout: 'acme/batch cpu: cap 2000, guaranteed 0, used 0, available 50\n', stderr: '' });
 
-    const web = run('quota', 'show', 'acme', '--project', 'web', '--json');
+    const web = await run('quota', 'show', 'acme', '--project', 'web', '--json');
     expect(web.code).toBe(0);
     expect(web.stderr).toBe('');
     const body = JSON.parse(web.stdout);
@@ -156,7 +146,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
     expect(rowOf(body, 'disk')).toMatchObject({ cap: null, guaranteed: 0, used: 0, available: null });
 
     // batch: web's guarantee keeps back 30 - 8 = 22, so 100 - 12 - 22 = 66 is left for it.
-    const batch = run('quota', 'show', 'acme', '--project', 'batch');
+    const batch = await run('quota', 'show', 'acme', '--project', 'batch');
     expect(batch.code).toBe(0);
     expect(cellsOf(batch.stdout)).toEqual([
       ['KIND', 'CAP', 'GUARANTEED', 'USED', 'AVAILABLE'],
@@ -165,7 +155,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
       ['gpus', '-', '0', '4', '66'],
     ]);
 
-    const organization = run('quota', 'show', 'acme');
+    const organization = await run('quota', 'show', 'acme');
     expect(organization.code).toBe(0);
     expect(cellsOf(organization.stdout)).toEqual([
       ['KIND', 'QUOTA', 'USED', 'GUARANTEED', 'FREE', 'FREE-FOR-ANY-PROJECT'],
@@ -198,14 +188,14 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
     }));
 
     // 30 (web) + 71 = 101 > 100.
-    const raised = run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'gpus', '--guaranteed', '71', '--force');
+    const raised = await run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'gpus', '--guaranteed', '71', '--force');
     expect(raised.code).toBe(1);
     expect(raised.stdout).toBe('');
     expect(raised.stderr).toMatch(/^allot: guarantees-exceed-quota: .*\b101\b.*\b100\b/);
     expect(raised.stderr.trimEnd().split('\n')).toHaveLength(1);
 
     // A quota below the guarantees' sum (30) is refused the same way.
-    const cut = run('quota', 'set', 'acme', '--kind', 'gpus', '--quantity', '29', '--force');
+    const cut = await run('quota', 'set', 'acme', '--kind', 'gpus', '--quantity', '29', '--force');
     expect(cut.code).toBe(1);
     expect(cut.stdout).toBe('');
     expect(cut.stderr).toMatch(/^allot: guarantees-exceed-quota: .*\b30\b.*\b29\b/);
@@ -219,7 +209,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
   });
 
   it('refuses a cap below the project usage without --force and sets it with --force', async () => {
-    const refused = run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'gpus', '--cap', '3');
+    const refused = await run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'gpus', '--cap', '3');
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toMatch(/^allot: quota-below-usage: .*\b3\b.*\b4\b/);
@@ -229,7 +219,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
       expect(rowOf(batch, 'gpus')).toMatchObject({ cap: null, used: 4 });
     });
 
-    const forced = run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'gpus', '--cap', '3', '--force');
+    const forced = await run('quota', 'set', 'acme', '--project', 'batch', '--kind', 'gpus', '--cap', '3', '--force');
     expect(forced).toEqual({ code: 0, stdout: 'acme/batch gpus: cap 3, guaranteed 0, used 4, available 0\n', stderr: '' });
 
     await withLedger(async (ledger) => {
@@ -263,28 +253,28 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
       acme: await ledger.getQuotaSet('acme'),
     }));
 
-    const quantityForProject = run('quota', 'set', 'acme', '--project', 'web', '--kind', 'gpus', '--quantity', '5');
+    const quantityForProject = await run('quota', 'set', 'acme', '--project', 'web', '--kind', 'gpus', '--quantity', '5');
     expect(quantityForProject.code).toBe(1);
     expect(quantityForProject.stdout).toBe('');
     expect(quantityForProject.stderr).toMatch(/^allot: .*--quantity.*--cap/);
 
-    const capWithoutProject = run('quota', 'set', 'acme', '--kind', 'gpus', '--cap', '5');
+    const capWithoutProject = await run('quota', 'set', 'acme', '--kind', 'gpus', '--cap', '5');
     expect(capWithoutProject.code).toBe(1);
     expect(capWithoutProject.stderr).toMatch(/^allot: .*--quantity.*--project/);
 
-    const nothingToSet = run('quota', 'set', 'acme', '--kind', 'gpus');
+    const nothingToSet = await run('quota', 'set', 'acme', '--kind', 'gpus');
     expect(nothingToSet.code).toBe(1);
     expect(nothingToSet.stderr).toMatch(/^allot: .*--quantity/);
 
-    const guaranteeAboveCap = run('quota', 'set', 'acme', '--project', 'web', '--kind', 'gpus', '--cap', '10', '--guaranteed', '20');
+    const guaranteeAboveCap = await run('quota', 'set', 'acme', '--project', 'web', '--kind', 'gpus', '--cap', '10', '--guaranteed', '20');
     expect(guaranteeAboveCap.code).toBe(1);
     expect(guaranteeAboveCap.stderr).toMatch(/^allot: invalid-request: /);
 
-    const unknownKind = run('quota', 'set', 'acme', '--project', 'web', '--kind', 'nope', '--cap', '1');
+    const unknownKind = await run('quota', 'set', 'acme', '--project', 'web', '--kind', 'nope', '--cap', '1');
     expect(unknownKind.code).toBe(1);
     expect(unknownKind.stderr).toMatch(/^allot: invalid-request: .*nope/);
 
-    const noKind = run('quota', 'set', 'acme', '--project', 'web', '--cap', '1');
+    const noKind = await run('quota', 'set', 'acme', '--project', 'web', '--cap', '1');
     expect(noKind.code).toBe(1);
     expect(noKind.stderr).toMatch(/--kind/);
 
@@ -298,7 +288,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
     const before = await withLedger((ledger) => ledger.getProjectQuotaSet('solo', 'p'));
     expect(rowOf(before, 'gpus')).toMatchObject({ cap: 10, guaranteed: 5 });
     // Nothing to set was named: this must be refused, not read as "no cap, no guarantee".
-    const neither = run('quota', 'set', 'solo', '--project', 'p', '--kind', 'gpus');
+    const neither = await run('quota', 'set', 'solo', '--project', 'p', '--kind', 'gpus');
     expect(neither.code, `stdout: ${neither.stdout}`).not.toBe(0);
     expect(neither.stderr).toMatch(/^allot: .*(--cap|--guaranteed)/);
     await withLedger(async (ledger) => {
@@ -325,7 +315,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
     }));
     expect(rowOf(before.web, 'gpus')).toMatchObject({ used: 11, committed: 7, held: 2, guaranteed: 30 });
 
-    const refused = run('project', 'delete', 'acme', 'web');
+    const refused = await run('project', 'delete', 'acme', 'web');
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toMatch(/^allot: project-not-empty: .*\b2\b.*\b1\b/);
@@ -337,20 +327,20 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
       expect(await readAll(ledger, 'acme')).toHaveLength(before.revisions);
     });
 
-    const deleted = run('project', 'delete', 'acme', 'web', '--cascade');
+    const deleted = await run('project', 'delete', 'acme', 'web', '--cascade');
     expect(deleted).toEqual({
       code: 0,
       stdout: 'project acme/web deleted (2 allocations deleted, 1 holds released)\n',
       stderr: '',
     });
 
-    const gone = run('quota', 'show', 'acme', '--project', 'web', '--json');
+    const gone = await run('quota', 'show', 'acme', '--project', 'web', '--json');
     expect(gone.code).toBe(1);
     expect(gone.stdout).toBe('');
     expect(gone.stderr).toMatch(/^allot: not-found: .*web/);
 
     // web's usage and its guarantee are gone: only batch's 4 remain, nothing is kept back.
-    const organization = run('quota', 'show', 'acme', '--json');
+    const organization = await run('quota', 'show', 'acme', '--json');
     expect(organization.code).toBe(0);
     expect(rowOf(JSON.parse(organization.stdout), 'gpus')).toMatchObject({
       quantity: 100,
@@ -364,7 +354,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
     });
 
     // An empty project goes without --cascade.
-    const idle = run('project', 'delete', 'acme', 'idle');
+    const idle = await run('project', 'delete', 'acme', 'idle');
     expect(idle).toEqual({ code: 0, stdout: 'project acme/idle deleted (0 allocations deleted, 0 holds released)\n', stderr: '' });
 
     await withLedger(async (ledger) => {

@@ -2,22 +2,12 @@
 // on both engines. Method: run `allot` as a child process; corrupt a counter and then the
 // journal by hand with SQL, as a bug or an operator would, and check that `verify` finds each
 // (exit 1), `verify --repair` fixes the counter, and `verify` is clean in between (exit 0).
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allot } from '../support/cli.js';
 import { openLedger, type Ledger } from '../../src/index.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function allot(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, ALLOT_DB: '' },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe.each(engines)('allot CLI on %s', (engine) => {
   let database: TestDatabase;
@@ -29,11 +19,11 @@ describe.each(engines)('allot CLI on %s', (engine) => {
     await database.drop();
   });
 
-  it('migrate applies the schema once', () => {
-    const first = allot('migrate', '--db', database.url);
+  it('migrate applies the schema once', async () => {
+    const first = await allot('migrate', '--db', database.url);
     expect(first.stderr).toBe('');
     expect(first.stdout).toMatch(/applied migrations 1/);
-    const second = allot('migrate', '--db', database.url);
+    const second = await allot('migrate', '--db', database.url);
     expect(second.stdout).toMatch(/schema is up to date/);
   });
 
@@ -46,24 +36,24 @@ describe.each(engines)('allot CLI on %s', (engine) => {
       resource: { kind: 'server', id: 's1' },
       allocations: [{ kind: 'gpus', committed: 3, reserved: 2 }],
     });
-    expect(allot('verify', '--db', database.url)).toMatchObject({ code: 0 });
+    expect(await allot('verify', '--db', database.url)).toMatchObject({ code: 0 });
 
     await ledger.store.transaction((tx) =>
       tx.run("UPDATE quota_counters SET committed = 99 WHERE organization_id = 'acme' AND kind = 'gpus'"),
     );
     await ledger.close();
 
-    const broken = allot('verify', '--db', database.url);
+    const broken = await allot('verify', '--db', database.url);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(
       'acme gpus: stored committed=99 reserved=2 held=0, actual committed=3 reserved=2 held=0',
     );
 
-    const repaired = allot('verify', '--repair', '--db', database.url);
+    const repaired = await allot('verify', '--repair', '--db', database.url);
     expect(repaired.code).toBe(0);
     expect(repaired.stdout).toContain('repaired 1 counter');
 
-    expect(allot('verify', '--db', database.url)).toMatchObject({ code: 0 });
+    expect(await allot('verify', '--db', database.url)).toMatchObject({ code: 0 });
     const reopened = await openLedger({ db: database.url });
     expect((await reopened.getQuotas('acme'))[0]).toMatchObject({ committed: 3, reserved: 2, used: 5 });
     await reopened.close();
@@ -80,13 +70,13 @@ describe.each(engines)('allot CLI on %s', (engine) => {
       tx.run("DELETE FROM journal WHERE organization_id = 'acme' AND revision = ?", [last - 1]),
     );
     await ledger.close();
-    const result = allot('verify', '--db', database.url);
+    const result = await allot('verify', '--db', database.url);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`acme (journal): revision ${last - 1} is missing`);
   });
 
-  it('refuses an unknown database URL with a clear message', () => {
-    const result = allot('verify', '--db', 'mysql://nope');
+  it('refuses an unknown database URL with a clear message', async () => {
+    const result = await allot('verify', '--db', 'mysql://nope');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('unsupported database URL');
   });

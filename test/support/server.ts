@@ -1,9 +1,10 @@
 /**
- * Runs `allot serve` as a real child process (through tsx, on the sources under test) and
+ * Runs `allot serve` as a real child process (the built command, see cli.ts) and
  * waits for its "listening on" line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cliPath } from './cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -18,7 +19,7 @@ export const testAdminToken = 'test-admin-token';
 export async function startServer(db: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--db', db],
+    [cliPath, 'serve', '--port', '0', '--db', db],
     {
       cwd: root,
       env: { ...process.env, ALLOT_ADMIN_TOKEN: testAdminToken, ALLOT_LOG_LEVEL: 'warn', ...extraEnv },

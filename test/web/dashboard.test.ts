@@ -11,11 +11,12 @@
 // its HTTP API with the admin token; Debian's Chromium (/usr/bin/chromium) driven by
 // playwright-core, one fresh browser context (so fresh storage) per test. Expectations read
 // what the page shows (accessible names, text) and are compared with the API's own answers.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { spawnAllot } from '../support/cli.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 import { launchChromium } from '../support/browser.js';
@@ -98,10 +99,7 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     orgAdminToken = (await api('POST', '/v1/tokens', { role: 'org-admin', organization: 'acme' })).token;
     memberToken = (await api('POST', '/v1/tokens', { role: 'project-member', organization: 'acme', project: 'web' })).token;
     // The controller of eu-1: it samples the usage history and fails to reach eu-1's host.
-    controller = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'controller', '--region', 'eu-1', '--interval', '300', '--db', database.url], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: 'ignore',
-    });
+    controller = spawnAllot(['controller', '--region', 'eu-1', '--interval', '300', '--db', database.url], { stdio: 'ignore' });
   });
 
   afterAll(async () => {

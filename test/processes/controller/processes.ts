@@ -1,11 +1,12 @@
 /**
  * Child processes for the controller test: the example host service (`npx tsx
- * examples/instances/server.ts`) and `allot serve` / `allot controller` (through tsx, on the
- * sources under test). Each runs in its own process group, so stopping it reaches every
+ * examples/instances/server.ts`) and `allot serve` / `allot controller` (the built command,
+ * see test/support/cli.ts). Each runs in its own process group, so stopping it reaches every
  * process it started (npx → tsx → node), and a stop can be a crash (SIGKILL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cliPath } from '../../support/cli.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -118,7 +119,7 @@ export function startAllotServe(db: string, adminToken: string, extraArgs: strin
   return startProcess(
     'allot serve',
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--db', db, ...extraArgs],
+    [cliPath, 'serve', '--port', '0', '--db', db, ...extraArgs],
     { ALLOT_ADMIN_TOKEN: adminToken, ALLOT_LOG_LEVEL: 'warn', ALLOT_DB: '' },
     /listening on (http:\/\/\S+)/,
   );
@@ -129,7 +130,7 @@ export function startAllotController(db: string, region: string, intervalMs: num
   return startProcess(
     `allot controller ${region}`,
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'controller', '--region', region, '--interval', String(intervalMs), '--db', db],
+    [cliPath, 'controller', '--region', region, '--interval', String(intervalMs), '--db', db],
     { ALLOT_DB: '' },
     new RegExp(`allot controller of region ${region} running`),
   );
