@@ -5,8 +5,8 @@
  *
  *   tsx bench/chaos.ts [--quick] [--servers N] [--seconds S] [--seed X] [--clients N] [--keep]
  *
- * 1. A fresh PostgreSQL schema; N `allot serve` processes on it (through tsx, from the
- *    sources, so it runs from a fresh clone without a build).
+ * 1. A fresh PostgreSQL schema; N `allot serve` processes on it (the built command, which
+ *    `npm run chaos` builds first: a restart is then a fraction of a second, not tsx's two).
  * 2. Kinds, three organizations with two projects each, small quotas.
  * 3. Clients (24) send random allocation creates, replaces and deletes, hold creates,
  *    confirms (in full or in part) and releases with 1–3 s lifetimes, and quota changes
@@ -147,7 +147,7 @@ async function main(options: ChaosOptions, running: Running): Promise<number> {
       await ledger.close();
     }
     // And the operator's own check: `allot verify` must agree (recount and journal replay).
-    const verify = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', '--db', db], {
+    const verify = spawnSync(process.execPath, ['dist/cli/main.js', 'verify', '--db', db], {
       cwd: root,
       encoding: 'utf8',
       env: { ...process.env, ALLOT_DB: '' },

@@ -9,7 +9,7 @@ import type { Random } from './random.js';
 import { sleep } from './random.js';
 
 export interface ServerPoolOptions {
-  /** The repository root: the servers run `src/cli/main.ts` through tsx from there. */
+  /** The repository root: the servers run the built command (`dist/cli/main.js`) from there. */
   root: string;
   db: string;
   adminToken: string;
@@ -140,7 +140,7 @@ export class ServerPool {
   private spawnOne(slot: Slot, port: number): Promise<{ url: string; child: ChildProcess }> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--db', this.options.db],
+      ['dist/cli/main.js', 'serve', '--port', String(port), '--db', this.options.db],
       {
         cwd: this.options.root,
         env: {
