@@ -21,10 +21,72 @@ import {
 } from '../ledger/idempotency.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WriteOptions } from '../ledger/types.js';
+import { assert } from '../domain/assert.js';
+import type { Decision, OperationOutcome } from '../ledger/engine/engine.js';
+import type { Operation } from '../ledger/engine/operations.js';
 import { principalOf } from './auth.js';
 import { problemContentType, problemOf } from './problems.js';
 
 export type HttpOutcome = StoredResponse;
+
+/** `?dryRun=true` on a mutating route: decide, answer, write nothing (header Allot-Dry-Run). */
+export function dryRunOf(request: FastifyRequest): boolean {
+  const value = (request.query as { dryRun?: string } | undefined)?.dryRun;
+  return value === 'true';
+}
+
+/** The answer of one operation: its success outcome, or its refusal as a problem. */
+export function answerOf<T>(request: FastifyRequest, toOutcome: (result: T) => HttpOutcome) {
+  return (outcome: OperationOutcome): HttpOutcome => {
+    if (outcome.status === 'applied') return toOutcome(outcome.value as T);
+    assert(outcome.status === 'refused', 'a lone operation is applied or refused');
+    const { status, body } = problemOf(outcome.error, request.url);
+    return { status, headers: { 'content-type': problemContentType }, body };
+  };
+}
+
+/**
+ * Answers a decision (one operation, or a batch) through the group commit. With an
+ * `Idempotency-Key`, the group itself looks the key up and stores the answer in the decision's
+ * transaction, denials included; a retry gets it again (`Idempotent-Replayed: true`), the same
+ * key with another request 422, and a retry while the first runs in another process waits for
+ * it. A dry run decides and answers without writing, and consumes no key.
+ */
+export async function decide(
+  ledger: Ledger,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  decision: Omit<Decision, 'principal' | 'dryRun' | 'idempotency'>,
+  answer: (outcomes: readonly OperationOutcome[]) => HttpOutcome,
+): Promise<FastifyReply> {
+  const principal = principalOf(request);
+  const dryRun = dryRunOf(request);
+  const header = request.headers['idempotency-key'];
+  const key = header === undefined || dryRun ? undefined : checkKey(header);
+  const idempotency = key === undefined ? undefined : { key, requestHash: hashOf(request), respond: answer };
+  if (dryRun) reply.header('allot-dry-run', 'true');
+  const deadline = ledger.clock.nowMs() + idempotencyWaitMsMax;
+  for (;;) {
+    const outcome = await ledger.decide({ ...decision, principal, dryRun, ...(idempotency ? { idempotency } : {}) });
+    switch (outcome.kind) {
+      case 'decided':
+        return send(reply, answer(outcome.outcomes));
+      case 'replayed':
+        reply.header('idempotent-replayed', 'true');
+        return send(reply, outcome.response);
+      case 'reused':
+        throw new AllotError(
+          'idempotency-key-reused',
+          'this idempotency key was first used for a different request (method, path or body)',
+        );
+      case 'pending':
+        if (ledger.clock.nowMs() >= deadline) {
+          throw new AllotError('request-in-progress', 'the first request with this key is still running');
+        }
+        await new Promise((resolve) => setTimeout(resolve, idempotencyPollIntervalMs));
+    }
+  }
+}
 
 const keyPattern = /^[\u0021-\u007e]+$/;
 
@@ -120,4 +182,16 @@ function send(reply: FastifyReply, outcome: HttpOutcome): FastifyReply {
   for (const [name, value] of Object.entries(outcome.headers)) reply.header(name, value);
   reply.code(outcome.status);
   return outcome.body === undefined ? reply.send() : reply.send(outcome.body);
+}
+
+/** Answers one operation through the group commit (see `decide`). */
+export function decideOne<T>(
+  ledger: Ledger,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  operation: Operation,
+  toOutcome: (result: T) => HttpOutcome,
+): Promise<FastifyReply> {
+  const answer = answerOf(request, toOutcome);
+  return decide(ledger, request, reply, { operations: [operation], mode: 'independent' }, (outcomes) => answer(outcomes[0]!));
 }

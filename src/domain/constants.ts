@@ -81,6 +81,20 @@ export const requestTimeoutMsDefault = 30_000;
 export const idleTimeoutMsDefault = 10_000;
 /** How deeply JSON bodies may nest. */
 export const jsonDepthMax = 32;
+/**
+ * Group commit: the most operations one group decides (a batch counts each of its operations;
+ * one larger than this runs alone), the most decisions waiting in a process before new ones
+ * are refused (503), and how often a group runs again after losing a race it only learns of
+ * when it writes (a referenced resource or an idempotency key taken by another process).
+ * Groups never wait for company: one starts as soon as the previous one has committed.
+ */
+export const groupOperationsMax = 2048;
+export const groupQueueMax = 20_000;
+export const groupRetriesMax = 5;
+/** PostgreSQL groups in flight per process, each for its own organizations. */
+export const groupPipelinesPostgres = 2;
+/** Operations in one batch request. */
+export const batchOperationsMax = 1000;
 /** Retries of a transaction that failed on a serialization failure or deadlock. */
 export const transactionRetriesMax = 8;
 export const transactionBackoffMsMin = 2;
@@ -93,6 +107,7 @@ export const sqliteBusyTimeoutMs = 10_000;
 assert(watchersPerPrincipalMaxDefault <= watchersMax, 'a principal may not have more streams than the process');
 assert(headersTimeoutMsDefault <= requestTimeoutMsDefault, 'headers arrive within the request time');
 assert(authCacheTtlMs <= streamRecheckIntervalMs * 2, 'a revoked token must end its streams within a few seconds');
+assert(batchOperationsMax <= groupOperationsMax, 'a batch fits in a group');
 assert(pageSizeDefault <= pageSizeMax, 'pageSizeDefault must not exceed pageSizeMax');
 assert(holdTtlSecondsMin < holdTtlSecondsMax, 'hold ttl bounds inverted');
 assert(idempotencyWaitMsMax < idempotencyClaimStaleMs, 'a waiting retry must give up before it could take over');

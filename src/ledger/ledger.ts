@@ -4,8 +4,12 @@
  * the control flow, the leaves do one thing each.
  */
 import { v7 as uuidv7 } from 'uuid';
+import { assert } from '../domain/assert.js';
 import { systemClock, type Clock } from '../domain/clock.js';
-import { journalPageSizeMax, pageOfSetsMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
+import { groupPipelinesPostgres, journalPageSizeMax, pageOfSetsMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
+import { Engine, type Decision, type DecisionOutcome } from './engine/engine.js';
+import { build } from './engine/build.js';
+import type { AllocationMetadata, Operation, ResultOf } from './engine/operations.js';
 import { AllotError, invalid, notFound } from '../domain/errors.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
@@ -155,11 +159,44 @@ type Listener = (organization: string) => void;
 export class Ledger {
   private readonly listeners = new Set<Listener>();
   private readonly credentialListeners = new Set<() => void>();
+  /** The write path of decisions: group commit (see engine/engine.ts). */
+  readonly engine: Engine;
 
   constructor(
     readonly store: Store,
     readonly clock: Clock,
-  ) {}
+  ) {
+    this.engine = new Engine(store, clock, {
+      pipelines: store.engine === 'sqlite' ? 1 : groupPipelinesPostgres,
+      onCommit: (organizations: ReadonlySet<string>, projectsDeleted: boolean) => {
+        for (const organization of organizations) for (const listener of this.listeners) listener(organization);
+        if (projectsDeleted) for (const listener of this.credentialListeners) listener();
+      },
+    });
+  }
+
+  /**
+   * Decides one request or batch through the group commit (the API's path: it brings its
+   * idempotency key and reads the outcome of each operation itself).
+   */
+  decide(decision: Decision): Promise<DecisionOutcome> {
+    return this.engine.decide(decision);
+  }
+
+  /** One operation, answered as a library call: its result, or its refusal thrown. */
+  private async one<O extends Operation>(operation: O, options: WriteOptions = {}): Promise<ResultOf<O>> {
+    const outcome = await this.engine.decide({
+      operations: [operation],
+      mode: 'independent',
+      principal: options.principal ?? systemPrincipal,
+      dryRun: options.dryRun ?? false,
+    });
+    assert(outcome.kind === 'decided', 'a decision without a key is decided');
+    const [result] = outcome.outcomes;
+    if (result!.status === 'refused') throw result!.error;
+    assert(result!.status === 'applied', 'a lone operation is applied or refused');
+    return result!.value as ResultOf<O>;
+  }
 
   close(): Promise<void> {
     return this.store.close();
@@ -235,15 +272,9 @@ export class Ledger {
   deleteProject(
     organization: string,
     id: string,
-    options: WriteOptions<{ allocations: number; holds: number }> & { cascade?: boolean } = {},
+    options: WriteOptions & { cascade?: boolean } = {},
   ): Promise<{ allocations: number; holds: number }> {
-    return this.write(
-      options,
-      (context) => deleteProject(context, organization, id, options.cascade ?? false),
-      organization,
-    ).finally(() => {
-      for (const listener of this.credentialListeners) listener();
-    });
+    return this.one(build.deleteProject(organization, id, options.cascade ?? false), options);
   }
 
   // Quotas
@@ -282,22 +313,17 @@ export class Ledger {
   setQuotas(
     organization: string,
     inputs: readonly QuotaInput[],
-    options: WriteOptions<QuotaSet> & { force?: boolean } = {},
+    options: WriteOptions & { force?: boolean } = {},
   ): Promise<QuotaUsage[]> {
     return this.setQuotaSet(organization, inputs, options).then((set) => set.quotas);
   }
 
-  setQuotaSet(
+  async setQuotaSet(
     organization: string,
     inputs: readonly QuotaInput[],
-    options: WriteOptions<QuotaSet> & { force?: boolean } = {},
+    options: WriteOptions & { force?: boolean } = {},
   ): Promise<QuotaSet> {
-    const checked = checkQuotaInputs(inputs);
-    return this.write(options, async (context) => {
-      const force = options.force ?? false;
-      await writeQuotas(context, organization, checked, force, options.ifGeneration);
-      return readQuotas(context.tx, organization, context.nowMs);
-    }, organization);
+    return this.one(build.setQuotas(organization, inputs, options.force ?? false, options.ifGeneration), options);
   }
 
   // Project envelopes: caps and guarantees
@@ -315,22 +341,13 @@ export class Ledger {
    * organization has, unless `force`; and always when the guarantees would add up to more
    * than the organization's quota. `ifGeneration` compares with the set's generation.
    */
-  setProjectQuotaSet(
+  async setProjectQuotaSet(
     organization: string,
     project: string,
     inputs: readonly ProjectQuotaInput[],
-    options: WriteOptions<ProjectQuotaSet> & { force?: boolean } = {},
+    options: WriteOptions & { force?: boolean } = {},
   ): Promise<ProjectQuotaSet> {
-    const checked = checkProjectQuotaInputs(inputs);
-    return this.write(
-      options,
-      async (context) => {
-        const force = options.force ?? false;
-        await writeProjectQuotas(context, organization, project, checked, force, options.ifGeneration);
-        return readProjectQuotas(context.tx, organization, project, context.nowMs);
-      },
-      organization,
-    );
+    return this.one(build.setProjectQuotas(organization, project, inputs, options.force ?? false, options.ifGeneration), options);
   }
 
   // Regions and where host services run (see regions.ts)
@@ -540,51 +557,33 @@ export class Ledger {
 
   // Allocations
 
-  createAllocation(
+  async createAllocation(
     organization: string,
     project: string,
     input: AllocationInput,
-    options: WriteOptions<Allocation> = {},
+    options: WriteOptions & { metadata?: AllocationMetadata } = {},
   ): Promise<Allocation> {
-    const checked = checkAllocationInput(input);
-    const id = uuidv7();
-    return this.refusingRacedDuplicates(organization, checked, () =>
-      this.write(options, (context) => createAllocation(context, organization, project, id, checked), organization),
-    );
+    return this.one(build.createAllocation(organization, project, input, options.metadata), options);
   }
 
-  replaceAllocation(
+  async replaceAllocation(
     organization: string,
     project: string,
     id: string,
     input: AllocationInput,
-    options: WriteOptions<Allocation> = {},
+    options: WriteOptions & { metadata?: AllocationMetadata } = {},
   ): Promise<Allocation> {
-    const checked = checkAllocationInput(input);
-    return this.refusingRacedDuplicates(organization, checked, () =>
-      this.write(
-        options,
-        (context) =>
-          replaceAllocation(context, organization, project, id, checked, options.ifGeneration),
-        organization,
-      ),
-    );
+    return this.one(build.replaceAllocation(organization, project, id, input, options.ifGeneration, options.metadata), options);
   }
 
   /** Returns `{ deleted: false }` for an allocation that was already deleted. */
-  deleteAllocation(
+  async deleteAllocation(
     organization: string,
     project: string,
     id: string,
-    options: WriteOptions<{ deleted: boolean }> = {},
+    options: WriteOptions = {},
   ): Promise<{ deleted: boolean }> {
-    return this.write(
-      options,
-      async (context) => ({
-        deleted: await deleteAllocation(context, organization, project, id, options.ifGeneration),
-      }),
-      organization,
-    );
+    return this.one(build.deleteAllocation(organization, project, id, options.ifGeneration), options);
   }
 
   /** An organization's live allocations across its projects, filtered like a project's. */
@@ -615,42 +614,33 @@ export class Ledger {
 
   // Holds
 
-  createHold(
+  async createHold(
     organization: string,
     project: string,
     input: HoldInput,
-    options: WriteOptions<Hold> = {},
+    options: WriteOptions = {},
   ): Promise<Hold> {
-    const checked = checkHoldInput(input);
-    const id = uuidv7();
-    return this.refusingRacedDuplicates(organization, checked, () =>
-      this.write(options, (context) => createHold(context, organization, project, id, checked), organization),
-    );
+    return this.one(build.createHold(organization, project, input), options);
   }
 
   /** Confirms a pending hold, in full or for less; 409 hold-already-resolved otherwise. */
-  confirmHold(
+  async confirmHold(
     organization: string,
     project: string,
     id: string,
     input: ConfirmInput = {},
-    options: WriteOptions<Hold> = {},
+    options: WriteOptions = {},
   ): Promise<Hold> {
-    const lines = checkConfirmInput(input);
-    return this.resolveHold(options, organization, (context) =>
-      confirmHold(context, organization, project, id, lines, options.ifGeneration),
-    );
+    return this.one(build.confirmHold(organization, project, id, input, options.ifGeneration), options);
   }
 
-  releaseHold(
+  async releaseHold(
     organization: string,
     project: string,
     id: string,
-    options: WriteOptions<Hold> = {},
+    options: WriteOptions = {},
   ): Promise<Hold> {
-    return this.resolveHold(options, organization, (context) =>
-      releaseHold(context, organization, project, id, options.ifGeneration),
-    );
+    return this.one(build.releaseHold(organization, project, id, options.ifGeneration), options);
   }
 
   getHold(organization: string, project: string, id: string): Promise<Hold> {
@@ -670,11 +660,8 @@ export class Ledger {
     const organizations = await this.read((tx) =>
       organizationsWithExpiredHolds(tx, this.clock.nowMs()),
     );
-    let expired = 0;
-    for (const organization of organizations) {
-      expired += await this.write({}, (context) => expireDueHolds(context, organization), organization);
-    }
-    return expired;
+    const results = await Promise.all(organizations.map((organization) => this.one({ op: 'holds.expire', organization })));
+    return results.reduce((sum: number, { expired }: { expired: number }) => sum + expired, 0);
   }
 
   // Journal
@@ -834,49 +821,5 @@ export class Ledger {
     });
     if (organization !== undefined) for (const listener of this.listeners) listener(organization);
     return result;
-  }
-
-  /** A confirm or release that finds the hold resolved answers after its commit (an expiry
-   * found on the way is kept), with how the hold was resolved. */
-  private async resolveHold(
-    options: WriteOptions<Hold>,
-    organization: string,
-    work: (context: WriteContext) => Promise<Resolution>,
-  ): Promise<Hold> {
-    const { record, ...rest } = options;
-    const outcome = await this.write<Resolution>(
-      {
-        ...rest,
-        record: record && (async (tx, result) => (result.resolved ? record(tx, result.hold) : undefined)),
-      },
-      work,
-      organization,
-    );
-    if (outcome.resolved) return outcome.hold;
-    throw new AllotError(
-      'hold-already-resolved',
-      `hold "${outcome.hold.id}" was already ${outcome.hold.status}`,
-      { resolution: outcome.hold.status as 'confirmed' | 'released' | 'expired' },
-    );
-  }
-
-  /**
-   * Two requests for the same referenced resource can both pass the duplicate check and race
-   * to insert; the unique index lets one win. The loser's transaction fails on the index, and
-   * here becomes the same `duplicate-allocation` answer the check gives.
-   */
-  private async refusingRacedDuplicates<T>(
-    organization: string,
-    input: CheckedAllocationInput,
-    work: () => Promise<T>,
-  ): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (!this.store.isUniqueViolation(error)) throw error;
-      const existing = await this.read((tx) => findLiveRecordId(tx, organization, input.resource));
-      if (existing === undefined) throw error;
-      throw duplicateAllocation(input.resource, existing);
-    }
   }
 }

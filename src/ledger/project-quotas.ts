@@ -25,7 +25,7 @@ import { checkGeneration, readLinesOf, updateRecord, type AllocationRow } from '
 import { requireProject } from './tenants.js';
 import type { CheckedProjectQuotaInput, KindFormat, ProjectQuotaSet, ProjectQuotaUsage } from './types.js';
 
-interface ProjectQuotaRow {
+export interface ProjectQuotaRow {
   name: string;
   display_name: string;
   format: KindFormat;
@@ -75,7 +75,7 @@ export async function readProjectQuotas(
   return { organization, project, generation, quotas: rows.map(projectQuotaUsageOf) };
 }
 
-function projectQuotaUsageOf(row: ProjectQuotaRow): ProjectQuotaUsage {
+export function projectQuotaUsageOf(row: ProjectQuotaRow): ProjectQuotaUsage {
   const committed = row.committed ?? 0;
   const reserved = row.reserved ?? 0;
   const held = row.held ?? 0;

@@ -10,7 +10,7 @@ import { checkGeneration } from './records.js';
 import { requireOrganization } from './tenants.js';
 import type { CheckedQuotaInput, KindFormat, QuotaSet, QuotaSource, QuotaUsage } from './types.js';
 
-interface QuotaRow {
+export interface QuotaRow {
   name: string;
   display_name: string;
   description: string;
@@ -63,7 +63,7 @@ async function quotaGenerationOf(tx: Executor, organization: string, lock = '') 
   return { generation: row.quota_generation };
 }
 
-function quotaUsageOf(row: QuotaRow): QuotaUsage {
+export function quotaUsageOf(row: QuotaRow): QuotaUsage {
   const committed = row.committed ?? 0;
   const reserved = row.reserved ?? 0;
   const held = row.held ?? 0;

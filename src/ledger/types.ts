@@ -248,14 +248,20 @@ export interface ConfirmInput {
 }
 
 /** Options of every write. */
-export interface WriteOptions<T> {
+export interface WriteOptions<T = unknown> {
   /** Who asks; recorded on the rows and in the journal. Defaults to "system". */
   principal?: string;
   /** Only change the target if its generation is still this one (If-Match). */
   ifGeneration?: number;
   /**
+   * Decide and answer as the real request would be answered now, then undo: nothing is
+   * written or journaled (decisions only: allocations, holds, quotas, envelopes, batches).
+   */
+  dryRun?: boolean;
+  /**
    * Runs inside the write's transaction after it succeeded, before commit: whatever it writes
    * commits or rolls back together with the change (the API stores idempotent responses here).
+   * Not for decisions, whose idempotency keys the group commit stores itself.
    */
   record?: (tx: import('../store/store.js').Executor, result: T) => Promise<void>;
 }

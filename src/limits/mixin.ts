@@ -188,6 +188,7 @@ export class LimitsMixin {
         all: <Row>(sql: string, params?: readonly SqlValue[]) => tx.all<Row>(sql, params),
         get: <Row>(sql: string, params?: readonly SqlValue[]) => tx.get<Row>(sql, params),
         run: (sql: string, params?: readonly SqlValue[]) => tx.run(sql, params),
+        runMany: (statements) => tx.runMany(statements),
         created: (resourceType, project, count = 1) => declare(resourceType, project, count, 1),
         deleted: (resourceType, project, count = 1) => declare(resourceType, project, count, -1),
       };

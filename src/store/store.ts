@@ -14,6 +14,23 @@ export interface Executor {
   get<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
   /** Returns the number of rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /**
+   * Runs several INSERT, UPDATE or DELETE statements (none with RETURNING) and returns each
+   * one's number of rows changed. PostgreSQL runs them as one statement (data-modifying CTEs:
+   * one round trip, one snapshot, so no two may change the same row); SQLite one after another.
+   */
+  runMany(statements: readonly Statement[]): Promise<number[]>;
+}
+
+export interface Statement {
+  sql: string;
+  params: readonly SqlValue[];
+}
+
+/** A column of a table passed as JSON (see `Dialect.rowsFrom`). */
+export interface JsonColumn {
+  name: string;
+  type: 'text' | 'bigint';
 }
 
 export interface Dialect {
@@ -40,6 +57,14 @@ export interface Dialect {
    * round trip on the hot path; SQLite has no round trips to save and no such CTEs.
    */
   readonly supportsDataModifyingCte: boolean;
+  /**
+   * A table of rows given as one JSON parameter (an array of objects), for a FROM clause:
+   * `FROM ${dialect.rowsFrom('v', columns)}` binds one `?` to `JSON.stringify(rows)`. A set of
+   * rows of any size is one parameter and one statement text (one prepared statement).
+   */
+  rowsFrom(alias: string, columns: readonly JsonColumn[]): string;
+  /** Share-locks the rows of one table of a join (PostgreSQL `FOR SHARE OF alias`; SQLite nothing). */
+  shareRowsOf(alias: string): string;
 }
 
 export interface TransactionOptions {

@@ -119,6 +119,10 @@ function watchedStore(inner: Store, late: string[]): Store {
             note(sql);
             return tx.run(sql, params);
           },
+          runMany(statements) {
+            for (const { sql } of statements) note(sql);
+            return tx.runMany(statements);
+          },
         };
         try {
           return await work(executor);
@@ -1158,7 +1162,7 @@ for (const engine of engines) {
           await fc.asyncModelRun(() => ({ model: world, real }), cmds);
           await checkAllocations(world, real);
         }),
-        { numRuns },
+        { numRuns, ...(process.env.MODEL_SEED ? { seed: Number(process.env.MODEL_SEED), ...(process.env.MODEL_PATH ? { path: process.env.MODEL_PATH } : {}) } : {}) },
       );
     }, 300_000);
   });

@@ -34,6 +34,7 @@ const store: Store = {
       const executor: Executor = {
         all: (sql, params) => tx.all(sql, params),
         get: (sql, params) => tx.get(sql, params),
+        runMany: (statements) => tx.runMany(statements),
         run: async (sql, params) => {
           const changed = await tx.run(sql, params);
           if (armed && mode === 'after-apply' && /UPDATE allot_limit_trackers/.test(sql)) {

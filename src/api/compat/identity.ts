@@ -193,15 +193,6 @@ const metadataRowOf = (metadata: AllocationWrite['metadata']): MetadataRow => ({
   tags: metadata.tags ? JSON.stringify(metadata.tags) : null,
 });
 
-const writeMetadata = (tx: Executor, id: string, metadata: AllocationWrite['metadata']) => {
-  const row = metadataRowOf(metadata);
-  return tx.run(
-    `INSERT INTO compat_allocation_metadata (allocation_id, name, description, tags) VALUES (?, ?, ?, ?)
-      ON CONFLICT (allocation_id) DO UPDATE SET name = excluded.name, description = excluded.description,
-        tags = excluded.tags`,
-    [id, row.name, row.description, row.tags],
-  );
-};
 
 const readMetadata = (ledger: Ledger, id: string) =>
   ledger.store.transaction(
@@ -289,7 +280,7 @@ export const identityCompatRoutes: FastifyPluginAsync<IdentityCompatOptions> = a
       const body = request.body as AllocationWrite;
       const allocation = await ledger.createAllocation(organizationID, projectID, inputOf(body), {
         principal: principalOf(request),
-        record: (tx, created) => writeMetadata(tx, created.id, body.metadata).then(() => undefined),
+        metadata: metadataRowOf(body.metadata),
       });
       return reply.code(201).send(allocationRead(allocation, metadataRowOf(body.metadata)));
     },
@@ -316,7 +307,7 @@ export const identityCompatRoutes: FastifyPluginAsync<IdentityCompatOptions> = a
       const body = request.body as AllocationWrite;
       const allocation = await ledger.replaceAllocation(organizationID, projectID, allocationID, inputOf(body), {
         principal: principalOf(request),
-        record: (tx, replaced) => writeMetadata(tx, replaced.id, body.metadata).then(() => undefined),
+        metadata: metadataRowOf(body.metadata),
       });
       return allocationRead(allocation, await readMetadata(ledger, allocation.id));
     },

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { Allocation } from '../../ledger/types.js';
 import { etagOf, ifMatchOf } from '../etag.js';
-import { respond } from '../mutation.js';
+import { build } from '../../ledger/engine/build.js';
+import { decideOne } from '../mutation.js';
 import {
   Allocation as AllocationSchema,
   AllocationBody,
@@ -62,13 +63,7 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
     },
     handler: async (request, reply) => {
       const { organization, project } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) => ledger.createAllocation(organization, project, request.body, options),
-        allocationOutcome(201),
-      );
+      return decideOne(ledger, request, reply, build.createAllocation(organization, project, request.body), allocationOutcome(201));
     },
   });
 
@@ -138,12 +133,11 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
     handler: async (request, reply) => {
       const { organization, project, id } = request.params;
       const ifGeneration = ifMatchOf(request);
-      return respond(
+      return decideOne(
         ledger,
         request,
         reply,
-        (options) =>
-          ledger.replaceAllocation(organization, project, id, request.body, { ...options, ifGeneration }),
+        build.replaceAllocation(organization, project, id, request.body, ifGeneration),
         allocationOutcome(200),
       );
     },
@@ -164,13 +158,11 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
     handler: async (request, reply) => {
       const { organization, project, id } = request.params;
       const ifGeneration = ifMatchOf(request);
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) => ledger.deleteAllocation(organization, project, id, { ...options, ifGeneration }),
-        () => ({ status: 204, headers: {}, body: undefined }),
-      );
+      return decideOne(ledger, request, reply, build.deleteAllocation(organization, project, id, ifGeneration), () => ({
+        status: 204,
+        headers: {},
+        body: undefined,
+      }));
     },
   });
 };

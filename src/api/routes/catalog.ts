@@ -4,7 +4,8 @@ import { pageOfSetsMax, pageSizeDefault } from '../../domain/constants.js';
 import { AllotError, invalid } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { Organization as OrganizationRecord, Page } from '../../ledger/types.js';
-import { respond } from '../mutation.js';
+import { build } from '../../ledger/engine/build.js';
+import { decideOne, respond } from '../mutation.js';
 import {
   CascadeQuery,
   Kind,
@@ -172,13 +173,11 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
     },
     handler: async (request, reply) => {
       const { organization, project } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) => ledger.deleteProject(organization, project, { ...options, cascade: request.query.cascade === 'true' }),
-        () => ({ status: 204, headers: {}, body: undefined }),
-      );
+      return decideOne(ledger, request, reply, build.deleteProject(organization, project, request.query.cascade === 'true'), () => ({
+        status: 204,
+        headers: {},
+        body: undefined,
+      }));
     },
   });
 

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Ledger } from '../../ledger/ledger.js';
 import { etagOf, ifMatchOf } from '../etag.js';
-import { respond } from '../mutation.js';
+import { build } from '../../ledger/engine/build.js';
+import { decideOne } from '../mutation.js';
 import {
   ConfirmBody,
   Hold as HoldSchema,
@@ -37,13 +38,7 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
     },
     handler: async (request, reply) => {
       const { organization, project } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) => ledger.createHold(organization, project, request.body, options),
-        holdOutcome(201),
-      );
+      return decideOne(ledger, request, reply, build.createHold(organization, project, request.body), holdOutcome(201));
     },
   });
 
@@ -101,12 +96,11 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
     handler: async (request, reply) => {
       const { organization, project, id } = request.params;
       const ifGeneration = ifMatchOf(request);
-      return respond(
+      return decideOne(
         ledger,
         request,
         reply,
-        (options) =>
-          ledger.confirmHold(organization, project, id, request.body, { ...options, ifGeneration }),
+        build.confirmHold(organization, project, id, request.body, ifGeneration),
         holdOutcome(200),
       );
     },
@@ -124,13 +118,7 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
     handler: async (request, reply) => {
       const { organization, project, id } = request.params;
       const ifGeneration = ifMatchOf(request);
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) => ledger.releaseHold(organization, project, id, { ...options, ifGeneration }),
-        holdOutcome(200),
-      );
+      return decideOne(ledger, request, reply, build.releaseHold(organization, project, id, ifGeneration), holdOutcome(200));
     },
   });
 };

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { ProjectQuotaSet, QuotaSet } from '../../ledger/types.js';
 import { etagOf, ifMatchOf } from '../etag.js';
-import { respond } from '../mutation.js';
+import { build } from '../../ledger/engine/build.js';
+import { decideOne } from '../mutation.js';
 import {
   ForceQuery,
   MutationHeaders,
@@ -55,18 +56,8 @@ export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
     },
     handler: async (request, reply) => {
       const ifGeneration = ifMatchOf(request);
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) =>
-          ledger.setQuotaSet(request.params.organization, request.body.quotas, {
-            ...options,
-            ifGeneration,
-            force: request.query.force === 'true',
-          }),
-        quotaOutcome,
-      );
+      const operation = build.setQuotas(request.params.organization, request.body.quotas, request.query.force === 'true', ifGeneration);
+      return decideOne(ledger, request, reply, operation, quotaOutcome);
     },
   });
 
@@ -107,18 +98,8 @@ export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
     handler: async (request, reply) => {
       const ifGeneration = ifMatchOf(request);
       const { organization, project } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) =>
-          ledger.setProjectQuotaSet(organization, project, request.body.quotas, {
-            ...options,
-            ifGeneration,
-            force: request.query.force === 'true',
-          }),
-        quotaOutcome,
-      );
+      const operation = build.setProjectQuotas(organization, project, request.body.quotas, request.query.force === 'true', ifGeneration);
+      return decideOne(ledger, request, reply, operation, quotaOutcome);
     },
   });
 };

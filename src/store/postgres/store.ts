@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { postgresPoolSizeMax } from '../../domain/constants.js';
 import { withRetries } from '../retry.js';
-import type { Executor, SqlValue, Store, TransactionOptions } from '../store.js';
+import type { Executor, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
 const int8Oid = 20;
 
@@ -38,6 +38,16 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       },
       async run(sql: string, params: readonly SqlValue[] = []) {
         return (await query(sql, params)).rowCount ?? 0;
+      },
+      async runMany(statements: readonly Statement[]) {
+        if (statements.length === 0) return [];
+        if (statements.length === 1) return [(await query(statements[0]!.sql, statements[0]!.params)).rowCount ?? 0];
+        // One round trip: each statement a data-modifying CTE, its count read in the select.
+        const sql =
+          `WITH ${statements.map(({ sql }, i) => `s${i} AS (${sql} RETURNING 1)`).join(', ')} ` +
+          `SELECT ${statements.map((_, i) => `(SELECT count(*) FROM s${i}) AS c${i}`).join(', ')}`;
+        const row = (await query(sql, statements.flatMap(({ params }) => params))).rows[0] as Record<string, number>;
+        return statements.map((_, i) => Number(row[`c${i}`]));
       },
     };
   };
@@ -81,6 +91,9 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       lockRowsSuffix: ' FOR NO KEY UPDATE',
       exclusiveRowsSuffix: ' FOR UPDATE',
       supportsDataModifyingCte: true,
+      rowsFrom: (alias, columns) =>
+        `json_to_recordset(CAST(? AS json)) AS ${alias} (${columns.map(({ name, type }) => `${name} ${type}`).join(', ')})`,
+      shareRowsOf: (alias) => ` FOR SHARE OF ${alias}`,
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteBusyTimeoutMs } from '../../domain/constants.js';
 import { withRetries } from '../retry.js';
-import type { Executor, SqlValue, Store, TransactionOptions } from '../store.js';
+import type { Executor, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
 /**
  * SQLite through better-sqlite3: one connection per process, WAL with synchronous=FULL so an
@@ -74,6 +74,9 @@ function openConnection(path: string, onClose: () => void): Store {
     async run(sql: string, params: readonly SqlValue[] = []) {
       return prepare(sql).run(...params).changes;
     },
+    async runMany(statements: readonly Statement[]) {
+      return statements.map(({ sql, params }) => prepare(sql).run(...params).changes);
+    },
   };
 
   let queue: Promise<unknown> = Promise.resolve();
@@ -93,7 +96,16 @@ function openConnection(path: string, onClose: () => void): Store {
 
   return {
     engine: 'sqlite',
-    dialect: { shareRowsSuffix: '', keyShareRowsSuffix: '', lockRowsSuffix: '', exclusiveRowsSuffix: '', supportsDataModifyingCte: false },
+    dialect: {
+      shareRowsSuffix: '',
+      keyShareRowsSuffix: '',
+      lockRowsSuffix: '',
+      exclusiveRowsSuffix: '',
+      supportsDataModifyingCte: false,
+      rowsFrom: (alias, columns) =>
+        `(SELECT ${columns.map(({ name }) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
+      shareRowsOf: () => '',
+    },
     setupStatements: [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
       if (closed) return Promise.reject(new Error('store is closed'));

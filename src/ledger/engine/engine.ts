@@ -1,0 +1,324 @@
+/**
+ * The write path, as one pipeline: request → checked operation → queue → group transaction →
+ * answers. Decisions that arrive while a group is being committed wait for the next group; a
+ * group loads what all its decisions need under lock (load.ts), decides them one after another
+ * on the rows in memory, each isolated by a savepoint of the working set (a refusal undoes only
+ * itself), writes what changed in a constant number of statements (flush.ts), and commits once:
+ * one fsync on SQLite, one commit and a handful of round trips on PostgreSQL, for the whole
+ * group. No answer leaves before the commit that holds it; a failed commit answers every
+ * decision in it with the failure, and none is half-applied.
+ *
+ * A lone decision does not wait for company: the group starts as soon as nothing else runs.
+ */
+import { assert } from '../../domain/assert.js';
+import type { Clock } from '../../domain/clock.js';
+import { groupOperationsMax, groupQueueMax, groupRetriesMax, idempotencyRetentionMs } from '../../domain/constants.js';
+import { AllotError } from '../../domain/errors.js';
+import type { Store } from '../../store/store.js';
+import type { StoredResponse } from '../idempotency.js';
+import {
+  confirmHold,
+  createAllocation,
+  createHold,
+  deleteAllocation,
+  expireDueHolds,
+  releaseHold,
+  replaceAllocation,
+  type Actor,
+} from './allocations.js';
+import { deleteProject, setProjectQuotas, setQuotas } from './envelopes.js';
+import { flush, KeyRaced } from './flush.js';
+import { load } from './load.js';
+import { Plan, planOf, type Operation } from './operations.js';
+import { idempotencyKey, type WorkingSet } from './working-set.js';
+
+/** How one operation of a decision ended. */
+export type OperationOutcome =
+  | { status: 'applied'; value: unknown }
+  | { status: 'refused'; error: AllotError }
+  /** In an atomic batch: not applied because another operation was refused. */
+  | { status: 'not-applied' };
+
+export interface Idempotency {
+  key: string;
+  /** What makes two requests "the same" (the API hashes method, path, If-Match and body). */
+  requestHash: string;
+  /** The response stored for the key (and replayed to its retries), from the outcomes. */
+  respond(outcomes: readonly OperationOutcome[]): StoredResponse;
+}
+
+export interface Decision {
+  operations: readonly Operation[];
+  /** `independent`: each operation on its own; `atomic`: all or none (a batch). */
+  mode: 'independent' | 'atomic';
+  principal: string;
+  /** Decide and answer, then undo: nothing is written, no key is consumed. */
+  dryRun?: boolean;
+  idempotency?: Idempotency;
+}
+
+export type DecisionOutcome =
+  | { kind: 'decided'; outcomes: OperationOutcome[] }
+  /** The key's first request is answered: its response, again. */
+  | { kind: 'replayed'; response: StoredResponse }
+  /** The key was first used for another request. */
+  | { kind: 'reused' }
+  /** The key's first request is still running in another process (it holds the claim). */
+  | { kind: 'pending' };
+
+interface Queued {
+  decision: Decision;
+  resolve(outcome: DecisionOutcome): void;
+  reject(error: unknown): void;
+}
+
+/** Groups of one pipeline, one after another. */
+class Pipeline {
+  private readonly queue: Queued[] = [];
+  private running = false;
+
+  constructor(private readonly run: (group: Queued[]) => Promise<void>) {}
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  submit(queued: Queued): void {
+    this.queue.push(queued);
+    // On the next microtask: decisions made in the same tick share the first group.
+    if (!this.running) {
+      this.running = true;
+      queueMicrotask(() => void this.drain());
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const group: Queued[] = [];
+      let operations = 0;
+      while (this.queue.length > 0) {
+        const next = this.queue[0]!.decision.operations.length;
+        if (group.length > 0 && operations + next > groupOperationsMax) break;
+        group.push(this.queue.shift()!);
+        operations += next;
+      }
+      await this.run(group);
+    }
+    this.running = false;
+  }
+}
+
+export interface EngineOptions {
+  /**
+   * Groups in flight at once, each for its own organizations (a decision's organization picks
+   * its pipeline). SQLite has one writer: 1.
+   */
+  pipelines: number;
+  /**
+   * Heard after each commit, with the organizations it changed, and whether it deleted a
+   * project (which revokes the project's tokens).
+   */
+  onCommit(organizations: ReadonlySet<string>, projectsDeleted: boolean): void;
+}
+
+export class Engine {
+  private readonly pipelines: Pipeline[];
+  /** Group sizes, for the metrics and the benchmark. */
+  readonly stats = { groups: 0, decisions: 0, operations: 0, retries: 0 };
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly options: EngineOptions,
+  ) {
+    assert(options.pipelines >= 1, 'at least one pipeline');
+    this.pipelines = Array.from({ length: options.pipelines }, () => new Pipeline((group) => this.runGroup(group)));
+  }
+
+  /** Queues a decision; resolves after the commit of the group that decided it. */
+  decide(decision: Decision): Promise<DecisionOutcome> {
+    assert(decision.operations.length > 0, 'a decision has operations');
+    const organization = decision.operations[0]!.organization;
+    const pipeline = this.pipelines[hashOf(organization) % this.pipelines.length]!;
+    if (pipeline.waiting >= groupQueueMax) {
+      return Promise.reject(new AllotError('service-unavailable', 'too many decisions are waiting; retry shortly'));
+    }
+    return new Promise((resolve, reject) => pipeline.submit({ decision, resolve, reject }));
+  }
+
+  /** Runs a group in one transaction, again when it lost a race it can only learn of at flush. */
+  private async runGroup(group: Queued[]): Promise<void> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const { outcomes, changed, projectsDeleted } = await this.store.transaction((tx) => this.decideGroup(tx, group));
+        this.stats.groups += 1;
+        this.stats.decisions += group.length;
+        this.stats.operations += group.reduce((sum, { decision }) => sum + decision.operations.length, 0);
+        group.forEach((queued, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome instanceof Error) queued.reject(outcome);
+          else queued.resolve(outcome);
+        });
+        if (changed.size > 0) this.options.onCommit(changed, projectsDeleted);
+        return;
+      } catch (error) {
+        // A referenced resource or an idempotency key taken by another process between this
+        // group's reads and its writes: the next attempt reads it and answers accordingly.
+        const raced = error instanceof KeyRaced || this.store.isUniqueViolation(error);
+        if (raced && attempt < groupRetriesMax) {
+          this.stats.retries += 1;
+          continue;
+        }
+        for (const queued of group) queued.reject(error);
+        return;
+      }
+    }
+  }
+
+  private async decideGroup(
+    tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+    group: readonly Queued[],
+  ): Promise<{ outcomes: (DecisionOutcome | Error)[]; changed: Set<string>; projectsDeleted: boolean }> {
+    const nowMs = this.clock.nowMs();
+    const plan = new Plan();
+    for (const { decision } of group) {
+      for (const operation of decision.operations) planOf(operation, plan);
+      if (decision.idempotency && !decision.dryRun) {
+        const { key } = decision.idempotency;
+        plan.keys.set(idempotencyKey(decision.principal, key), { principal: decision.principal, key });
+      }
+    }
+    const { ws, due } = await load(tx, this.store.dialect, plan, nowMs);
+    const changed = new Set<string>();
+    const expired = new Map<string, number>();
+    for (const [organization, records] of due) {
+      // Journaled as the first decision on the organization that saw them expire (the sweeper's
+      // own decisions are the system's), as if it had resolved them itself.
+      const first = group.find(({ decision }) => !decision.dryRun && decision.operations.some((o) => o.organization === organization));
+      const count = expireDueHolds(ws, organization, records, first?.decision.principal ?? 'system');
+      expired.set(organization, count);
+      if (count > 0) changed.add(organization);
+    }
+    const outcomes = group.map(({ decision }) => {
+      try {
+        const outcome = this.decideOne(ws, decision, expired);
+        if (!decision.dryRun && outcome.kind === 'decided' && outcome.outcomes.some((o) => o.status === 'applied')) {
+          for (const operation of decision.operations) changed.add(operation.organization);
+        }
+        return outcome;
+      } catch (error) {
+        return error instanceof Error ? error : new Error(String(error));
+      }
+    });
+    // Expiries are kept where a decision of the group on the organization was (or where the
+    // sweeper asked, or a confirm or release found its hold resolved): a refused request or a
+    // dry run writes nothing, not even the expiries it saw; the next decision resolves them.
+    for (const organization of expired.keys()) {
+      const kept = group.some(({ decision }, i) => keepsExpiries(decision, outcomes[i]!, organization));
+      if (!kept) {
+        ws.revertOrganization(organization);
+        changed.delete(organization);
+      }
+    }
+    await flush(tx, this.store.dialect, ws);
+    return { outcomes, changed, projectsDeleted: ws.deletedProjects.length > 0 };
+  }
+
+  /** One decision: its operations in order, each under a savepoint, then its idempotent answer. */
+  private decideOne(ws: WorkingSet, decision: Decision, expired: ReadonlyMap<string, number>): DecisionOutcome {
+    const keyed = decision.idempotency && !decision.dryRun ? decision.idempotency : undefined;
+    const keyName = keyed ? idempotencyKey(decision.principal, keyed.key) : '';
+    if (keyed) {
+      const stored = ws.keys.get(keyName);
+      if (stored && stored.createdAt > ws.nowMs - idempotencyRetentionMs) {
+        if (stored.requestHash !== keyed.requestHash) return { kind: 'reused' };
+        if (stored.state === 'pending' || stored.response === null) return { kind: 'pending' };
+        return { kind: 'replayed', response: stored.response };
+      }
+    }
+    const actor: Actor = { principal: decision.principal };
+    const start = ws.savepoint();
+    const outcomes: OperationOutcome[] = [];
+    try {
+      for (const [index, operation] of decision.operations.entries()) {
+        const before = ws.savepoint();
+        try {
+          outcomes.push({ status: 'applied', value: apply(ws, actor, operation, expired) });
+        } catch (error) {
+          if (!(error instanceof AllotError)) throw error;
+          ws.rollbackTo(before);
+          outcomes.push({ status: 'refused', error });
+          if (decision.mode === 'atomic') {
+            ws.rollbackTo(start);
+            for (let rest = 0; rest < decision.operations.length; rest += 1) {
+              if (rest < index) outcomes[rest] = { status: 'not-applied' };
+              if (rest > index) outcomes.push({ status: 'not-applied' });
+            }
+            break;
+          }
+        }
+      }
+    } catch (error) {
+      // A bug, not a refusal: this decision answers with it and leaves nothing behind.
+      ws.rollbackTo(start);
+      throw error;
+    }
+    if (decision.dryRun) ws.rollbackTo(start);
+    if (keyed) {
+      ws.put(ws.keys, keyName, {
+        principal: decision.principal,
+        key: keyed.key,
+        requestHash: keyed.requestHash,
+        state: 'done',
+        response: keyed.respond(outcomes),
+        createdAt: ws.nowMs,
+      });
+    }
+    return { kind: 'decided', outcomes };
+  }
+}
+
+function apply(ws: WorkingSet, actor: Actor, operation: Operation, expired: ReadonlyMap<string, number>): unknown {
+  const { organization } = operation;
+  switch (operation.op) {
+    case 'allocation.create':
+      return createAllocation(ws, actor, organization, operation.project, operation.id, operation.input, operation.metadata);
+    case 'allocation.replace':
+      return replaceAllocation(ws, actor, organization, operation.project, operation.id, operation.input, operation.ifGeneration, operation.metadata);
+    case 'allocation.delete':
+      return deleteAllocation(ws, actor, organization, operation.project, operation.id, operation.ifGeneration);
+    case 'hold.create':
+      return createHold(ws, actor, organization, operation.project, operation.id, operation.input);
+    case 'hold.confirm':
+      return confirmHold(ws, actor, organization, operation.project, operation.id, operation.lines, operation.ifGeneration);
+    case 'hold.release':
+      return releaseHold(ws, actor, organization, operation.project, operation.id, operation.ifGeneration);
+    case 'quota.set':
+      return setQuotas(ws, actor, organization, operation.inputs, operation.force, operation.ifGeneration);
+    case 'envelope.set':
+      return setProjectQuotas(ws, actor, organization, operation.project, operation.inputs, operation.force, operation.ifGeneration);
+    case 'project.delete':
+      return deleteProject(ws, actor, organization, operation.project, operation.cascade);
+    case 'holds.expire':
+      return { expired: expired.get(organization) ?? 0 };
+  }
+}
+
+/** Whether a decision keeps its organization's expiries of the group (see decideGroup). */
+function keepsExpiries(decision: Decision, outcome: DecisionOutcome | Error, organization: string): boolean {
+  if (decision.dryRun || outcome instanceof Error || outcome.kind !== 'decided') return false;
+  return decision.operations.some((operation, i) => {
+    if (operation.organization !== organization) return false;
+    const result = outcome.outcomes[i]!;
+    if (result.status === 'applied') return true;
+    // A confirm or release of a hold already resolved commits what it found, as it always has.
+    return result.status === 'refused' && result.error.code === 'hold-already-resolved';
+  });
+}
+
+/** A small stable hash of an organization's id, to pick its pipeline. */
+function hashOf(text: string): number {
+  let hash = 0;
+  for (let i = 0; i < text.length; i += 1) hash = (hash * 31 + text.charCodeAt(i)) >>> 0;
+  return hash;
+}

@@ -1,0 +1,138 @@
+/**
+ * The operations a decision is made of, what each must have loaded (its plan), and what each
+ * answers. Every mutating call of the ledger, every batch entry and the sweeper's expiries are
+ * one of these; engine.ts queues them and decides them in groups.
+ */
+import type { Line } from '../../domain/decision.js';
+import type {
+  Allocation,
+  CheckedAllocationInput,
+  CheckedHoldInput,
+  CheckedProjectQuotaInput,
+  CheckedQuotaInput,
+  Hold,
+  ProjectQuotaSet,
+  QuotaSet,
+} from '../types.js';
+
+/** What the identity-compatibility API keeps with an allocation (written with it). */
+export interface AllocationMetadata {
+  name: string;
+  description: string | null;
+  /** JSON text. */
+  tags: string | null;
+}
+
+export type Operation =
+  | { op: 'allocation.create'; organization: string; project: string; id: string; input: CheckedAllocationInput; metadata?: AllocationMetadata }
+  | { op: 'allocation.replace'; organization: string; project: string; id: string; input: CheckedAllocationInput; ifGeneration?: number; metadata?: AllocationMetadata }
+  | { op: 'allocation.delete'; organization: string; project: string; id: string; ifGeneration?: number }
+  | { op: 'hold.create'; organization: string; project: string; id: string; input: CheckedHoldInput }
+  | { op: 'hold.confirm'; organization: string; project: string; id: string; lines?: Line[]; ifGeneration?: number }
+  | { op: 'hold.release'; organization: string; project: string; id: string; ifGeneration?: number }
+  | { op: 'quota.set'; organization: string; inputs: CheckedQuotaInput[]; force: boolean; ifGeneration?: number }
+  | { op: 'envelope.set'; organization: string; project: string; inputs: CheckedProjectQuotaInput[]; force: boolean; ifGeneration?: number }
+  | { op: 'project.delete'; organization: string; project: string; cascade: boolean }
+  | { op: 'holds.expire'; organization: string };
+
+export type OperationName = Operation['op'];
+
+/** What each operation answers. */
+export interface Results {
+  'allocation.create': Allocation;
+  'allocation.replace': Allocation;
+  'allocation.delete': { deleted: boolean };
+  'hold.create': Hold;
+  'hold.confirm': Hold;
+  'hold.release': Hold;
+  'quota.set': QuotaSet;
+  'envelope.set': ProjectQuotaSet;
+  'project.delete': { allocations: number; holds: number };
+  'holds.expire': { expired: number };
+}
+
+export type ResultOf<O extends Operation> = Results[O['op']];
+
+/** The strongest lock the group's projects need: decisions key-share, envelopes update, deletion excludes. */
+export type ProjectLock = 'key-share' | 'no-key-update' | 'update';
+
+/** What a group must load, under which locks. */
+export class Plan {
+  readonly organizations = new Set<string>();
+  readonly projects = new Map<string, { organization: string; project: string }>();
+  projectLock: ProjectLock = 'key-share';
+  readonly records = new Set<string>();
+  /** Projects whose live records are all loaded (a deletion). */
+  readonly projectRecords = new Map<string, { organization: string; project: string }>();
+  readonly resources = new Map<string, { organization: string; kind: string; id: string }>();
+  readonly kinds = new Set<string>();
+  /** Organizations whose every kind and counter is loaded (answers that list every kind). */
+  readonly allKindsOf = new Set<string>();
+  /** Projects whose every counter is loaded. */
+  readonly allProjectCountersOf = new Map<string, { organization: string; project: string }>();
+  /** Counter rows to create if missing and lock: a project's (project set) or an organization's. */
+  readonly counters = new Map<string, { organization: string; project: string | null; kind: string }>();
+  readonly keys = new Map<string, { principal: string; key: string }>();
+
+  project(organization: string, project: string): void {
+    this.organizations.add(organization);
+    this.projects.set(`${organization}\u0000${project}`, { organization, project });
+  }
+
+  lockProjects(lock: ProjectLock): void {
+    const strength = { 'key-share': 0, 'no-key-update': 1, update: 2 } as const;
+    if (strength[lock] > strength[this.projectLock]) this.projectLock = lock;
+  }
+
+  resource(organization: string, kind: string, id: string): void {
+    this.resources.set(`${organization}\u0000${kind}\u0000${id}`, { organization, kind, id });
+  }
+
+  counter(organization: string, project: string | null, kind: string): void {
+    this.kinds.add(kind);
+    this.counters.set(`${organization}\u0000${project ?? ''}\u0000${kind}`, { organization, project, kind });
+    if (project !== null) this.counter(organization, null, kind);
+  }
+}
+
+/** Registers what `operation` needs in `plan` (the rows its answer may depend on). */
+export function planOf(operation: Operation, plan: Plan): void {
+  plan.organizations.add(operation.organization);
+  switch (operation.op) {
+    case 'allocation.create':
+    case 'hold.create':
+    case 'allocation.replace': {
+      plan.project(operation.organization, operation.project);
+      const { resource, allocations } = operation.input;
+      plan.resource(operation.organization, resource.kind, resource.id);
+      for (const line of allocations) plan.counter(operation.organization, operation.project, line.kind);
+      if (operation.op === 'allocation.replace') plan.records.add(operation.id);
+      return;
+    }
+    case 'allocation.delete':
+    case 'hold.confirm':
+    case 'hold.release':
+      plan.project(operation.organization, operation.project);
+      plan.records.add(operation.id);
+      return;
+    case 'quota.set':
+      plan.allKindsOf.add(operation.organization);
+      for (const input of operation.inputs) plan.counter(operation.organization, null, input.kind);
+      return;
+    case 'envelope.set':
+      plan.project(operation.organization, operation.project);
+      plan.lockProjects('no-key-update');
+      plan.allKindsOf.add(operation.organization);
+      plan.allProjectCountersOf.set(`${operation.organization}\u0000${operation.project}`, operation);
+      for (const input of operation.inputs) plan.counter(operation.organization, operation.project, input.kind);
+      return;
+    case 'project.delete':
+      plan.project(operation.organization, operation.project);
+      plan.lockProjects('update');
+      plan.projectRecords.set(`${operation.organization}\u0000${operation.project}`, operation);
+      plan.allProjectCountersOf.set(`${operation.organization}\u0000${operation.project}`, operation);
+      return;
+    case 'holds.expire':
+      return;
+  }
+}
