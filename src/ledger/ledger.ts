@@ -3,36 +3,19 @@
  * its input, opens one transaction, and calls the decision functions inside it; the parent owns
  * the control flow, the leaves do one thing each.
  */
-import { v7 as uuidv7 } from 'uuid';
 import { assert } from '../domain/assert.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { groupPipelinesPostgres, journalPageSizeMax, pageOfSetsMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
 import { Engine, type Decision, type DecisionOutcome } from './engine/engine.js';
 import { build } from './engine/build.js';
 import type { AllocationMetadata, Operation, ResultOf } from './engine/operations.js';
-import { AllotError, invalid, notFound } from '../domain/errors.js';
+import { invalid, notFound } from '../domain/errors.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
 import type { Executor, Store } from '../store/store.js';
-import {
-  createAllocation,
-  deleteAllocation,
-  listAllocations,
-  listOrganizationAllocations,
-  readAllocation,
-  replaceAllocation,
-} from './allocations.js';
+import { listAllocations, listOrganizationAllocations, readAllocation } from './allocations.js';
 import type { WriteContext } from './context.js';
-import {
-  confirmHold,
-  createHold,
-  expireDueHolds,
-  listHolds,
-  organizationsWithExpiredHolds,
-  readHold,
-  releaseHold,
-  type Resolution,
-} from './holds.js';
+import { listHolds, organizationsWithExpiredHolds, readHold } from './holds.js';
 import { readJournal, readJournalTail, readRevision, writeJournal, type JournalEntry } from './journal.js';
 import { listKinds, requireKind, upsertKind } from './kinds.js';
 import {
@@ -45,10 +28,9 @@ import {
   type TokenGrant,
   type TokenInput,
 } from './tokens.js';
-import type { Principal } from '../domain/access.js';
 import { pageSize } from './pages.js';
-import { readQuotas, writeQuotas } from './quotas.js';
-import { deleteProject, readProjectQuotas, writeProjectQuotas } from './project-quotas.js';
+import { readQuotas } from './quotas.js';
+import { readProjectQuotas } from './project-quotas.js';
 import { checkHistoryQuery, readLimitHistory, readQuotaHistory, sampleUsage, type HistorySeries } from './history.js';
 import {
   deleteLimit,
@@ -79,7 +61,6 @@ import {
   type RegionHost,
 } from './regions.js';
 import { findDiscrepancies, repairOrganization, replayJournal } from './recount.js';
-import { duplicateAllocation, findLiveRecordId } from './records.js';
 import {
   listOrganizations,
   listProjects,
@@ -92,7 +73,6 @@ import type {
   Allocation,
   AllocationFilter,
   AllocationInput,
-  CheckedAllocationInput,
   ConfirmInput,
   CounterDiscrepancy,
   Hold,
@@ -117,18 +97,13 @@ import type {
 } from './types.js';
 import {
   checkAllocationFilter,
-  checkAllocationInput,
-  checkConfirmInput,
   checkDescription,
   checkDisplayName,
-  checkHoldInput,
   checkHostInput,
   checkId,
   checkLimitRegions,
   checkProjectRegionsInput,
-  checkProjectQuotaInputs,
   checkQuantity,
-  checkQuotaInputs,
 } from './validate.js';
 
 export interface LedgerOptions {

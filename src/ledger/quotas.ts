@@ -1,14 +1,9 @@
 import { effectiveLimit, limitChangeAllowed, shortfallOf } from '../domain/decision.js';
 import { AllotError, notFound } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
-import type { WriteContext } from './context.js';
-import { ensureCounter, lockCounter, usedOf } from './counters.js';
-import { expireDueHolds, expiredHeldOf } from './holds.js';
-import { appendJournal } from './journal.js';
-import { requireKinds } from './kinds.js';
-import { checkGeneration } from './records.js';
-import { requireOrganization } from './tenants.js';
-import type { CheckedQuotaInput, KindFormat, QuotaSet, QuotaSource, QuotaUsage } from './types.js';
+
+import { expiredHeldOf } from './holds.js';
+import type { KindFormat, QuotaSet, QuotaSource, QuotaUsage } from './types.js';
 
 export interface QuotaRow {
   name: string;
@@ -90,66 +85,6 @@ export function quotaUsageOf(row: QuotaRow): QuotaUsage {
     guaranteed: row.guaranteed ?? 0,
     freeForAnyProject: quantity === null ? null : Math.max(0, quantity - used - (row.shortfall ?? 0)),
   };
-}
-
-/**
- * Sets (or, with quantity null, removes) the organization's quotas for the listed kinds. Each
- * counter row is locked first, in kind order, so a quota change and a decision on the same
- * kind are serialized. A cut below usage, or below usage plus what the projects' guarantees
- * keep back unused, is refused unless `force`; below the sum of the guarantees it is refused
- * always (lower the guarantees first). With `ifGeneration`, refused if the quota set changed
- * since that generation.
- */
-export async function writeQuotas(
-  context: WriteContext,
-  organization: string,
-  inputs: readonly CheckedQuotaInput[],
-  force: boolean,
-  ifGeneration: number | undefined,
-): Promise<void> {
-  const { tx, dialect, nowMs } = context;
-  await requireOrganization(tx, organization);
-  const sorted = [...inputs].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
-  await requireKinds(tx, sorted.map((input) => input.kind), 'quotas');
-  await expireDueHolds(context, organization, inputs.map(({ kind }) => ({ project: null, kind })));
-  const refusals = new EnvelopeRefusals();
-  const changes: { kind: string; before: number | null; after: number | null }[] = [];
-  for (const input of sorted) {
-    await ensureCounter(context, organization, input.kind, nowMs);
-    const row = (await lockCounter(tx, dialect, organization, input.kind))!;
-    const limitAfter = effectiveLimit(input.quantity, row.kind_default);
-    const refused = refusals.checkOrganization(input.kind, {
-      used: usedOf(row),
-      guaranteed: row.guaranteed,
-      shortfall: row.shortfall,
-      limit: limitAfter,
-      force,
-    });
-    if (!refused) changes.push({ kind: input.kind, before: row.quota, after: input.quantity });
-  }
-  // The organization's row is locked after the counters, as every decision does (journal).
-  // A stale If-Match is answered before any denial: the caller must read again either way.
-  const current = await quotaGenerationOf(tx, organization, dialect.lockRowsSuffix);
-  checkGeneration(current, ifGeneration);
-  refusals.throwIfAny();
-  for (const change of changes) {
-    await tx.run(
-      `UPDATE quota_counters SET quota = ?, quota_generation = quota_generation + 1, updated_at = ?,
-        updated_by = ? WHERE organization_id = ? AND kind = ?`,
-      [change.after, nowMs, context.principal, organization, change.kind],
-    );
-  }
-  await tx.run('UPDATE organizations SET quota_generation = quota_generation + 1 WHERE id = ?', [
-    organization,
-  ]);
-  appendJournal(context, {
-    organization,
-    project: null,
-    action: 'quota.set',
-    subject: null,
-    changes: { quotas: changes, force },
-    deltas: [],
-  });
 }
 
 /**

@@ -5,7 +5,6 @@
 import type { Line } from '../domain/decision.js';
 import { AllotError } from '../domain/errors.js';
 import type { Executor } from '../store/store.js';
-import type { WriteContext } from './context.js';
 import { isoOf } from './time.js';
 import type { Allocation, Hold, HoldStatus, ResourceRef } from './types.js';
 
@@ -43,107 +42,6 @@ export function readRecord(
   );
 }
 
-/** Inserts a new live allocation or pending hold with its lines. */
-export async function insertRecord(
-  { tx, dialect, nowMs, principal }: WriteContext,
-  row: Pick<AllocationRow, 'id' | 'organization_id' | 'project_id' | 'state' | 'expires_at'>,
-  resource: ResourceRef,
-  lines: readonly Line[],
-): Promise<AllocationRow> {
-  const full: AllocationRow = {
-    ...row,
-    resource_kind: resource.kind,
-    resource_id: resource.id,
-    resolution: null,
-    resolved_at: null,
-    generation: 1,
-    created_by: principal,
-    updated_by: principal,
-    created_at: nowMs,
-    updated_at: nowMs,
-    deleted_at: null,
-  };
-  const insertRow = `INSERT INTO allocations (id, organization_id, project_id, resource_kind,
-      resource_id, state, expires_at, resolution, resolved_at, generation, created_by, updated_by,
-      created_at, updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 1, ?, ?, ?, ?, NULL)`;
-  const rowParams = [
-    full.id,
-    full.organization_id,
-    full.project_id,
-    full.resource_kind,
-    full.resource_id,
-    full.state,
-    full.expires_at,
-    principal,
-    principal,
-    nowMs,
-    nowMs,
-  ];
-  if (dialect.supportsDataModifyingCte) {
-    // The row and its lines in one round trip.
-    await tx.run(
-      `WITH a AS (${insertRow} RETURNING id)
-        INSERT INTO allocation_lines (allocation_id, kind, committed, reserved)
-        SELECT a.id, v.kind, v.committed, v.reserved FROM a, (VALUES ${lines
-          .map(() => '(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))')
-          .join(', ')}) AS v (kind, committed, reserved)`,
-      [...rowParams, ...lines.flatMap((line) => [line.kind, line.committed, line.reserved])],
-    );
-    return full;
-  }
-  await tx.run(insertRow, rowParams);
-  await insertLines(tx, full.id, lines);
-  return full;
-}
-
-/** Applies `changes` to a locked row, bumps its generation, and returns the row as written. */
-export async function updateRecord(
-  { tx, nowMs, principal }: WriteContext,
-  row: AllocationRow,
-  changes: Partial<Pick<AllocationRow, 'resource_kind' | 'resource_id' | 'state' | 'expires_at' | 'resolution' | 'resolved_at' | 'deleted_at'>>,
-): Promise<AllocationRow> {
-  const next: AllocationRow = {
-    ...row,
-    ...changes,
-    generation: row.generation + 1,
-    updated_by: principal,
-    updated_at: nowMs,
-  };
-  await tx.run(
-    `UPDATE allocations SET resource_kind = ?, resource_id = ?, state = ?, expires_at = ?,
-      resolution = ?, resolved_at = ?, deleted_at = ?, generation = ?, updated_by = ?,
-      updated_at = ? WHERE id = ?`,
-    [
-      next.resource_kind,
-      next.resource_id,
-      next.state,
-      next.expires_at,
-      next.resolution,
-      next.resolved_at,
-      next.deleted_at,
-      next.generation,
-      next.updated_by,
-      next.updated_at,
-      row.id,
-    ],
-  );
-  return next;
-}
-
-export async function replaceLines(tx: Executor, id: string, lines: readonly Line[]): Promise<void> {
-  await tx.run('DELETE FROM allocation_lines WHERE allocation_id = ?', [id]);
-  await insertLines(tx, id, lines);
-}
-
-async function insertLines(tx: Executor, id: string, lines: readonly Line[]): Promise<void> {
-  if (lines.length === 0) return;
-  await tx.run(
-    `INSERT INTO allocation_lines (allocation_id, kind, committed, reserved)
-      VALUES ${lines.map(() => '(?, ?, ?, ?)').join(', ')}`,
-    lines.flatMap((line) => [id, line.kind, line.committed, line.reserved]),
-  );
-}
-
 export async function readLines(tx: Executor, id: string): Promise<Line[]> {
   return (await readLinesOf(tx, [id])).get(id) ?? [];
 }
@@ -164,36 +62,12 @@ export async function readLinesOf(tx: Executor, ids: readonly string[]): Promise
   return byAllocation;
 }
 
-/** The id of the live allocation or pending hold of a referenced resource, if there is one. */
-export async function findLiveRecordId(
-  tx: Executor,
-  organization: string,
-  resource: ResourceRef,
-): Promise<string | undefined> {
-  const row = await tx.get<{ id: string }>(
-    `SELECT id FROM allocations WHERE organization_id = ? AND resource_kind = ? AND resource_id = ?
-      AND deleted_at IS NULL`,
-    [organization, resource.kind, resource.id],
-  );
-  return row?.id;
-}
-
 export function duplicateAllocation(resource: ResourceRef, existingId: string): AllotError {
   return new AllotError(
     'duplicate-allocation',
     `resource ${resource.kind}/${resource.id} already has allocation ${existingId}`,
     { existingAllocationId: existingId },
   );
-}
-
-export async function refuseDuplicate(
-  tx: Executor,
-  organization: string,
-  resource: ResourceRef,
-  ownId: string | null,
-): Promise<void> {
-  const existing = await findLiveRecordId(tx, organization, resource);
-  if (existing !== undefined && existing !== ownId) throw duplicateAllocation(resource, existing);
 }
 
 /** If-Match: refuses the change when the caller's generation is not the current one. */

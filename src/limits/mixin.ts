@@ -188,7 +188,8 @@ export class LimitsMixin {
         all: <Row>(sql: string, params?: readonly SqlValue[]) => tx.all<Row>(sql, params),
         get: <Row>(sql: string, params?: readonly SqlValue[]) => tx.get<Row>(sql, params),
         run: (sql: string, params?: readonly SqlValue[]) => tx.run(sql, params),
-        runMany: (statements) => tx.runMany(statements),
+        write: (writes) => tx.write(writes),
+        selectMany: (queries) => tx.selectMany(queries),
         created: (resourceType, project, count = 1) => declare(resourceType, project, count, 1),
         deleted: (resourceType, project, count = 1) => declare(resourceType, project, count, -1),
       };

@@ -6,7 +6,8 @@
  */
 export type Engine = 'sqlite' | 'postgres';
 
-export type SqlValue = string | number | null;
+/** A value bound to a `?`; a list only where `Dialect.list` made it. */
+export type SqlValue = string | number | null | readonly (string | number)[];
 
 /** Runs statements. Inside `Store.transaction` every call belongs to that transaction. */
 export interface Executor {
@@ -15,11 +16,19 @@ export interface Executor {
   /** Returns the number of rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /**
-   * Runs several INSERT, UPDATE or DELETE statements (none with RETURNING) and returns each
-   * one's number of rows changed. PostgreSQL runs them as one statement (data-modifying CTEs:
-   * one round trip, one snapshot, so no two may change the same row); SQLite one after another.
+   * Writes sets of rows, in order, and returns how many rows each changed. SQLite runs one
+   * prepared statement per row (in-process, the cheapest way); PostgreSQL runs all of them as
+   * one statement (each a data-modifying CTE over its rows as JSON: one round trip and one
+   * snapshot, so no two writes of one call may touch the same row).
    */
-  runMany(statements: readonly Statement[]): Promise<number[]>;
+  write(writes: readonly RowsWrite[]): Promise<number[]>;
+  /**
+   * Runs several SELECTs, in order, and returns each one's rows. PostgreSQL runs them as one
+   * statement (each a subquery aggregated to JSON, evaluated left to right, so locks are taken
+   * in the order given: one round trip); SQLite one after another. Columns must be text or
+   * numbers.
+   */
+  selectMany(queries: readonly Statement[]): Promise<unknown[][]>;
 }
 
 export interface Statement {
@@ -27,10 +36,23 @@ export interface Statement {
   params: readonly SqlValue[];
 }
 
-/** A column of a table passed as JSON (see `Dialect.rowsFrom`). */
+/** A column of a table of rows (see `RowsWrite`). */
 export interface JsonColumn {
   name: string;
   type: 'text' | 'bigint';
+}
+
+/** One set of rows to insert, update or delete, by column name. */
+export interface RowsWrite {
+  op: 'insert' | 'update' | 'delete';
+  table: string;
+  /** update, delete: the (text) columns that pick the rows; the first one is indexed. */
+  keys: readonly string[];
+  /** insert: the columns written; update: the columns set; delete: none. */
+  columns: readonly JsonColumn[];
+  rows: readonly Readonly<Record<string, string | number | null>>[];
+  /** insert: the ON CONFLICT clause, as written (excluded.* names the new row). */
+  conflict?: string;
 }
 
 export interface Dialect {
@@ -58,13 +80,17 @@ export interface Dialect {
    */
   readonly supportsDataModifyingCte: boolean;
   /**
-   * A table of rows given as one JSON parameter (an array of objects), for a FROM clause:
-   * `FROM ${dialect.rowsFrom('v', columns)}` binds one `?` to `JSON.stringify(rows)`. A set of
-   * rows of any size is one parameter and one statement text (one prepared statement).
+   * `column` is one of a list of values, bound to one `?` given `list(values)`: any number of
+   * values in one statement text (one prepared statement). PostgreSQL: `= ANY(?)`, an index
+   * scan whatever the table's statistics say; SQLite: `IN (SELECT value FROM json_each(?))`.
    */
-  rowsFrom(alias: string, columns: readonly JsonColumn[]): string;
-  /** Share-locks the rows of one table of a join (PostgreSQL `FOR SHARE OF alias`; SQLite nothing). */
-  shareRowsOf(alias: string): string;
+  inList(column: string): string;
+  /** The parameter of `inList` and `listValues`. */
+  list(values: readonly (string | number)[]): SqlValue;
+  /** The list's values as a one-column subquery (binds one `?`). */
+  listValues(): string;
+  /** `column` is one of what `subquery` returns (PostgreSQL: `= ANY(ARRAY(subquery))`, by index). */
+  inQuery(column: string, subquery: string): string;
 }
 
 export interface TransactionOptions {

@@ -119,9 +119,13 @@ function watchedStore(inner: Store, late: string[]): Store {
             note(sql);
             return tx.run(sql, params);
           },
-          runMany(statements) {
-            for (const { sql } of statements) note(sql);
-            return tx.runMany(statements);
+          write(writes) {
+            for (const { table } of writes) note(`write ${table}`);
+            return tx.write(writes);
+          },
+          selectMany(queries) {
+            for (const { sql } of queries) note(sql);
+            return tx.selectMany(queries);
           },
         };
         try {

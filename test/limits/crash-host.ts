@@ -34,7 +34,8 @@ const store: Store = {
       const executor: Executor = {
         all: (sql, params) => tx.all(sql, params),
         get: (sql, params) => tx.get(sql, params),
-        runMany: (statements) => tx.runMany(statements),
+        write: (writes) => tx.write(writes),
+        selectMany: (queries) => tx.selectMany(queries),
         run: async (sql, params) => {
           const changed = await tx.run(sql, params);
           if (armed && mode === 'after-apply' && /UPDATE allot_limit_trackers/.test(sql)) {

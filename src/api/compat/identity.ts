@@ -16,7 +16,7 @@ import { quantityMax } from '../../domain/constants.js';
 import { AllotError, type ErrorCode } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { Allocation, QuotaUsage } from '../../ledger/types.js';
-import type { Executor } from '../../store/store.js';
+
 import { installAuth, principalOf, type AuthOptions } from '../auth.js';
 
 type IdentityError =
@@ -192,7 +192,6 @@ const metadataRowOf = (metadata: AllocationWrite['metadata']): MetadataRow => ({
   description: metadata.description ?? null,
   tags: metadata.tags ? JSON.stringify(metadata.tags) : null,
 });
-
 
 const readMetadata = (ledger: Ledger, id: string) =>
   ledger.store.transaction(

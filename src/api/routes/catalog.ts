@@ -5,7 +5,7 @@ import { AllotError, invalid } from '../../domain/errors.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { Organization as OrganizationRecord, Page } from '../../ledger/types.js';
 import { build } from '../../ledger/engine/build.js';
-import { decideOne, respond } from '../mutation.js';
+import { decideOne } from '../mutation.js';
 import {
   CascadeQuery,
   Kind,

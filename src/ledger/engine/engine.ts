@@ -28,7 +28,7 @@ import {
 } from './allocations.js';
 import { deleteProject, setProjectQuotas, setQuotas } from './envelopes.js';
 import { flush, KeyRaced } from './flush.js';
-import { load } from './load.js';
+import { CountersMissing, createCounters, load } from './load.js';
 import { Plan, planOf, type Operation } from './operations.js';
 import { idempotencyKey, type WorkingSet } from './working-set.js';
 
@@ -162,6 +162,12 @@ export class Engine {
         if (changed.size > 0) this.options.onCommit(changed, projectsDeleted);
         return;
       } catch (error) {
+        // First uses of kinds: their counter rows are made apart, then the group runs again.
+        if (error instanceof CountersMissing && attempt < groupRetriesMax) {
+          const { keys } = error;
+          await this.store.transaction((tx) => createCounters(tx, this.store.dialect, keys, this.clock.nowMs()));
+          continue;
+        }
         // A referenced resource or an idempotency key taken by another process between this
         // group's reads and its writes: the next attempt reads it and answers accordingly.
         const raced = error instanceof KeyRaced || this.store.isUniqueViolation(error);
@@ -220,7 +226,7 @@ export class Engine {
         changed.delete(organization);
       }
     }
-    await flush(tx, this.store.dialect, ws);
+    await flush(tx, ws);
     return { outcomes, changed, projectsDeleted: ws.deletedProjects.length > 0 };
   }
 

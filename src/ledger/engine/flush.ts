@@ -1,13 +1,14 @@
 /**
- * What a group writes: every row of the working set that differs from the copy loaded, in set
- * statements (one JSON parameter each) run as two batches — first what frees (records ended or
+ * What a group writes: every row of the working set that differs from the copy loaded, as sets
+ * of rows (see `Executor.write`) in two batches — first what frees (records ended or
  * moved to another resource, old lines, removed counters), then what takes (new records and
  * lines, moved records' resources, counters, journal, idempotency keys) — so a resource freed
  * and taken in one group, or two records swapping resources, never trips the unique index of
- * live resources halfway. On PostgreSQL each batch is one statement.
+ * live resources halfway. On PostgreSQL each batch is one statement; on SQLite each row is one
+ * prepared statement, the cheapest way in-process.
  */
 import { idempotencyRetentionMs } from '../../domain/constants.js';
-import type { Dialect, Executor, JsonColumn, Statement } from '../../store/store.js';
+import type { Executor, JsonColumn, RowsWrite } from '../../store/store.js';
 import type { AllocationRow } from '../records.js';
 import type { WorkingSet } from './working-set.js';
 
@@ -36,38 +37,28 @@ const recordColumns: JsonColumn[] = [
   bigint('deleted_at'),
 ];
 
-function update(dialect: Dialect, table: string, keys: readonly string[], columns: readonly JsonColumn[], rows: readonly object[]): Statement | null {
-  if (rows.length === 0) return null;
-  return {
-    sql:
-      `UPDATE ${table} SET ${columns.map(({ name }) => `${name} = v.${name}`).join(', ')} ` +
-      `FROM ${dialect.rowsFrom('v', [...keys.map(text), ...columns])} ` +
-      `WHERE ${keys.map((key) => `${table}.${key} = v.${key}`).join(' AND ')}`,
-    params: [JSON.stringify(rows)],
-  };
-}
+type Row = Readonly<Record<string, string | number | null>>;
 
-function insert(dialect: Dialect, table: string, columns: readonly JsonColumn[], rows: readonly object[], tail = ''): Statement | null {
-  if (rows.length === 0) return null;
-  return {
-    sql:
-      `INSERT INTO ${table} (${columns.map(({ name }) => name).join(', ')}) ` +
-      `SELECT ${columns.map(({ name }) => `v.${name}`).join(', ')} FROM ${dialect.rowsFrom('v', columns)} WHERE true ${tail}`,
-    params: [JSON.stringify(rows)],
-  };
-}
-
-function remove(dialect: Dialect, table: string, keys: readonly string[], rows: readonly object[]): Statement | null {
-  if (rows.length === 0) return null;
-  return {
-    sql: `DELETE FROM ${table} WHERE (${keys.join(', ')}) IN (SELECT ${keys.map((key) => `v.${key}`).join(', ')} FROM ${dialect.rowsFrom('v', keys.map(text))})`,
-    params: [JSON.stringify(rows)],
-  };
-}
+const update = (table: string, keys: readonly string[], columns: readonly JsonColumn[], rows: readonly Row[]): RowsWrite => ({
+  op: 'update',
+  table,
+  keys,
+  columns,
+  rows,
+});
+const insert = (table: string, columns: readonly JsonColumn[], rows: readonly Row[], conflict?: string): RowsWrite => ({
+  op: 'insert',
+  table,
+  keys: [],
+  columns,
+  rows,
+  ...(conflict ? { conflict } : {}),
+});
+const remove = (table: string, keys: readonly string[], rows: readonly Row[]): RowsWrite => ({ op: 'delete', table, keys, columns: [], rows });
 
 const sameRow = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
 
-export async function flush(tx: Executor, dialect: Dialect, ws: WorkingSet): Promise<void> {
+export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
   const now = ws.nowMs;
   // Records: new ones, changed ones, and those whose referenced resource moved (written in two
   // steps: a placeholder no live row can have, then the new resource).
@@ -107,30 +98,53 @@ export async function flush(tx: Executor, dialect: Dialect, ws: WorkingSet): Pro
   const deletedProjects = ws.deletedProjects.map(({ organization, id }) => ({ organization_id: organization, project_id: id }));
 
   const frees = [
-    update(dialect, 'allocations', ['id'], recordColumns, changed),
-    remove(dialect, 'allocation_lines', ['allocation_id'], oldLines),
+    update('allocations', ['id'], recordColumns, changed as unknown as Row[]),
+    remove('allocation_lines', ['allocation_id'], oldLines),
     remove(
-      dialect,
       'project_counters',
       ['organization_id', 'project_id', 'kind'],
       removedCounters.map(({ organization, project, kind }) => ({ organization_id: organization, project_id: project, kind })),
     ),
-  ].filter((statement): statement is Statement => statement !== null);
-  if (frees.length > 0) await tx.runMany(frees);
+  ];
+  if (frees.some((write) => write.rows.length > 0)) await tx.write(frees);
 
-  const takes: (Statement | null)[] = [
-    update(dialect, 'allocations', ['id'], [text('resource_kind'), text('resource_id')], moved),
-    insert(dialect, 'allocations', [text('id'), ...recordColumns], inserted),
-    insert(dialect, 'allocation_lines', [text('allocation_id'), text('kind'), bigint('committed'), bigint('reserved')], newLines),
+  const keysWrite = insert(
+    'idempotency_keys',
+    [
+      ...['principal', 'idempotency_key', 'request_hash', 'claim_token', 'state', 'headers', 'body'].map(text),
+      ...['status', 'claimed_at', 'created_at'].map(bigint),
+    ],
+    keys.map((key) => ({
+      principal: key.principal,
+      idempotency_key: key.key,
+      request_hash: key.requestHash,
+      claim_token: 'group',
+      state: 'done',
+      status: key.response!.status,
+      headers: JSON.stringify(key.response!.headers),
+      body: key.response!.body === undefined ? null : JSON.stringify(key.response!.body),
+      claimed_at: now,
+      created_at: now,
+    })),
+    // A key is taken over only where the stored one is past its retention; a key another
+    // process stored meanwhile conflicts, is not updated, and the group runs again.
+    `ON CONFLICT (principal, idempotency_key) DO UPDATE SET request_hash = excluded.request_hash,
+      claim_token = excluded.claim_token, state = excluded.state, status = excluded.status,
+      headers = excluded.headers, body = excluded.body, claimed_at = excluded.claimed_at,
+      created_at = excluded.created_at
+      WHERE idempotency_keys.created_at <= excluded.created_at - ${idempotencyRetentionMs}`,
+  );
+  const takes: RowsWrite[] = [
+    update('allocations', ['id'], [text('resource_kind'), text('resource_id')], moved as unknown as Row[]),
+    insert('allocations', [text('id'), ...recordColumns], inserted as unknown as Row[]),
+    insert('allocation_lines', [text('allocation_id'), text('kind'), bigint('committed'), bigint('reserved')], newLines),
     insert(
-      dialect,
       'compat_allocation_metadata',
       [text('allocation_id'), text('name'), text('description'), text('tags')],
       metadata,
       'ON CONFLICT (allocation_id) DO UPDATE SET name = excluded.name, description = excluded.description, tags = excluded.tags',
     ),
     update(
-      dialect,
       'project_counters',
       ['organization_id', 'project_id', 'kind'],
       ['cap', 'guaranteed', 'committed', 'reserved', 'held', 'updated_at'].map(bigint).concat(text('updated_by')),
@@ -148,7 +162,6 @@ export async function flush(tx: Executor, dialect: Dialect, ws: WorkingSet): Pro
       })),
     ),
     update(
-      dialect,
       'quota_counters',
       ['organization_id', 'kind'],
       ['quota', 'quota_generation', 'committed', 'reserved', 'held', 'guaranteed', 'shortfall', 'updated_at'].map(bigint).concat(text('updated_by')),
@@ -167,28 +180,24 @@ export async function flush(tx: Executor, dialect: Dialect, ws: WorkingSet): Pro
       })),
     ),
     update(
-      dialect,
       'projects',
       ['organization_id', 'id'],
-      [bigint('quota_generation'), bigint('deleted_at'), bigint('updated_at'), text('primary_region')],
+      [bigint('quota_generation'), bigint('deleted_at'), bigint('updated_at')],
       projects.map((row) => ({
         organization_id: row.organization,
         id: row.id,
         quota_generation: row.quotaGeneration,
         deleted_at: row.deletedAt,
         updated_at: now,
-        primary_region: null,
       })),
     ),
     update(
-      dialect,
       'organizations',
       ['id'],
       [bigint('revision'), bigint('quota_generation')],
       organizations.map((row) => ({ id: row.id, revision: row.revision, quota_generation: row.quotaGeneration })),
     ),
     insert(
-      dialect,
       'journal',
       [bigint('revision'), bigint('at'), ...['organization_id', 'project_id', 'principal', 'action', 'subject_id', 'changes', 'deltas'].map(text)],
       ws.journal.map((entry) => ({
@@ -203,46 +212,20 @@ export async function flush(tx: Executor, dialect: Dialect, ws: WorkingSet): Pro
         deltas: entry.deltas,
       })),
     ),
-    // A key is taken over only where the stored one is past its retention; a key another
-    // process stored meanwhile conflicts, is not updated, and the group runs again.
-    insert(
-      dialect,
-      'idempotency_keys',
-      [
-        ...['principal', 'idempotency_key', 'request_hash', 'claim_token', 'state', 'headers', 'body'].map(text),
-        ...['status', 'claimed_at', 'created_at'].map(bigint),
-      ],
-      keys.map((key) => ({
-        principal: key.principal,
-        idempotency_key: key.key,
-        request_hash: key.requestHash,
-        claim_token: 'group',
-        state: 'done',
-        status: key.response!.status,
-        headers: JSON.stringify(key.response!.headers),
-        body: key.response!.body === undefined ? null : JSON.stringify(key.response!.body),
-        claimed_at: now,
-        created_at: now,
-      })),
-      `ON CONFLICT (principal, idempotency_key) DO UPDATE SET request_hash = excluded.request_hash,
-        claim_token = excluded.claim_token, state = excluded.state, status = excluded.status,
-        headers = excluded.headers, body = excluded.body, claimed_at = excluded.claimed_at,
-        created_at = excluded.created_at
-        WHERE idempotency_keys.created_at <= ${Math.trunc(now - idempotencyRetentionMs)}`,
-    ),
-    remove(dialect, 'limits', ['organization_id', 'project_id'], deletedProjects),
-    remove(dialect, 'project_regions', ['organization_id', 'project_id'], deletedProjects),
-    deletedProjects.length === 0
-      ? null
-      : {
-          sql: `UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (organization_id, project_id) IN
-            (SELECT v.organization_id, v.project_id FROM ${dialect.rowsFrom('v', [text('organization_id'), text('project_id')])})`,
-          params: [now, JSON.stringify(deletedProjects)],
-        },
+    keysWrite,
+    // A deleted project's limits and regions go with it.
+    remove('limits', ['organization_id', 'project_id'], deletedProjects),
+    remove('project_regions', ['organization_id', 'project_id'], deletedProjects),
   ];
-  const statements = takes.filter((statement): statement is Statement => statement !== null);
-  if (statements.length === 0) return;
-  const counts = await tx.runMany(statements);
-  const keysAt = statements.findIndex((statement) => statement.sql.startsWith('INSERT INTO idempotency_keys'));
-  if (keysAt >= 0 && counts[keysAt] !== keys.length) throw new KeyRaced('an idempotency key was stored by another process first');
+  const counts = await tx.write(takes);
+  if (counts[takes.indexOf(keysWrite)] !== keys.length) throw new KeyRaced('an idempotency key was stored by another process first');
+  // …and its primary region and its project-member tokens (rare: plain statements).
+  for (const { organization_id, project_id } of deletedProjects) {
+    await tx.run('UPDATE projects SET primary_region = NULL WHERE organization_id = ? AND id = ?', [organization_id, project_id]);
+    await tx.run('UPDATE tokens SET revoked_at = ? WHERE organization_id = ? AND project_id = ? AND revoked_at IS NULL', [
+      now,
+      organization_id,
+      project_id,
+    ]);
+  }
 }

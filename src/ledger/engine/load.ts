@@ -5,16 +5,21 @@
  *   projects → records (allocations and holds, by id) → idempotency keys
  *     → project counters → organization counters → organizations
  *
- * each set in one statement sorted by its key. Because a group locks everything it will change
- * before it changes anything, it never waits for a row while holding a later one: no deadlock,
- * and the hot counter rows stay locked only from their statement to the commit. Every set of
- * keys is passed as one JSON parameter, so the statement count of a group does not grow with
- * its size (a constant number of round trips on PostgreSQL).
+ * each set sorted by its key. A group locks everything it may change before it changes
+ * anything, so it never waits for a row while holding a later one: no deadlock, and the hot
+ * counter rows stay locked only from their read to the commit. The reads come in two steps
+ * (the counters to lock depend on the records' lines), each one statement on PostgreSQL (one
+ * round trip), whatever the group's size.
+ *
+ * Lists are matched column by column (each an index scan on any engine, whatever the
+ * statistics say), which can find a superset of composite keys: rows are kept only when asked
+ * for. Counters are locked per organization and project, every kind: a group holds its
+ * organizations' rows to the commit anyway (the journal's revision), so this adds no waiting.
  */
-import { assert } from '../../domain/assert.js';
 import { expiredHoldsPerDecisionMax } from '../../domain/constants.js';
 import type { Line } from '../../domain/decision.js';
-import type { Dialect, Executor, JsonColumn } from '../../store/store.js';
+import type { Dialect, Executor, Statement } from '../../store/store.js';
+import { ensureCounter, ensureProjectCounter } from '../counters.js';
 import type { StoredResponse } from '../idempotency.js';
 import type { AllocationRow } from '../records.js';
 import type { KindFormat } from '../types.js';
@@ -29,11 +34,8 @@ import {
   type RecordState,
 } from './working-set.js';
 
-const text = (name: string): JsonColumn => ({ name, type: 'text' });
-
-/** The rows of a JSON parameter, for `IN (…)`. */
-const list = (dialect: Dialect, alias: string, names: readonly string[]) =>
-  `SELECT ${names.map((name) => `${alias}.${name}`).join(', ')} FROM ${dialect.rowsFrom(alias, names.map(text))}`;
+/** The distinct values of one field of some keys, as a list parameter. */
+const valuesOf = <T>(dialect: Dialect, keys: Iterable<T>, field: (key: T) => string) => dialect.list([...new Set([...keys].map(field))]);
 
 const lockOf = (dialect: Dialect, lock: ProjectLock) =>
   lock === 'update' ? dialect.exclusiveRowsSuffix : lock === 'no-key-update' ? dialect.lockRowsSuffix : dialect.keyShareRowsSuffix;
@@ -75,268 +77,340 @@ interface KeyRow {
   created_at: number;
 }
 
+interface KindRow {
+  name: string;
+  display_name: string;
+  description: string;
+  default_quota: number | null;
+  format: KindFormat;
+}
+
 /** The due holds of each organization, in id order, as loaded (for the group's expiry). */
 export type DueHolds = Map<string, RecordState[]>;
 
-export async function load(
-  tx: Executor,
-  dialect: Dialect,
-  plan: Plan,
-  nowMs: number,
-): Promise<{ ws: WorkingSet; due: DueHolds }> {
+export async function load(tx: Executor, dialect: Dialect, plan: Plan, nowMs: number): Promise<{ ws: WorkingSet; due: DueHolds }> {
   const ws = new WorkingSet(nowMs);
-  await loadProjects(tx, dialect, plan, ws);
-  const due = await loadRecords(tx, dialect, plan, ws, nowMs);
-  await loadKeys(tx, dialect, plan, ws);
-  await loadKinds(tx, dialect, plan, ws);
-  await loadResources(tx, dialect, plan, ws);
-  await loadCounters(tx, dialect, plan, ws, nowMs);
-  await loadOrganizations(tx, dialect, plan, ws);
+  // A group that names no record by id (creates and holds: the hot path) reads everything in
+  // one step: the only records it locks are due holds, whose lines cannot change while they
+  // are pending, so they may be read in the same snapshot as the locks.
+  const oneStep = plan.records.size === 0 && plan.projectRecords.size === 0;
+  const first = firstQueries(dialect, plan, nowMs);
+  const second = secondQueries(dialect, plan, oneStep ? { due: dueQuery(dialect, plan, nowMs) } : { records: [] });
+  if (oneStep) {
+    const results = await tx.selectMany([...first.statements, ...second]);
+    const due = first.read(ws, results.slice(0, first.statements.length));
+    readSecond(plan, ws, results.slice(first.statements.length));
+    checkCountersExist(plan, ws);
+    return { ws, due };
+  }
+  // A project's deletion takes its project's lock in a statement of its own first: decisions
+  // in flight there commit before it, and the records read next (a new snapshot) include theirs.
+  const results =
+    plan.projectLock === 'update' && plan.projects.size > 0
+      ? [...(await tx.selectMany(first.statements.slice(0, 1))), ...(await tx.selectMany(first.statements.slice(1)))]
+      : await tx.selectMany(first.statements);
+  const due = first.read(ws, results);
+  readSecond(plan, ws, await tx.selectMany(secondQueries(dialect, plan, { records: [...ws.records.values()] })));
+  checkCountersExist(plan, ws);
   return { ws, due };
 }
 
-async function loadProjects(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet) {
-  if (plan.projects.size === 0) return;
-  const rows = await tx.all<{ organization_id: string; id: string; quota_generation: number }>(
-    `SELECT organization_id, id, quota_generation FROM projects
-      WHERE deleted_at IS NULL AND (organization_id, id) IN (${list(dialect, 'v', ['organization', 'project'])})
-      ORDER BY organization_id, id${lockOf(dialect, plan.projectLock)}`,
-    [JSON.stringify([...plan.projects.values()])],
-  );
-  for (const row of rows) {
-    ws.load(ws.projects, ws.loaded.projects, projectKey(row.organization_id, row.id), {
-      organization: row.organization_id,
-      id: row.id,
-      quotaGeneration: row.quota_generation,
-      deletedAt: null,
-    });
-  }
+/** The ids of the organizations' due holds, a bounded number each, in id order (a subquery). */
+function dueQuery(dialect: Dialect, plan: Plan, nowMs: number): Statement {
+  return {
+    sql: `SELECT d.id FROM (SELECT x.id, row_number() OVER (PARTITION BY x.organization_id ORDER BY x.id) AS n
+          FROM allocations x
+          WHERE ${dialect.inList('x.organization_id')} AND x.state = 'held' AND x.deleted_at IS NULL AND x.expires_at <= ?) d
+        WHERE d.n <= ?`,
+    params: [dialect.list([...plan.organizations]), nowMs, expiredHoldsPerDecisionMax],
+  };
 }
 
 /**
- * The records the group names, its organizations' due holds (at most a bounded number each, in
- * id order) and, for a project's deletion, the project's live records: locked in one statement
- * in id order, with their lines. A row that changed while this waited for its lock comes back as
- * it is now, so a hold another transaction resolved is no longer due.
+ * The first step: the projects (locked as the group's strongest operation needs), the records
+ * the group names, its organizations' due holds (a bounded number each) and a deleted project's
+ * live records (locked, by id), the idempotency keys (locked), and, unlocked, the kinds and the
+ * live allocation of each referenced resource (the unique index decides races on those).
  */
-async function loadRecords(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet, nowMs: number): Promise<DueHolds> {
-  const organizations = [...plan.organizations].map((organization) => ({ organization }));
-  const rows = await tx.all<AllocationRow>(
-    `SELECT * FROM allocations WHERE id IN (
-        ${list(dialect, 't', ['id'])}
-        UNION ALL
-        SELECT d.id FROM (SELECT x.id, row_number() OVER (PARTITION BY x.organization_id ORDER BY x.id) AS n
-            FROM allocations x
-            WHERE x.organization_id IN (${list(dialect, 'o', ['organization'])})
-              AND x.state = 'held' AND x.deleted_at IS NULL AND x.expires_at <= ?) d
-          WHERE d.n <= ?
-        UNION ALL
-        SELECT y.id FROM allocations y
-          WHERE y.deleted_at IS NULL AND (y.organization_id, y.project_id) IN (${list(dialect, 'p', ['organization', 'project'])}))
-      ORDER BY id${dialect.lockRowsSuffix}`,
-    [
-      JSON.stringify([...plan.records].map((id) => ({ id }))),
-      JSON.stringify(organizations),
-      nowMs,
-      expiredHoldsPerDecisionMax,
-      JSON.stringify([...plan.projectRecords.values()]),
-    ],
-  );
-  const due: DueHolds = new Map();
-  if (rows.length === 0) return due;
-  const lines = await tx.all<Line & { allocation_id: string }>(
-    `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
-      WHERE allocation_id IN (${list(dialect, 'v', ['id'])}) ORDER BY allocation_id, kind`,
-    [JSON.stringify(rows.map(({ id }) => ({ id })))],
-  );
+function firstQueries(dialect: Dialect, plan: Plan, nowMs: number) {
+  const projects = [...plan.projects.values()];
+  const projectRecords = [...plan.projectRecords.values()];
+  const keys = [...plan.keys.values()];
+  const resources = [...plan.resources.values()];
+  const everyKind = plan.allKindsOf.size > 0 || plan.everyKind;
+  const due = dueQuery(dialect, plan, nowMs);
+  const named = plan.records.size > 0 || projectRecords.length > 0;
+  const queries: (Statement | null)[] = [
+    projects.length === 0
+      ? null
+      : {
+          sql: `SELECT organization_id, id, quota_generation FROM projects
+            WHERE ${dialect.inList('organization_id')} AND ${dialect.inList('id')} AND deleted_at IS NULL
+            ORDER BY organization_id, id${lockOf(dialect, plan.projectLock)}`,
+          params: [valuesOf(dialect, projects, (p) => p.organization), valuesOf(dialect, projects, (p) => p.project)],
+        },
+    {
+      sql: named
+        ? `SELECT * FROM allocations WHERE ${dialect.inQuery(
+            'id',
+            `${dialect.listValues()}
+              UNION ALL ${due.sql}
+              UNION ALL
+              SELECT y.id FROM allocations y
+                WHERE ${dialect.inList('y.organization_id')} AND ${dialect.inList('y.project_id')} AND y.deleted_at IS NULL`,
+          )}
+            ORDER BY id${dialect.lockRowsSuffix}`
+        : `SELECT * FROM allocations WHERE ${dialect.inQuery('id', due.sql)} ORDER BY id${dialect.lockRowsSuffix}`,
+      params: named
+        ? [
+            dialect.list([...plan.records]),
+            ...due.params,
+            valuesOf(dialect, projectRecords, (p) => p.organization),
+            valuesOf(dialect, projectRecords, (p) => p.project),
+          ]
+        : due.params,
+    },
+    keys.length === 0
+      ? null
+      : {
+          sql: `SELECT principal, idempotency_key, request_hash, state, status, headers, body, created_at FROM idempotency_keys
+            WHERE ${dialect.inList('principal')} AND ${dialect.inList('idempotency_key')}
+            ORDER BY principal, idempotency_key${dialect.lockRowsSuffix}`,
+          params: [valuesOf(dialect, keys, (k) => k.principal), valuesOf(dialect, keys, (k) => k.key)],
+        },
+    // Every kind when an answer lists them all, or a deletion may meet any; else those named.
+    // (The kinds of records' lines exist: they were checked when the records were written.)
+    {
+      sql: `SELECT name, display_name, description, default_quota, format FROM resource_kinds
+        ${everyKind ? '' : `WHERE ${dialect.inList('name')}`} ORDER BY name`,
+      params: everyKind ? [] : [dialect.list([...plan.kinds])],
+    },
+    resources.length === 0
+      ? null
+      : {
+          sql: `SELECT organization_id, resource_kind, resource_id, id FROM allocations
+            WHERE ${dialect.inList('organization_id')} AND ${dialect.inList('resource_kind')} AND ${dialect.inList('resource_id')}
+              AND deleted_at IS NULL`,
+          params: [
+            valuesOf(dialect, resources, (r) => r.organization),
+            valuesOf(dialect, resources, (r) => r.kind),
+            valuesOf(dialect, resources, (r) => r.id),
+          ],
+        },
+  ];
+  const statements = queries.filter((query): query is Statement => query !== null);
+  const read = (ws: WorkingSet, results: unknown[][]): DueHolds => {
+    const rowsOf = <T>(index: number): T[] => (queries[index] === null ? [] : (results[statements.indexOf(queries[index]!)] as T[]));
+    for (const row of rowsOf<{ organization_id: string; id: string; quota_generation: number }>(0)) {
+      const key = projectKey(row.organization_id, row.id);
+      if (!plan.projects.has(key)) continue;
+      ws.load(ws.projects, ws.loaded.projects, key, {
+        organization: row.organization_id,
+        id: row.id,
+        quotaGeneration: row.quota_generation,
+        deletedAt: null,
+      });
+    }
+    const records = rowsOf<AllocationRow>(1).sort((a, b) => (a.id < b.id ? -1 : 1));
+    for (const row of records) {
+      ws.load(ws.records, ws.loaded.records, row.id, { row: { ...row }, lines: [] });
+      if (row.deleted_at === null) ws.liveResources.set(resourceKey(row.organization_id, row.resource_kind, row.resource_id), row.id);
+    }
+    for (const { principal, key } of keys) ws.load(ws.keys, ws.loaded.keys, idempotencyKey(principal, key), null);
+    for (const row of rowsOf<KeyRow>(2)) {
+      const key = idempotencyKey(row.principal, row.idempotency_key);
+      if (!plan.keys.has(key)) continue;
+      const response: StoredResponse | null =
+        row.state === 'done'
+          ? {
+              status: row.status!,
+              headers: JSON.parse(row.headers ?? '{}') as Record<string, string>,
+              body: row.body === null ? undefined : (JSON.parse(row.body) as unknown),
+            }
+          : null;
+      ws.load(ws.keys, ws.loaded.keys, key, {
+        principal: row.principal,
+        key: row.idempotency_key,
+        requestHash: row.request_hash,
+        state: row.state,
+        response,
+        createdAt: row.created_at,
+      });
+    }
+    for (const row of rowsOf<KindRow>(3)) {
+      ws.kinds.set(row.name, { name: row.name, displayName: row.display_name, description: row.description, default: row.default_quota, format: row.format });
+    }
+    for (const organization of plan.allKindsOf) ws.allKindsOf.add(organization);
+    const asked = new Set(resources.map((r) => resourceKey(r.organization, r.kind, r.id)));
+    for (const key of asked) if (!ws.liveResources.has(key)) ws.liveResources.set(key, null);
+    for (const row of rowsOf<{ organization_id: string; resource_kind: string; resource_id: string; id: string }>(4)) {
+      const key = resourceKey(row.organization_id, row.resource_kind, row.resource_id);
+      // A record locked above is known as it is now (it may have been resolved meanwhile).
+      if (asked.has(key) && !ws.records.has(row.id)) ws.liveResources.set(key, row.id);
+    }
+    const due: DueHolds = new Map();
+    for (const row of records) {
+      const isDue = row.state === 'held' && row.deleted_at === null && row.expires_at !== null && row.expires_at <= nowMs;
+      // A record named by id in an organization the group does not decide on is not found: no more.
+      if (isDue && plan.organizations.has(row.organization_id)) {
+        due.set(row.organization_id, [...(due.get(row.organization_id) ?? []), ws.records.get(row.id)!]);
+      }
+    }
+    return due;
+  };
+  return { statements, read };
+}
+
+/**
+ * The second step: the locked records' lines (read after their locks, so as they are), then
+ * the counters of every project and organization the group touches, locked, and the
+ * organizations' rows, locked last. In one step with the first, the records are the due holds,
+ * named by their subquery.
+ */
+function secondQueries(
+  dialect: Dialect,
+  plan: Plan,
+  records: { records: readonly RecordState[] } | { due: Statement },
+): Statement[] {
+  const organizations = [...plan.organizations];
+  const projects = new Map<string, { organization: string; project: string }>(plan.projects);
+  if ('records' in records) {
+    for (const { row } of records.records) {
+      if (plan.organizations.has(row.organization_id)) {
+        projects.set(projectKey(row.organization_id, row.project_id), { organization: row.organization_id, project: row.project_id });
+      }
+    }
+  }
+  const projectList = [...projects.values()];
+  const lines: Statement =
+    'records' in records
+      ? {
+          sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
+            WHERE ${dialect.inList('allocation_id')} ORDER BY allocation_id, kind`,
+          params: [dialect.list(records.records.map(({ row }) => row.id))],
+        }
+      : {
+          sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
+            WHERE ${dialect.inQuery('allocation_id', records.due.sql)} ORDER BY allocation_id, kind`,
+          params: records.due.params,
+        };
+  // The due holds' projects are named by their subquery too.
+  const dueProjects =
+    'due' in records
+      ? {
+          sql: ` OR ${dialect.inQuery('project_id', `SELECT z.project_id FROM allocations z WHERE ${dialect.inQuery('z.id', records.due.sql)}`)}`,
+          params: records.due.params,
+        }
+      : { sql: '', params: [] };
+  return [
+    lines,
+    {
+      sql: `SELECT organization_id, project_id, kind, cap, guaranteed, committed, reserved, held, updated_by FROM project_counters
+        WHERE ${dialect.inList('organization_id')} AND (${dialect.inList('project_id')}${dueProjects.sql})
+        ORDER BY organization_id, project_id, kind${dialect.lockRowsSuffix}`,
+      params: [dialect.list(organizations), valuesOf(dialect, projectList, (p) => p.project), ...dueProjects.params],
+    },
+    {
+      sql: `SELECT organization_id, kind, quota, kind_default, quota_generation, committed, reserved, held, guaranteed, shortfall, updated_by
+        FROM quota_counters WHERE ${dialect.inList('organization_id')}
+        ORDER BY organization_id, kind${dialect.lockRowsSuffix}`,
+      params: [dialect.list(organizations)],
+    },
+    {
+      sql: `SELECT id, revision, quota_generation FROM organizations WHERE ${dialect.inList('id')}
+        ORDER BY id${dialect.lockRowsSuffix}`,
+      params: [dialect.list(organizations)],
+    },
+  ];
+}
+
+function readSecond(plan: Plan, ws: WorkingSet, results: unknown[][]): void {
+  const [lines, projectCounters, counters, organizationRows] = results as [
+    (Line & { allocation_id: string })[],
+    ProjectCounterRow[],
+    CounterRow[],
+    { id: string; revision: number; quota_generation: number }[],
+  ];
   const linesOf = new Map<string, Line[]>();
   for (const { allocation_id, kind, committed, reserved } of lines) {
     linesOf.set(allocation_id, [...(linesOf.get(allocation_id) ?? []), { kind, committed, reserved }]);
   }
-  for (const row of rows) {
-    const record: RecordState = { row: { ...row }, lines: linesOf.get(row.id) ?? [] };
-    ws.load(ws.records, ws.loaded.records, row.id, record);
-    // A record named by id in another organization than the group's is not found: no more.
-    if (!plan.organizations.has(row.organization_id)) continue;
+  for (const [id, record] of ws.records) {
+    const sorted = (linesOf.get(id) ?? []).sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+    record.lines = sorted;
+    ws.loaded.records.get(id)!.lines = sorted.map((line) => ({ ...line }));
     // Its counters are needed whatever happens to it (an expiry, a change, a deletion).
-    for (const line of record.lines) plan.counter(row.organization_id, row.project_id, line.kind);
-    if (row.deleted_at === null) ws.liveResources.set(resourceKey(row.organization_id, row.resource_kind, row.resource_id), row.id);
-    const isDue = row.state === 'held' && row.deleted_at === null && row.expires_at !== null && row.expires_at <= nowMs;
-    if (isDue) due.set(row.organization_id, [...(due.get(row.organization_id) ?? []), ws.records.get(row.id)!]);
+    if (plan.organizations.has(record.row.organization_id)) {
+      for (const line of sorted) plan.counter(record.row.organization_id, record.row.project_id, line.kind);
+    }
   }
-  return due;
-}
-
-async function loadKeys(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet) {
-  if (plan.keys.size === 0) return;
-  const rows = await tx.all<KeyRow>(
-    `SELECT principal, idempotency_key, request_hash, state, status, headers, body, created_at FROM idempotency_keys
-      WHERE (principal, idempotency_key) IN (${list(dialect, 'v', ['principal', 'key'])})
-      ORDER BY principal, idempotency_key${dialect.lockRowsSuffix}`,
-    [JSON.stringify([...plan.keys.values()])],
-  );
-  for (const { principal, key } of plan.keys.values()) ws.load(ws.keys, ws.loaded.keys, idempotencyKey(principal, key), null);
-  for (const row of rows) {
-    const response: StoredResponse | null =
-      row.state === 'done'
-        ? {
-            status: row.status!,
-            headers: JSON.parse(row.headers ?? '{}') as Record<string, string>,
-            body: row.body === null ? undefined : (JSON.parse(row.body) as unknown),
-          }
-        : null;
-    ws.load(ws.keys, ws.loaded.keys, idempotencyKey(row.principal, row.idempotency_key), {
-      principal: row.principal,
-      key: row.idempotency_key,
-      requestHash: row.request_hash,
-      state: row.state,
-      response,
-      createdAt: row.created_at,
-    });
-  }
-}
-
-async function loadKinds(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet) {
-  if (plan.kinds.size === 0 && plan.allKindsOf.size === 0) return;
-  const all = plan.allKindsOf.size > 0;
-  const rows = await tx.all<{ name: string; display_name: string; description: string; default_quota: number | null; format: KindFormat }>(
-    `SELECT name, display_name, description, default_quota, format FROM resource_kinds
-      ${all ? '' : `WHERE name IN (${list(dialect, 'v', ['name'])})`} ORDER BY name`,
-    all ? [] : [JSON.stringify([...plan.kinds].map((name) => ({ name })))],
-  );
-  for (const row of rows) {
-    ws.kinds.set(row.name, {
-      name: row.name,
-      displayName: row.display_name,
-      description: row.description,
-      default: row.default_quota,
-      format: row.format,
-    });
-  }
-  for (const organization of plan.allKindsOf) ws.allKindsOf.add(organization);
-}
-
-/** Which referenced resources already have a live allocation or pending hold (no lock: the unique index decides races). */
-async function loadResources(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet) {
-  const asked = [...plan.resources.values()].filter((r) => !ws.liveResources.has(resourceKey(r.organization, r.kind, r.id)));
-  if (asked.length === 0) return;
-  const rows = await tx.all<{ organization_id: string; resource_kind: string; resource_id: string; id: string }>(
-    `SELECT organization_id, resource_kind, resource_id, id FROM allocations
-      WHERE deleted_at IS NULL AND (organization_id, resource_kind, resource_id) IN (${list(dialect, 'v', ['organization', 'kind', 'id'])})`,
-    [JSON.stringify(asked)],
-  );
-  for (const r of asked) ws.liveResources.set(resourceKey(r.organization, r.kind, r.id), null);
-  for (const row of rows) {
-    const key = resourceKey(row.organization_id, row.resource_kind, row.resource_id);
-    // A row locked above is already known as it is now (it may have been resolved).
-    if (!ws.records.has(row.id)) ws.liveResources.set(key, row.id);
+  for (const row of projectCounters) loadProjectCounter(ws, row);
+  for (const row of counters) loadCounter(ws, row);
+  for (const row of organizationRows) {
+    ws.load(ws.organizations, ws.loaded.organizations, row.id, { id: row.id, revision: row.revision, quotaGeneration: row.quota_generation });
   }
 }
 
 /**
- * The counters: the missing rows created first (the project's with no cap, the organization's
- * with the kind's default, read under the kind's share lock so a default being changed is
- * either copied or applied after), then every row locked, projects' before organizations'.
+ * Counter rows the group needs that do not exist yet: a project's first use of a kind, or an
+ * organization's. Creating them here, with later rows already locked, could wait for a row
+ * another group holds while it waits for ours; so the group stops (`CountersMissing`), they
+ * are created in a transaction of their own, and the group runs again and finds them.
  */
-async function loadCounters(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet, nowMs: number) {
-  const keys = [...plan.counters.values()];
-  const own = keys.filter((key) => key.project !== null);
-  const theirs = keys.filter((key) => key.project === null);
-  const allProjects = [...plan.allProjectCountersOf.values()];
-  if (keys.length === 0 && allProjects.length === 0) return;
-  await tx.runMany([
-    {
-      sql: `INSERT INTO project_counters (organization_id, project_id, kind, updated_at)
-          SELECT v.organization, v.project, v.kind, ? FROM ${dialect.rowsFrom('v', ['organization', 'project', 'kind'].map(text))}
-          JOIN projects p ON p.organization_id = v.organization AND p.id = v.project AND p.deleted_at IS NULL
-          JOIN resource_kinds k ON k.name = v.kind
-          WHERE NOT EXISTS (SELECT 1 FROM project_counters c
-            WHERE c.organization_id = v.organization AND c.project_id = v.project AND c.kind = v.kind)
-          ON CONFLICT (organization_id, project_id, kind) DO NOTHING`,
-      params: [nowMs, JSON.stringify(own)],
-    },
-    {
-      sql: `INSERT INTO quota_counters (organization_id, kind, quota, kind_default, committed, reserved, held, updated_at)
-          SELECT v.organization, k.name, NULL, k.default_quota, 0, 0, 0, ? FROM ${dialect.rowsFrom('v', ['organization', 'kind'].map(text))}
-          JOIN organizations o ON o.id = v.organization
-          JOIN resource_kinds k ON k.name = v.kind
-          WHERE NOT EXISTS (SELECT 1 FROM quota_counters c WHERE c.organization_id = v.organization AND c.kind = v.kind)
-          ${dialect.shareRowsOf('k')}
-          ON CONFLICT (organization_id, kind) DO NOTHING`,
-      params: [nowMs, JSON.stringify(theirs)],
-    },
-  ]);
-  const projectRows = await tx.all<ProjectCounterRow>(
-    `SELECT organization_id, project_id, kind, cap, guaranteed, committed, reserved, held, updated_by FROM project_counters
-      WHERE (organization_id, project_id, kind) IN (
-        ${list(dialect, 'v', ['organization', 'project', 'kind'])}
-        UNION SELECT c.organization_id, c.project_id, c.kind FROM project_counters c
-          WHERE (c.organization_id, c.project_id) IN (${list(dialect, 'w', ['organization', 'project'])}))
-      ORDER BY organization_id, project_id, kind${dialect.lockRowsSuffix}`,
-    [JSON.stringify(own), JSON.stringify(allProjects)],
-  );
-  for (const row of projectRows) {
-    const key = projectCounterKey(row.organization_id, row.project_id, row.kind);
-    ws.load(ws.projectCounters, ws.loaded.projectCounters, key, {
-      organization: row.organization_id,
-      project: row.project_id,
-      kind: row.kind,
-      cap: row.cap,
-      guaranteed: row.guaranteed,
-      committed: row.committed,
-      reserved: row.reserved,
-      held: row.held,
-      updatedBy: row.updated_by,
-      removed: false,
-    });
-  }
-  // A project's deletion needs the organization's counter of every kind the project has.
-  const theirsToo = [...theirs, ...projectRows.map((row) => ({ organization: row.organization_id, kind: row.kind }))];
-  const organizationRows = await tx.all<CounterRow>(
-    `SELECT organization_id, kind, quota, kind_default, quota_generation, committed, reserved, held, guaranteed, shortfall, updated_by
-      FROM quota_counters
-      WHERE (organization_id, kind) IN (
-        ${list(dialect, 'v', ['organization', 'kind'])}
-        UNION SELECT c.organization_id, c.kind FROM quota_counters c
-          WHERE c.organization_id IN (${list(dialect, 'w', ['organization'])}))
-      ORDER BY organization_id, kind${dialect.lockRowsSuffix}`,
-    [JSON.stringify(theirsToo), JSON.stringify([...plan.allKindsOf].map((organization) => ({ organization })))],
-  );
-  for (const row of organizationRows) {
-    ws.load(ws.counters, ws.loaded.counters, counterKey(row.organization_id, row.kind), {
-      organization: row.organization_id,
-      kind: row.kind,
-      quota: row.quota,
-      kindDefault: row.kind_default,
-      quotaGeneration: row.quota_generation,
-      committed: row.committed,
-      reserved: row.reserved,
-      held: row.held,
-      guaranteed: row.guaranteed,
-      shortfall: row.shortfall,
-      updatedBy: row.updated_by,
-    });
-  }
-  // Every row of an existing project and kind is there now: created above, or by a group that
-  // committed first (then the ON CONFLICT waited for it, and the lock read it as it is now).
-  for (const key of own) {
-    if (ws.project(key.organization, key.project!) && ws.kinds.has(key.kind)) {
-      assert(ws.projectCounters.has(projectCounterKey(key.organization, key.project!, key.kind)), 'project counter loaded');
-    }
+export class CountersMissing extends Error {
+  override name = 'CountersMissing';
+  constructor(readonly keys: readonly { organization: string; project: string | null; kind: string }[]) {
+    super(`${keys.length} counter rows to create`);
   }
 }
 
-async function loadOrganizations(tx: Executor, dialect: Dialect, plan: Plan, ws: WorkingSet) {
-  const rows = await tx.all<{ id: string; revision: number; quota_generation: number }>(
-    `SELECT id, revision, quota_generation FROM organizations WHERE id IN (${list(dialect, 'v', ['organization'])})
-      ORDER BY id${dialect.lockRowsSuffix}`,
-    [JSON.stringify([...plan.organizations].map((organization) => ({ organization })))],
+function checkCountersExist(plan: Plan, ws: WorkingSet): void {
+  const wanted = [...plan.counters.values()].filter((key) => ws.kinds.has(key.kind));
+  const missing = wanted.filter((key) =>
+    key.project !== null
+      ? ws.project(key.organization, key.project) !== undefined && !ws.projectCounters.has(projectCounterKey(key.organization, key.project, key.kind))
+      : ws.organization(key.organization) !== undefined && !ws.counters.has(counterKey(key.organization, key.kind)),
   );
-  for (const row of rows) {
-    ws.load(ws.organizations, ws.loaded.organizations, row.id, {
-      id: row.id,
-      revision: row.revision,
-      quotaGeneration: row.quota_generation,
-    });
+  if (missing.length > 0) throw new CountersMissing(missing);
+}
+
+/** Creates counter rows (in their own transaction: they hold no other lock). */
+export async function createCounters(tx: Executor, dialect: Dialect, keys: CountersMissing['keys'], nowMs: number): Promise<void> {
+  // In one order everywhere, so two such transactions never wait on each other's new rows.
+  const order = (k: CountersMissing['keys'][number]) => `${k.project === null ? 1 : 0}\u0000${k.organization}\u0000${k.project ?? ''}\u0000${k.kind}`;
+  for (const key of [...keys].sort((a, b) => (order(a) < order(b) ? -1 : 1))) {
+    if (key.project !== null) await ensureProjectCounter(tx, key.organization, key.project, key.kind, nowMs);
+    else await ensureCounter({ tx, dialect }, key.organization, key.kind, nowMs);
   }
+}
+
+function loadProjectCounter(ws: WorkingSet, row: ProjectCounterRow): void {
+  ws.load(ws.projectCounters, ws.loaded.projectCounters, projectCounterKey(row.organization_id, row.project_id, row.kind), {
+    organization: row.organization_id,
+    project: row.project_id,
+    kind: row.kind,
+    cap: row.cap,
+    guaranteed: row.guaranteed,
+    committed: row.committed,
+    reserved: row.reserved,
+    held: row.held,
+    updatedBy: row.updated_by,
+    removed: false,
+  });
+}
+
+function loadCounter(ws: WorkingSet, row: CounterRow): void {
+  ws.load(ws.counters, ws.loaded.counters, counterKey(row.organization_id, row.kind), {
+    organization: row.organization_id,
+    kind: row.kind,
+    quota: row.quota,
+    kindDefault: row.kind_default,
+    quotaGeneration: row.quota_generation,
+    committed: row.committed,
+    reserved: row.reserved,
+    held: row.held,
+    guaranteed: row.guaranteed,
+    shortfall: row.shortfall,
+    updatedBy: row.updated_by,
+  });
 }

@@ -68,6 +68,8 @@ export class Plan {
   readonly kinds = new Set<string>();
   /** Organizations whose every kind and counter is loaded (answers that list every kind). */
   readonly allKindsOf = new Set<string>();
+  /** Every resource kind is loaded (a project's deletion may meet any). */
+  everyKind = false;
   /** Projects whose every counter is loaded. */
   readonly allProjectCountersOf = new Map<string, { organization: string; project: string }>();
   /** Counter rows to create if missing and lock: a project's (project set) or an organization's. */
@@ -123,6 +125,7 @@ export function planOf(operation: Operation, plan: Plan): void {
       plan.project(operation.organization, operation.project);
       plan.lockProjects('no-key-update');
       plan.allKindsOf.add(operation.organization);
+      plan.everyKind = true;
       plan.allProjectCountersOf.set(`${operation.organization}\u0000${operation.project}`, operation);
       for (const input of operation.inputs) plan.counter(operation.organization, operation.project, input.kind);
       return;
@@ -130,6 +133,7 @@ export function planOf(operation: Operation, plan: Plan): void {
       plan.project(operation.organization, operation.project);
       plan.lockProjects('update');
       plan.projectRecords.set(`${operation.organization}\u0000${operation.project}`, operation);
+      plan.everyKind = true;
       plan.allProjectCountersOf.set(`${operation.organization}\u0000${operation.project}`, operation);
       return;
     case 'holds.expire':

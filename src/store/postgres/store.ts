@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { postgresPoolSizeMax } from '../../domain/constants.js';
 import { withRetries } from '../retry.js';
-import type { Executor, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
+import type { Executor, RowsWrite, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
 const int8Oid = 20;
 
@@ -16,7 +16,10 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
-    options: schema ? `-c search_path=${schema}` : undefined,
+    // Generic plans: allot's statements name rows by key lists (= ANY), which an index serves
+    // whatever the values, so planning them once per connection is enough; a custom plan per
+    // execution cost more than the execution.
+    options: `-c plan_cache_mode=force_generic_plan${schema ? ` -c search_path=${schema}` : ''}`,
     // Quantities are bounded by quantityMax (2^53-1), so int8 columns fit a JS number exactly.
     types: {
       getTypeParser: ((oid: number, format: 'text' | 'binary') =>
@@ -39,15 +42,28 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       async run(sql: string, params: readonly SqlValue[] = []) {
         return (await query(sql, params)).rowCount ?? 0;
       },
-      async runMany(statements: readonly Statement[]) {
-        if (statements.length === 0) return [];
-        if (statements.length === 1) return [(await query(statements[0]!.sql, statements[0]!.params)).rowCount ?? 0];
-        // One round trip: each statement a data-modifying CTE, its count read in the select.
+      async selectMany(queries: readonly Statement[]) {
+        if (queries.length === 1) return [(await query(queries[0]!.sql, queries[0]!.params)).rows];
+        const sql = `SELECT ${queries.map(({ sql }, i) => `(SELECT COALESCE(json_agg(q${i}), '[]') FROM (${sql}) q${i}) AS r${i}`).join(', ')}`;
+        const row = (await query(sql, queries.flatMap(({ params }) => params))).rows[0] as Record<string, unknown[]>;
+        return queries.map((_, i) => row[`r${i}`]!);
+      },
+      async write(writes: readonly RowsWrite[]) {
+        const present = writes.filter((write) => write.rows.length > 0);
+        if (present.length === 0) return writes.map(() => 0);
+        const statements = present.map(statementOfWrite);
+        // One round trip: each write a data-modifying CTE, its count read in the select.
         const sql =
-          `WITH ${statements.map(({ sql }, i) => `s${i} AS (${sql} RETURNING 1)`).join(', ')} ` +
-          `SELECT ${statements.map((_, i) => `(SELECT count(*) FROM s${i}) AS c${i}`).join(', ')}`;
-        const row = (await query(sql, statements.flatMap(({ params }) => params))).rows[0] as Record<string, number>;
-        return statements.map((_, i) => Number(row[`c${i}`]));
+          statements.length === 1
+            ? statements[0]!.sql
+            : `WITH ${statements.map(({ sql }, i) => `s${i} AS (${sql} RETURNING 1)`).join(', ')} ` +
+              `SELECT ${statements.map((_, i) => `(SELECT count(*) FROM s${i}) AS c${i}`).join(', ')}`;
+        const result = await query(sql, statements.flatMap(({ params }) => params));
+        const counts =
+          statements.length === 1
+            ? [result.rowCount ?? 0]
+            : statements.map((_, i) => Number((result.rows[0] as Record<string, number>)[`c${i}`]));
+        return writes.map((write) => (write.rows.length === 0 ? 0 : counts[present.indexOf(write)]!));
       },
     };
   };
@@ -91,9 +107,10 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       lockRowsSuffix: ' FOR NO KEY UPDATE',
       exclusiveRowsSuffix: ' FOR UPDATE',
       supportsDataModifyingCte: true,
-      rowsFrom: (alias, columns) =>
-        `json_to_recordset(CAST(? AS json)) AS ${alias} (${columns.map(({ name, type }) => `${name} ${type}`).join(', ')})`,
-      shareRowsOf: (alias) => ` FOR SHARE OF ${alias}`,
+      inList: (column) => `${column} = ANY(?)`,
+      list: (values) => values,
+      listValues: () => 'SELECT unnest(CAST(? AS text[]))',
+      inQuery: (column, subquery) => `${column} = ANY(ARRAY(${subquery}))`,
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
@@ -144,4 +161,31 @@ function splitSchema(url: string): { connectionString: string; schema: string | 
     throw new Error(`invalid schema name in database URL: ${schema}`);
   }
   return { connectionString: parsed.toString(), schema };
+}
+
+/**
+ * A write as one statement over its rows, passed as JSON. An update or delete also names its
+ * rows' first key in an array (`= ANY`), so it finds them by index whatever the statistics say.
+ */
+function statementOfWrite(write: RowsWrite): { sql: string; params: SqlValue[] } {
+  const { table, keys, columns, rows } = write;
+  const all = [...keys.map((name) => ({ name, type: 'text' })), ...columns];
+  const from = `json_to_recordset(CAST(? AS json)) AS v (${all.map(({ name, type }) => `${name} ${type}`).join(', ')})`;
+  const json = JSON.stringify(rows);
+  const matches = keys.map((key) => `${table}.${key} = v.${key}`).join(' AND ');
+  const firstKeys = [...new Set(rows.map((row) => String(row[keys[0]!])))];
+  switch (write.op) {
+    case 'insert':
+      return {
+        sql: `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) SELECT ${columns.map((c) => `v.${c.name}`).join(', ')} FROM ${from} ${write.conflict ?? ''}`,
+        params: [json],
+      };
+    case 'update':
+      return {
+        sql: `UPDATE ${table} SET ${columns.map((c) => `${c.name} = v.${c.name}`).join(', ')} FROM ${from} WHERE ${matches} AND ${table}.${keys[0]} = ANY(?)`,
+        params: [json, firstKeys],
+      };
+    case 'delete':
+      return { sql: `DELETE FROM ${table} USING ${from} WHERE ${matches} AND ${table}.${keys[0]} = ANY(?)`, params: [json, firstKeys] };
+  }
 }

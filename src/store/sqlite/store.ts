@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteBusyTimeoutMs } from '../../domain/constants.js';
 import { withRetries } from '../retry.js';
-import type { Executor, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
+import type { Executor, RowsWrite, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
 /**
  * SQLite through better-sqlite3: one connection per process, WAL with synchronous=FULL so an
@@ -74,8 +74,18 @@ function openConnection(path: string, onClose: () => void): Store {
     async run(sql: string, params: readonly SqlValue[] = []) {
       return prepare(sql).run(...params).changes;
     },
-    async runMany(statements: readonly Statement[]) {
-      return statements.map(({ sql, params }) => prepare(sql).run(...params).changes);
+    async selectMany(queries: readonly Statement[]) {
+      return queries.map(({ sql, params }) => prepare(sql).all(...params));
+    },
+    async write(writes: readonly RowsWrite[]) {
+      return writes.map((write) => {
+        if (write.rows.length === 0) return 0;
+        const statement = prepare(sqlOf(write));
+        const names = write.op === 'insert' ? write.columns.map((c) => c.name) : write.op === 'update' ? [...write.columns.map((c) => c.name), ...write.keys] : write.keys;
+        let changed = 0;
+        for (const row of write.rows) changed += statement.run(...names.map((name) => row[name] ?? null)).changes;
+        return changed;
+      });
     },
   };
 
@@ -102,9 +112,10 @@ function openConnection(path: string, onClose: () => void): Store {
       lockRowsSuffix: '',
       exclusiveRowsSuffix: '',
       supportsDataModifyingCte: false,
-      rowsFrom: (alias, columns) =>
-        `(SELECT ${columns.map(({ name }) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
-      shareRowsOf: () => '',
+      inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
+      list: (values) => JSON.stringify(values),
+      listValues: () => 'SELECT value FROM json_each(?)',
+      inQuery: (column, subquery) => `${column} IN (${subquery})`,
     },
     setupStatements: [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
@@ -130,4 +141,18 @@ function openConnection(path: string, onClose: () => void): Store {
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT';
+}
+
+/** One row's statement of a write: SQLite runs it once per row. */
+function sqlOf(write: RowsWrite): string {
+  const { table, keys, columns } = write;
+  const where = keys.map((key) => `${key} = ?`).join(' AND ');
+  switch (write.op) {
+    case 'insert':
+      return `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${write.conflict ?? ''}`;
+    case 'update':
+      return `UPDATE ${table} SET ${columns.map((c) => `${c.name} = ?`).join(', ')} WHERE ${where}`;
+    case 'delete':
+      return `DELETE FROM ${table} WHERE ${where}`;
+  }
 }
