@@ -574,10 +574,8 @@ describe.each(engines)('two instances host processes on one %s database', (engin
     expect(deletes.map((answer) => answer.status)).toEqual(Array(30).fill(204));
     for (const answer of lateCreates) {
       expect([201, 409]).toContain(answer.status);
-      if (answer.status === 409) {
-        expect(answer.json).toMatchObject({ type: '/problems/limit-exceeded', project: 'p1', limit: 50, requested: 1 });
-        expect(answer.json.used).toBeGreaterThan(49);
-      }
+      // Refused at the limit; the numbers are the host admin's to see, not this caller's.
+      if (answer.status === 409) expect(answer.json).toStrictEqual(limitExceeded('p1'));
     }
     const lateGranted = lateCreates.filter((answer) => answer.status === 201).length;
 
