@@ -32,6 +32,7 @@ import { installJsonParser } from './json.js';
 import type { JwtVerifier } from './jwt.js';
 import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
 import { allocationRoutes } from './routes/allocations.js';
+import { batchRoutes } from './routes/batch.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { holdRoutes } from './routes/holds.js';
 import { journalRoutes } from './routes/journal.js';
@@ -188,6 +189,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(quotaRoutes, { ledger: options.ledger });
     await v1.register(allocationRoutes, { ledger: options.ledger });
     await v1.register(holdRoutes, { ledger: options.ledger });
+    await v1.register(batchRoutes, { ledger: options.ledger });
     await v1.register(journalRoutes, {
       ledger: options.ledger,
       watchersPerPrincipalMax: options.watchersPerPrincipalMax ?? watchersPerPrincipalMaxDefault,

@@ -10,9 +10,13 @@ export const etagOf = (generation: number) => `"${generation}"`;
 
 /** The generation `If-Match` asks for, or undefined when it is absent or `*`. */
 export function ifMatchOf(request: FastifyRequest): number | undefined {
-  const header = request.headers['if-match'];
-  if (header === undefined || header.trim() === '*') return undefined;
-  const match = /^\s*"([0-9]{1,15})"\s*$/.exec(header);
-  if (!match) throw invalid('If-Match', 'must be one entity tag as sent in ETag (e.g. "3"), or *');
+  return generationOf(request.headers['if-match'], 'If-Match');
+}
+
+/** The generation an If-Match value names (undefined: absent or `*`); `field` names it in a refusal. */
+export function generationOf(value: string | undefined, field: string): number | undefined {
+  if (value === undefined || value.trim() === '*') return undefined;
+  const match = /^\s*"([0-9]{1,15})"\s*$/.exec(value);
+  if (!match) throw invalid(field, 'must be one entity tag as sent in ETag (e.g. "3"), or *');
   return Number(match[1]);
 }

@@ -70,7 +70,7 @@ function fieldOf(part: string, issue: Issue): string {
     .join('');
 }
 
-function validationProblem(error: FastifyError): AllotError {
+export function validationProblem(error: Pick<FastifyError, "validation" | "validationContext">): AllotError {
   const part = error.validationContext ?? 'body';
   const issues = error.validation ?? [];
   // A union (anyOf) reports one error per branch plus its own; keep only its own, worded

@@ -11,6 +11,7 @@ import {
   idLengthMax,
   holdTtlSecondsMin,
   journalPageSizeMax,
+  batchOperationsMax,
   kindsPerRequestMax,
   pageSizeMax,
   quantityMax,
@@ -23,6 +24,8 @@ import { idPattern } from '../ledger/validate.js';
 const strict = { additionalProperties: false } as const;
 
 export const Id = Type.String({ pattern: idPattern.source, maxLength: idLengthMax });
+/** An allocation's or hold's id (UUIDv7). */
+export const RecordId = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
 export const Quantity = Type.Integer({ minimum: 0, maximum: quantityMax });
 export const QuantityInput = Type.Union([Quantity, Type.String({ pattern: quantityStringPattern })], {
   description: 'An integer from 0 to 2^53-1 in base units, or a string such as "1Ti", "500Mi", "2k".',
@@ -236,10 +239,62 @@ export const CascadeQuery = Type.Object(
   strict,
 );
 
+const Flag = (description: string) => Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description }));
+
+/**
+ * `?dryRun=true` on a decision: decided and answered as the real request would be now, with
+ * `Allot-Dry-Run: true`, and undone: nothing written or journaled, no idempotency key consumed.
+ */
+const dryRun = Flag(
+  'true: decide and answer exactly as now, then undo (nothing written or journaled, no key consumed; header Allot-Dry-Run: true)',
+);
+
+export const DryRunQuery = Type.Object({ dryRun }, strict);
+
 export const ForceQuery = Type.Object(
-  { force: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
+  { force: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])), dryRun },
   strict,
 );
+
+// Batches
+
+const BatchOperation = Type.Object(
+  {
+    op: Type.Union(
+      ['allocation.create', 'allocation.replace', 'allocation.delete', 'hold.create', 'hold.confirm', 'hold.release'].map((name) =>
+        Type.Literal(name),
+      ),
+      { description: 'What to do, named like its route' },
+    ),
+    project: Id,
+    id: Type.Optional(Type.Unsafe<string>({ ...RecordId, description: 'The allocation or hold (all but the creates)' })),
+    ifMatch: Type.Optional(Type.String({ maxLength: 32, description: 'As the If-Match header of the route: an ETag, or *' })),
+    body: Type.Optional(Type.Object({}, { additionalProperties: true, description: "The route's body (creates, replace; a confirm's is optional)" })),
+  },
+  strict,
+);
+
+export const BatchBody = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('independent'), Type.Literal('atomic')], {
+      description: 'independent: each operation on its own; atomic: all or none',
+    }),
+    operations: Type.Array(BatchOperation, { minItems: 1, description: `At most ${batchOperationsMax} (413 beyond)` }),
+  },
+  strict,
+);
+
+const BatchResult = Type.Object({
+  status: Type.Union([Type.Integer(), Type.Null()], { description: "The operation's status as its route would answer it; null: not applied (atomic)" }),
+  etag: Type.Optional(Type.String()),
+  location: Type.Optional(Type.String()),
+  body: Type.Optional(Type.Unknown({ description: "The route's answer: the allocation or hold, or a problem document" })),
+});
+
+export const BatchAnswer = Type.Object({
+  mode: Type.Union([Type.Literal('independent'), Type.Literal('atomic')]),
+  results: Type.Array(BatchResult),
+});
 
 // Allocations
 
@@ -425,7 +480,6 @@ export const listOf = <T extends TSchema>(item: T) => Type.Object({ items: Type.
 export const OrganizationParams = Type.Object({ organization: Id }, strict);
 export const ProjectParams = Type.Object({ organization: Id, project: Id }, strict);
 /** Allocation and hold ids are UUIDs (v7). */
-const RecordId = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
 
 export const SubResourceParams = Type.Object(
   { organization: Id, project: Id, id: RecordId },

@@ -8,6 +8,15 @@ import { systemClock, type Clock } from '../domain/clock.js';
 import { groupPipelinesPostgres, journalPageSizeMax, pageOfSetsMax, pageSizeDefault, pageSizeMax } from '../domain/constants.js';
 import { Engine, type Decision, type DecisionOutcome } from './engine/engine.js';
 import { build } from './engine/build.js';
+import {
+  checkBatchSize,
+  mergeOutcomes,
+  operationsOf,
+  prepareEntry,
+  type BatchEntry,
+  type BatchMode,
+  type BatchResult,
+} from './engine/batch.js';
 import type { AllocationMetadata, Operation, ResultOf } from './engine/operations.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { migrate } from '../store/migrations.js';
@@ -156,6 +165,31 @@ export class Ledger {
    */
   decide(decision: Decision): Promise<DecisionOutcome> {
     return this.engine.decide(decision);
+  }
+
+  /**
+   * Decides many operations of one organization at once: each on its own (`independent`), or
+   * all or none (`atomic`). Each entry's outcome comes back in order: applied with its value,
+   * refused with its error, or not applied (atomic). At most 1,000 entries.
+   */
+  async batch(
+    organization: string,
+    entries: readonly BatchEntry[],
+    options: WriteOptions & { mode?: BatchMode } = {},
+  ): Promise<BatchResult> {
+    const mode = options.mode ?? 'independent';
+    checkBatchSize(entries.length);
+    const prepared = entries.map((entry) => prepareEntry(organization, entry));
+    const operations = operationsOf(prepared, mode);
+    if (operations.length === 0) return { mode, results: mergeOutcomes(prepared, mode, []) };
+    const outcome = await this.engine.decide({
+      operations,
+      mode,
+      principal: options.principal ?? systemPrincipal,
+      dryRun: options.dryRun ?? false,
+    });
+    assert(outcome.kind === 'decided', 'a decision without a key is decided');
+    return { mode, results: mergeOutcomes(prepared, mode, outcome.outcomes) };
   }
 
   /** One operation, answered as a library call: its result, or its refusal thrown. */

@@ -48,6 +48,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, openStore, type Executor, type Hold, type Ledger, type Store } from '../../src/index.js';
+import type { BatchEntry } from '../../src/ledger/engine/batch.js';
 import type { SqlValue } from '../../src/store/store.js';
 import {
   ReferenceModel,
@@ -1001,6 +1002,235 @@ class DeleteProject implements fc.AsyncCommand<World, Real> {
   }
 }
 
+// Decisions queued at once: several library calls in one tick (they share a group, in the
+// order they were made), or one batch (independent, or atomic: all or none). Each is prepared
+// from the model as it is before any of them runs, then fired; the model then decides them in
+// the same order and every answer is compared, and the state checked once all have committed.
+
+type StepSpec =
+  | { kind: 'create'; o: number; p: number; resource: ResourceSpec; lines: LineSpec[]; twist: Twist }
+  | { kind: 'hold'; o: number; p: number; resource: ResourceSpec; lines: LineSpec[]; ttl: number; twist: Twist }
+  | { kind: 'delete'; a: number; anyKnown: boolean; target: Target; gen: GenerationSpec }
+  | { kind: 'resolve'; h: number; pool: HoldPool; target: HoldTarget; step: ResolveStep };
+
+type Actual = { ok: true; value: any } | { ok: false; error: AllotError } | { notApplied: true };
+
+interface Step {
+  label: string;
+  organization: string;
+  /** A refusal of the input itself (found before any decision). */
+  malformed: boolean;
+  fire(r: Real): Promise<Actual>;
+  /** The same decision as an entry of a batch of `organization`. */
+  entry: BatchEntry;
+  /** Decides it in the model; the expected outcome, to compare with `actual`. */
+  decide(m: World, actual: Actual, index: number): { expected: Normalized; view?: unknown; actualView?: unknown };
+}
+
+const idOf = (actual: Actual, index: number) => ('ok' in actual && actual.ok ? (actual.value as { id: string }).id : `not-applied-${index}`);
+
+function stepOf(m: World, spec: StepSpec): Step {
+  switch (spec.kind) {
+    case 'create':
+    case 'hold': {
+      const organization = m.organizations[spec.o]!;
+      const project = projectIds[spec.p]!;
+      const resource = resourceOf(spec.resource);
+      const allocations = linesOf(m, organization, project, spec.lines, spec.twist);
+      const malformed = spec.twist === 'repeated-kind';
+      if (spec.kind === 'create') {
+        return {
+          label: `createAllocation(${organization}, ${project}, ${show(resource)}, ${show(allocations)})`,
+          organization,
+          malformed,
+          fire: (r) => attempt(() => r.ledger.createAllocation(organization, project, { resource, allocations })),
+          entry: { op: 'allocation.create', project, body: { resource, allocations } },
+          decide: (mm, actual, index) => {
+            const expected = mm.ref.createAllocation(organization, project, idOf(actual, index), resource, allocations);
+            return {
+              expected: normalizeExpected(expected),
+              ...(expected.ok && 'ok' in actual && actual.ok
+                ? { view: allocationView(expected.value), actualView: pick(actual.value, ['id', 'organization', 'project', 'resource', 'allocations', 'generation']) }
+                : {}),
+            };
+          },
+        };
+      }
+      const ttlSeconds = spec.ttl;
+      return {
+        label: `createHold(${organization}, ${project}, ${show(resource)}, ${show(allocations)}, ttl ${ttlSeconds} s)`,
+        organization,
+        malformed,
+        fire: (r) => attempt(() => r.ledger.createHold(organization, project, { resource, allocations, ttlSeconds })),
+        entry: { op: 'hold.create', project, body: { resource, allocations, ttlSeconds } },
+        decide: (mm, actual, index) => {
+          const expected = mm.ref.createHold(organization, project, idOf(actual, index), resource, allocations, ttlSeconds);
+          return {
+            expected: normalizeExpected(expected),
+            ...(expected.ok && 'ok' in actual && actual.ok ? { view: expected.value, actualView: actualHoldView(actual.value) } : {}),
+          };
+        },
+      };
+    }
+    case 'delete': {
+      const { organization, project, id, allocation } = address(m, spec.a, spec.anyKnown, spec.target);
+      const ifGeneration = generationOf(spec.gen, allocation?.generation ?? 1);
+      return {
+        label: `deleteAllocation(${organization}, ${project}, ${id}, {ifGeneration: ${ifGeneration}})`,
+        organization,
+        malformed: false,
+        fire: (r) => attempt(() => r.ledger.deleteAllocation(organization, project, id, { ifGeneration })),
+        entry: { op: 'allocation.delete', project, id, ...(ifGeneration === undefined ? {} : { ifGeneration }) },
+        decide: (mm, actual) => {
+          const expected = mm.ref.deleteAllocation(organization, project, id, ifGeneration);
+          return {
+            expected: normalizeExpected(expected),
+            ...(expected.ok && 'ok' in actual && actual.ok ? { view: expected.value, actualView: actual.value } : {}),
+          };
+        },
+      };
+    }
+    case 'resolve': {
+      const { organization, project, id, hold } = addressHold(m, spec.h, spec.pool, spec.target);
+      const ifGeneration = generationOf(spec.step.ifGeneration, hold?.generation ?? 1);
+      const holdJudge = (expected: Outcome<HoldView>, actual: Actual) => ({
+        expected: normalizeExpected(expected),
+        ...(expected.ok && 'ok' in actual && actual.ok ? { view: expected.value, actualView: actualHoldView(actual.value) } : {}),
+      });
+      if (spec.step.op === 'confirm') {
+        const lines = confirmLines(m, hold, spec.step.mode);
+        return {
+          label: `confirmHold(${organization}, ${project}, ${id}, ${lines === undefined ? 'all' : show(lines)}, {ifGeneration: ${ifGeneration}})`,
+          organization,
+          malformed: spec.step.mode === 'repeated-kind',
+          fire: (r) => attempt(() => r.ledger.confirmHold(organization, project, id, lines === undefined ? {} : { allocations: lines }, { ifGeneration })),
+          entry: {
+            op: 'hold.confirm',
+            project,
+            id,
+            body: lines === undefined ? {} : { allocations: lines },
+            ...(ifGeneration === undefined ? {} : { ifGeneration }),
+          },
+          decide: (mm, actual) => holdJudge(mm.ref.confirmHold(organization, project, id, lines, ifGeneration), actual),
+        };
+      }
+      return {
+        label: `releaseHold(${organization}, ${project}, ${id}, {ifGeneration: ${ifGeneration}})`,
+        organization,
+        malformed: false,
+        fire: (r) => attempt(() => r.ledger.releaseHold(organization, project, id, { ifGeneration })),
+        entry: { op: 'hold.release', project, id, ...(ifGeneration === undefined ? {} : { ifGeneration }) },
+        decide: (mm, actual) => holdJudge(mm.ref.releaseHold(organization, project, id, ifGeneration), actual),
+      };
+    }
+  }
+}
+
+const pick = (value: Record<string, unknown>, names: readonly string[]) => Object.fromEntries(names.map((name) => [name, value[name]]));
+
+function compare(step: Step, actual: Actual, judged: ReturnType<Step['decide']>, where: string): void {
+  const normalized = 'notApplied' in actual ? { notApplied: true } : normalizeActual(actual.ok ? { ok: true } : actual);
+  // A duplicate of an allocation an earlier entry of the same atomic batch made (and that was
+  // undone with it): the ledger names its id, which the model never learned.
+  const expected = judged.expected;
+  if (!expected.ok && typeof expected.existingAllocationId === 'string' && expected.existingAllocationId.startsWith('not-applied-')) {
+    expected.existingAllocationId = expect.any(String);
+  }
+  expect(normalized, `${where}: ${step.label}`).toEqual(expected);
+  if (judged.view !== undefined) expect(judged.actualView, `${where}: ${step.label}`).toEqual(judged.view);
+}
+
+/** Several calls made in one tick: they are decided in one group, in the order they were made. */
+class Concurrently implements fc.AsyncCommand<World, Real> {
+  constructor(readonly specs: StepSpec[]) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const steps = this.specs.map((spec) => stepOf(m, spec));
+    const actuals = await Promise.all(steps.map((step) => step.fire(r)));
+    steps.forEach((step, i) => compare(step, actuals[i]!, step.decide(m, actuals[i]!, i), `concurrently #${i}`));
+    await checkState(m, r);
+  }
+  toString() {
+    return `concurrently(${show(this.specs)})`;
+  }
+}
+
+/** One batch of an organization's entries: each on its own, or all or none. */
+class Batch implements fc.AsyncCommand<World, Real> {
+  constructor(
+    readonly organization: number,
+    readonly specs: StepSpec[],
+    readonly atomic: boolean,
+  ) {}
+  check = () => true;
+  async run(m: World, r: Real) {
+    const organization = m.organizations[this.organization]!;
+    // Entries for another organization's resources stay in this batch: they name nothing here.
+    const steps = this.specs.map((spec) => stepOf(m, spec)).filter((step) => step.organization === organization);
+    if (steps.length === 0) return;
+    const mode = this.atomic ? 'atomic' : 'independent';
+    const result = await r.ledger.batch(organization, steps.map((step) => step.entry), { mode });
+    expect(result.mode).toBe(mode);
+    const actuals: Actual[] = result.results.map((outcome) =>
+      outcome.status === 'applied' ? { ok: true, value: outcome.value } : outcome.status === 'refused' ? { ok: false, error: outcome.error } : { notApplied: true },
+    );
+    const where = `batch ${mode} of ${organization}`;
+    if (!this.atomic) {
+      steps.forEach((step, i) => compare(step, actuals[i]!, step.decide(m, actuals[i]!, i), `${where} #${i}`));
+    } else {
+      // A malformed entry refuses the batch before anything is decided; else the first refusal.
+      const malformed = steps.findIndex((step) => step.malformed);
+      const saved = m.ref.snapshot();
+      let refused = malformed;
+      const judged = steps.map((step, i) => {
+        if (refused >= 0) return null;
+        const decided = step.decide(m, actuals[i]!, i);
+        if (!decided.expected.ok) refused = i;
+        return decided;
+      });
+      if (refused >= 0) {
+        m.ref.restore(saved);
+        if (malformed >= 0) judged[malformed] = { expected: { ok: false, code: 'invalid-request' } };
+        steps.forEach((step, i) =>
+          i === refused ? compare(step, actuals[i]!, judged[i]!, `${where} #${i} (refused)`) : expect(actuals[i], `${where} #${i}: ${step.label}`).toEqual({ notApplied: true }),
+        );
+      } else {
+        steps.forEach((step, i) => compare(step, actuals[i]!, judged[i]!, `${where} #${i}`));
+      }
+    }
+    await checkState(m, r);
+  }
+  toString() {
+    return `batch(o${this.organization}, ${this.atomic ? 'atomic' : 'independent'}, ${show(this.specs)})`;
+  }
+}
+
+const stepSpec: fc.Arbitrary<StepSpec> = fc.oneof(
+  {
+    arbitrary: fc.record({ kind: fc.constant('create' as const), o: organizationIndex, p: fc.nat(1), resource: resourceSpec, lines: lineSpecs, twist }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('hold' as const),
+      o: organizationIndex,
+      p: fc.nat(1),
+      resource: resourceSpec,
+      lines: lineSpecs,
+      ttl: fc.integer({ min: 1, max: ttlSecondsMax }),
+      twist,
+    }),
+    weight: 3,
+  },
+  { arbitrary: fc.record({ kind: fc.constant('delete' as const), a: fc.nat(), anyKnown, target, gen: generationSpec }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('resolve' as const), h: fc.nat(), pool: holdPool, target: holdTarget, step: resolveStep }), weight: 2 },
+);
+
+const concurrently = fc.array(stepSpec, { minLength: 2, maxLength: 6 }).map((specs) => new Concurrently(specs));
+const batch = fc
+  .tuple(organizationIndex, fc.array(stepSpec, { minLength: 1, maxLength: 6 }), fc.boolean())
+  .map(([o, specs, atomic]) => new Batch(o, specs, atomic));
+
 const setProjectQuotas = fc
   .tuple(
     organizationIndex,
@@ -1080,6 +1310,10 @@ const commands = fc.commands(
     advanceClock,
     advanceClock,
     advanceClock,
+    concurrently,
+    concurrently,
+    batch,
+    batch,
   ],
   { maxCommands, size: 'max' },
 );

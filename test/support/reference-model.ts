@@ -244,6 +244,31 @@ export class ReferenceModel {
   /** `clock` is the clock the ledger runs on: the model reads the same time. */
   constructor(readonly clock: ModelClock = { nowMs: () => 0 }) {}
 
+  /** A copy of the model's state, to go back to (an atomic batch that is refused). */
+  snapshot(): Record<string, unknown> {
+    // One structuredClone of everything: objects shared between fields (a confirmed hold is
+    // also an allocation) stay shared in the copy.
+    const state: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(this)) if (name !== 'clock') state[name] = value;
+    return structuredClone(state);
+  }
+
+  restore(state: Record<string, unknown>): void {
+    for (const [name, saved] of Object.entries(state)) {
+      const current = (this as unknown as Record<string, unknown>)[name];
+      if (current instanceof Map) {
+        current.clear();
+        for (const [key, value] of saved as Map<unknown, unknown>) current.set(key, value);
+      } else if (current instanceof Set) {
+        current.clear();
+        for (const value of saved as Set<unknown>) current.add(value);
+      } else if (Array.isArray(current)) {
+        current.length = 0;
+        current.push(...(saved as unknown[]));
+      }
+    }
+  }
+
   addKind(name: string, kindDefault: number | null) {
     this.kinds.set(name, kindDefault);
   }

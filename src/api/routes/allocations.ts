@@ -5,6 +5,7 @@ import { etagOf, ifMatchOf } from '../etag.js';
 import { build } from '../../ledger/engine/build.js';
 import { decideOne } from '../mutation.js';
 import {
+  DryRunQuery,
   Allocation as AllocationSchema,
   AllocationBody,
   AllocationParams,
@@ -57,6 +58,7 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
         'kind that would go over; 409 duplicate-allocation names the live allocation or hold ' +
         'of the same referenced resource.',
       params: ProjectParams,
+      querystring: DryRunQuery,
       headers: CreateHeaders,
       body: AllocationBody,
       response: { 201: AllocationSchema, ...problemResponses(400, 401, 404, 409, 413, 415, 422) },
@@ -126,6 +128,7 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
         'Only the difference to the current allocation is checked against the quotas. With ' +
         'If-Match, refused with 412 if the allocation changed since that ETag.',
       params: AllocationParams,
+      querystring: DryRunQuery,
       headers: MutationHeaders,
       body: AllocationBody,
       response: { 200: AllocationSchema, ...problemResponses(400, 401, 404, 409, 412, 413, 415, 422) },
@@ -152,6 +155,7 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
         'Deleting an allocation that is already deleted answers 204 again. With If-Match, ' +
         'refused with 412 if the allocation changed since that ETag.',
       params: AllocationParams,
+      querystring: DryRunQuery,
       headers: MutationHeaders,
       response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses(400, 401, 404, 412, 422) },
     },

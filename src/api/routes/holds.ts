@@ -4,6 +4,7 @@ import { etagOf, ifMatchOf } from '../etag.js';
 import { build } from '../../ledger/engine/build.js';
 import { decideOne } from '../mutation.js';
 import {
+  DryRunQuery,
   ConfirmBody,
   Hold as HoldSchema,
   HoldBody,
@@ -32,6 +33,7 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
         'A hold counts as used (held) at once, checked against the quotas like an allocation. ' +
         'It resolves exactly once: confirm, release, or expiry after ttlSeconds (1 s to 7 days).',
       params: ProjectParams,
+      querystring: DryRunQuery,
       headers: CreateHeaders,
       body: HoldBody,
       response: { 201: HoldSchema, ...problemResponses(400, 401, 404, 409, 413, 415, 422) },
@@ -84,6 +86,7 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
         'Confirms all that is held, or the listed amounts (never more than held per kind; the ' +
         'rest is freed). 409 hold-already-resolved if it was confirmed, released or expired.',
       params: SubResourceParams,
+      querystring: DryRunQuery,
       headers: MutationHeaders,
       body: ConfirmBody,
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404, 409, 412, 422) },
@@ -112,6 +115,7 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
       tags: ['holds'],
       summary: 'Release a hold, freeing all it holds',
       params: SubResourceParams,
+      querystring: DryRunQuery,
       headers: MutationHeaders,
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404, 409, 412, 422) },
     },

@@ -313,6 +313,8 @@ function apply(ws: WorkingSet, actor: Actor, operation: Operation, expired: Read
 /** Whether a decision keeps its organization's expiries of the group (see decideGroup). */
 function keepsExpiries(decision: Decision, outcome: DecisionOutcome | Error, organization: string): boolean {
   if (decision.dryRun || outcome instanceof Error || outcome.kind !== 'decided') return false;
+  // A refused atomic batch writes nothing at all.
+  if (decision.mode === 'atomic' && outcome.outcomes.some((o) => o.status === 'refused')) return false;
   return decision.operations.some((operation, i) => {
     if (operation.organization !== organization) return false;
     const result = outcome.outcomes[i]!;
