@@ -534,6 +534,16 @@ export const Problem = Type.Object(
     errors: Type.Optional(
       Type.Array(Type.Object({ field: Type.String(), message: Type.String() })),
     ),
+    failedOperation: Type.Optional(Type.Integer({ description: 'An atomic batch: the index of the operation refused' })),
+    results: Type.Optional(
+      Type.Array(
+        Type.Object({
+          status: Type.Union([Type.Integer(), Type.Null()], { description: 'null: not applied' }),
+          body: Type.Optional(Type.Unknown()),
+        }),
+        { description: "An atomic batch: every operation's result" },
+      ),
+    ),
   },
   { $id: 'Problem', description: 'application/problem+json' },
 );

@@ -152,7 +152,8 @@ function prepare(request: FastifyRequest, organization: string, entry: Entry, in
     if (schema !== undefined) {
       if (body === undefined) throw fieldError(at('body'), `is required by ${entry.op}`);
       if (!schema(body)) {
-        throw validationProblem({ validation: schema.errors ?? [], validationContext: mode === 'atomic' ? `operations[${index}].body` : 'body' } as never);
+        const refusal = validationProblem({ validation: schema.errors ?? [], validationContext: 'body' } as never);
+        throw mode === 'atomic' ? atPath(refusal, `operations[${index}].body`) : refusal;
       }
     }
     const ifGeneration = generationOf(entry.ifMatch, at('ifMatch'));
@@ -166,11 +167,15 @@ function prepare(request: FastifyRequest, organization: string, entry: Entry, in
 /** Builds the operation; a refusal of its input names the entry's path in an atomic batch. */
 function prepareOrThrow(organization: string, entry: BatchEntry, mode: BatchMode, index: number): Prepared {
   const prepared = prepareEntry(organization, entry);
-  if ('error' in prepared && mode === 'atomic' && prepared.error.code === 'invalid-request') {
-    const errors = (prepared.error.extensions.errors ?? []).map((e) => ({ ...e, field: `operations[${index}].body.${e.field}` }));
-    return { error: new AllotError('invalid-request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors }) };
-  }
+  if ('error' in prepared && mode === 'atomic') return { error: atPath(prepared.error, `operations[${index}].body`) };
   return prepared;
+}
+
+/** A refusal of an entry's body, its fields named from the batch (`operations[3].body.…`). */
+function atPath(error: AllotError, path: string): AllotError {
+  if (error.code !== 'invalid-request') return error;
+  const errors = (error.extensions.errors ?? []).map((e) => ({ ...e, field: e.field === 'body' ? path : `${path}.${e.field}` }));
+  return new AllotError('invalid-request', errors.map((e) => `${e.field}: ${e.message}`).join('; ') || error.detail, { errors });
 }
 
 const fieldError = (field: string, message: string) =>
