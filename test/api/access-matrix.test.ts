@@ -291,6 +291,25 @@ const routes = {
     success: 200,
     body: () => ({ quotas: [{ kind: KIND, quantity: 1_000_000 }] }),
   },
+  [`POST ${ORG}/batch`]: {
+    action: 'allocate',
+    scope: 'organization',
+    success: 200,
+    // The entry's project: one every principal that may write in the organization sees.
+    target: async (_context, tenant) => ({ id: tenant.organization === HOME ? P1 : Q1 }),
+    body: (context, target) => ({
+      mode: 'atomic',
+      operations: [{ op: 'allocation.create', project: target!.id, body: { resource: resourceOf(context), allocations: lines(1) } }],
+    }),
+    check: (body, who) => {
+      expect(body.results[0].status).toBe(201);
+      writtenBy('createdBy')(body.results[0].body, who);
+    },
+    refused: async (context, tenant, body) => {
+      const [entry] = (body as { operations: { project: string; body: unknown }[] }).operations;
+      await noAllocationFor(context, { ...tenant, project: entry!.project }, entry!.body);
+    },
+  },
   [`GET ${ORG}/journal`]: { action: 'read-organization', scope: 'organization', success: 200 },
   [`GET ${ORG}/allocations`]: {
     action: 'read-organization',

@@ -36,6 +36,7 @@ const v1Paths: Record<string, string[]> = {
   '/v1/organizations/{organization}/projects/{project}/holds/{id}/confirm': ['post'],
   '/v1/organizations/{organization}/projects/{project}/holds/{id}/release': ['post'],
   '/v1/organizations/{organization}/journal': ['get'],
+  '/v1/organizations/{organization}/batch': ['post'],
   '/v1/organizations/{organization}/watch': ['get'],
   '/v1/tokens': ['get', 'post'],
   '/v1/tokens/{id}': ['delete'],

@@ -116,6 +116,8 @@ export const batchRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
       const { organization } = request.params;
       const { mode, operations: entries } = request.body;
       checkBatchSize(entries.length);
+      // A batch to an organization that does not exist is a 404 whole, as any of its routes is.
+      await ledger.getOrganization(organization);
       const prepared = entries.map((entry, i) => prepare(request, organization, entry, i, mode));
       const operations = operationsOf(prepared, mode);
       const answer = (decided: readonly OperationOutcome[]) => answerOf(request, entries, mode, mergeOutcomes(prepared, mode, decided));

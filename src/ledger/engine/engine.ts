@@ -6,7 +6,8 @@
  * itself), writes what changed in a constant number of statements (flush.ts), and commits once:
  * one fsync on SQLite, one commit and a handful of round trips on PostgreSQL, for the whole
  * group. No answer leaves before the commit that holds it; a failed commit answers every
- * decision in it with the failure, and none is half-applied.
+ * decision in it with the failure, and none is half-applied; a group that fails before its
+ * commit runs again one decision at a time, so one bad decision never fails its neighbours.
  *
  * A lone decision does not wait for company: the group starts as soon as nothing else runs.
  */
@@ -124,7 +125,7 @@ export interface EngineOptions {
 export class Engine {
   private readonly pipelines: Pipeline[];
   /** Group sizes, for the metrics and the benchmark. */
-  readonly stats = { groups: 0, decisions: 0, operations: 0, retries: 0 };
+  readonly stats = { groups: 0, decisions: 0, operations: 0, retries: 0, splits: 0 };
 
   constructor(
     private readonly store: Store,
@@ -149,8 +150,13 @@ export class Engine {
   /** Runs a group in one transaction, again when it lost a race it can only learn of at flush. */
   private async runGroup(group: Queued[]): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
+      let decided = false;
       try {
-        const { outcomes, changed, projectsDeleted } = await this.store.transaction((tx) => this.decideGroup(tx, group));
+        const { outcomes, changed, projectsDeleted } = await this.store.transaction(async (tx) => {
+          const result = await this.decideGroup(tx, group);
+          decided = true;
+          return result;
+        });
         this.stats.groups += 1;
         this.stats.decisions += group.length;
         this.stats.operations += group.reduce((sum, { decision }) => sum + decision.operations.length, 0);
@@ -174,6 +180,14 @@ export class Engine {
         if (raced && attempt < groupRetriesMax) {
           this.stats.retries += 1;
           continue;
+        }
+        // Anything else failed before the commit (a row the database refused, say): nothing
+        // was written, and each decision runs again alone, so only the one at fault fails.
+        // A failed commit may have landed or not: its decisions all answer with the failure.
+        if (!decided && group.length > 1) {
+          this.stats.splits += 1;
+          for (const queued of group) await this.runGroup([queued]);
+          return;
         }
         for (const queued of group) queued.reject(error);
         return;
