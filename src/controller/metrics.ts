@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (prom-client), served at /metrics: the controller's passes, reconcile
- * time and sync lag; the API's decisions and denials; and, read from the ledger at each scrape,
+ * time and sync lag; the API's decisions and denials; the group commit's sizes, times, retries
+ * and queue; and, read from the ledger at each scrape,
  * every organization's quota usage and every limit's usage and active limit, and the hosts'
  * reachability.
  */
@@ -134,6 +135,49 @@ export function createMetrics(ledger: Ledger): Metrics {
         const status = hostStatusOf(row, nowMs);
         this.set({ region: row.region, service: row.service }, status === 'ok' ? 1 : 0);
       }
+    },
+  });
+  // The group commit: how many decisions share a commit, how long a group takes, how often a
+  // group runs again (a race learned at write time) or splits (a row the database refused).
+  const groupSize = new Histogram({
+    name: 'allot_group_decisions',
+    help: 'Decisions per group commit (requests and batches, each one decision)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+    registers: [registry],
+  });
+  const groupSeconds = new Histogram({
+    name: 'allot_group_commit_seconds',
+    help: "A group's transaction, from its start to its commit",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  ledger.engine.onGroup((group) => {
+    groupSize.observe(group.decisions);
+    groupSeconds.observe(group.seconds);
+  });
+  // The engine counts these; a scrape reads its totals.
+  const totals = {
+    operations: 'Operations decided by group commits (a batch counts each of its entries)',
+    retries: 'Groups run again after losing a race they learn of only when writing',
+    splits: 'Groups the database refused before their commit, run again one decision at a time',
+  } as const;
+  for (const [key, help] of Object.entries(totals) as [keyof typeof totals, string][]) {
+    new Counter({
+      name: `allot_group_${key}_total`,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(ledger.engine.stats[key]);
+      },
+    });
+  }
+  new Gauge({
+    name: 'allot_decisions_waiting',
+    help: 'Decisions queued for the next group (beyond the queue bound they are refused with 503)',
+    registers: [registry],
+    collect() {
+      this.set(ledger.engine.waiting);
     },
   });
   return { registry, controller, decisions, denials };

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, type Ledger } from '../../src/index.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
+import { createMetrics, type Metrics } from '../../src/controller/metrics.js';
 import pg from 'pg';
 import Database from 'better-sqlite3';
 
@@ -33,10 +34,12 @@ const settle = (promise: Promise<unknown>) => promise.then((value) => comparable
 describe.each(engines)('group commit on %s', (engine) => {
   let database: TestDatabase;
   let ledger: Ledger;
+  let metrics: Metrics;
 
   beforeAll(async () => {
     database = await createTestDatabase(engine);
     ledger = await openLedger({ db: database.url });
+    metrics = createMetrics(ledger);
     await ledger.putKind('gpus', { displayName: 'GPUs', default: 0 });
   });
   afterAll(async () => {
@@ -94,6 +97,10 @@ describe.each(engines)('group commit on %s', (engine) => {
     expect(ledger.engine.stats.groups - before.groups).toBe(1);
     expect(ledger.engine.stats.decisions - before.decisions).toBe(queued.length);
     expect(ledger.engine.stats.retries - before.retries).toBe(0);
+    // The metrics saw that group: one commit of 8 decisions (bucket le=8 counts it, le=4 not).
+    const sizes = (await metrics.registry.getSingleMetric('allot_group_decisions')!.get()).values;
+    const bucket = (le: number) => sizes.find((v) => v.labels.le === le)!.value;
+    expect(bucket(8) - bucket(4)).toBeGreaterThanOrEqual(1);
 
     expect(comparable(await ledger.getQuotas('grouped'))).toEqual(comparable(await ledger.getQuotas('alone')));
     expect(await ledger.readRevision('grouped')).toBe(await ledger.readRevision('alone'));
@@ -114,6 +121,7 @@ describe.each(engines)('group commit on %s', (engine) => {
     expect(answers.map((a) => a.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(String((answers[1] as PromiseRejectedResult).reason)).toMatch(/poison/);
     expect(ledger.engine.stats.splits - before.splits).toBe(1);
+    expect(await metrics.registry.getSingleMetricAsString('allot_group_splits_total')).toMatch(/allot_group_splits_total [1-9]/);
     const [quota] = await ledger.getQuotas('poisoned');
     expect(quota!.used).toBe(4);
     expect(await ledger.verifyCounters()).toEqual([]);

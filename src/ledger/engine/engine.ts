@@ -122,9 +122,18 @@ export interface EngineOptions {
   onCommit(organizations: ReadonlySet<string>, projectsDeleted: boolean): void;
 }
 
+/** One committed group, as the metrics see it. */
+export interface GroupCommitted {
+  decisions: number;
+  operations: number;
+  /** From the group's start to its commit, retries included. */
+  seconds: number;
+}
+
 export class Engine {
   private readonly pipelines: Pipeline[];
-  /** Group sizes, for the metrics and the benchmark. */
+  private readonly groupListeners = new Set<(group: GroupCommitted) => void>();
+  /** Totals since the start, for the metrics and the benchmark. */
   readonly stats = { groups: 0, decisions: 0, operations: 0, retries: 0, splits: 0 };
 
   constructor(
@@ -134,6 +143,17 @@ export class Engine {
   ) {
     assert(options.pipelines >= 1, 'at least one pipeline');
     this.pipelines = Array.from({ length: options.pipelines }, () => new Pipeline((group) => this.runGroup(group)));
+  }
+
+  /** Decisions queued and not yet in a group (beyond `groupQueueMax` a decision is refused). */
+  get waiting(): number {
+    return this.pipelines.reduce((sum, pipeline) => sum + pipeline.waiting, 0);
+  }
+
+  /** Heard after each group's commit. */
+  onGroup(listener: (group: GroupCommitted) => void): () => void {
+    this.groupListeners.add(listener);
+    return () => this.groupListeners.delete(listener);
   }
 
   /** Queues a decision; resolves after the commit of the group that decided it. */
@@ -149,6 +169,7 @@ export class Engine {
 
   /** Runs a group in one transaction, again when it lost a race it can only learn of at flush. */
   private async runGroup(group: Queued[]): Promise<void> {
+    const started = performance.now();
     for (let attempt = 0; ; attempt += 1) {
       let decided = false;
       try {
@@ -157,9 +178,12 @@ export class Engine {
           decided = true;
           return result;
         });
+        const operations = group.reduce((sum, { decision }) => sum + decision.operations.length, 0);
         this.stats.groups += 1;
         this.stats.decisions += group.length;
-        this.stats.operations += group.reduce((sum, { decision }) => sum + decision.operations.length, 0);
+        this.stats.operations += operations;
+        const committed = { decisions: group.length, operations, seconds: (performance.now() - started) / 1000 };
+        for (const listener of this.groupListeners) listener(committed);
         group.forEach((queued, i) => {
           const outcome = outcomes[i]!;
           if (outcome instanceof Error) queued.reject(outcome);
