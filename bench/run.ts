@@ -1,147 +1,124 @@
 /**
- * `npm run bench [-- --quick] [-- --engines sqlite,postgres]`: allocation decisions through
- * the library and through HTTP, on SQLite and PostgreSQL, each scenario beside its two
- * references (the bare-engine ceiling and the seed's naive design) measured in the same run.
- * Prints a table and writes bench/results/latest.json. Ratios are what to compare over time:
- * absolute numbers move with the machine's mood.
+ * `npm run bench [-- --quick] [-- --engines sqlite,postgres]`: decisions through the library
+ * and through HTTP (driven by wrk), on SQLite and PostgreSQL, each scenario beside the bare
+ * engine's one-decision-per-transaction ceiling at the same concurrency (and the seed's naive
+ * design), all measured in the same run. Prints a table and writes bench/results/latest.json.
+ * Ratios are what to compare over time: absolute numbers move with the machine's mood.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import Database from 'better-sqlite3';
-import pg from 'pg';
-import { Pool } from 'undici';
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { openLedger, type Ledger } from '../src/index.js';
 import type { Engine } from '../src/store/store.js';
-import { dropDatabases, freshDatabase, makeAllocations, makeOrganizations, postgresUrl, startServer } from './fixtures.js';
-import { round, runLoad, type LoadResult, type Operation } from './load.js';
-import { openCeiling, openNaive, type Reference } from './references.js';
+import { dropDatabases, freshDatabase, makeAllocations, makeOrganizations, startServer } from './fixtures.js';
+import { round, runLoad, type LoadResult } from './load.js';
+import { machine, rssMbOf, table, type Row } from './report.js';
+import { openCeiling, openNaive } from './references.js';
+import { hasWrk, runWrk, type WrkShape } from './wrk.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const engines = (valueOf('--engines') ?? 'sqlite,postgres').split(',') as Engine[];
-const concurrency = Number(valueOf('--concurrency') ?? 16);
 const durationMs = quick ? 1000 : 5000;
 const deepSizes = quick ? [10_000, 100_000] : [10_000, 1_000_000];
+const concurrencies = [16, 64, 256];
+/** Deep and holds run at one concurrency: what they measure is size and pairs, not load. */
+const steadyConcurrency = 64;
+const batchSize = 1000;
+const batchConcurrency = 4;
 const spreadOrganizations = 1000;
-const token = 'bench-token';
+const token = 'bench-token-0123456789abcdef0123456789';
 
 function valueOf(flag: string): string | undefined {
   const index = args.indexOf(flag);
   return index >= 0 ? args[index + 1] : undefined;
 }
 
-interface Row {
-  name: string;
-  engine: Engine;
-  via: 'library' | 'http';
-  concurrency: number;
-  throughput: number;
-  p50Ms: number;
-  p99Ms: number;
-  ceiling: number | null;
-  naive: number | null;
-  ratioCeiling: number | null;
-  ratioNaive: number | null;
-  serverRssMb?: number;
-}
-
-const rows: Row[] = [];
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-function record(name: string, engine: Engine, via: Row['via'], result: LoadResult, references: { ceiling?: number; naive?: number }) {
-  const ceiling = references.ceiling ?? null;
-  const naive = references.naive ?? null;
-  const row: Row = {
-    name,
-    engine,
-    via,
-    concurrency,
-    throughput: round(result.throughput, 1),
-    p50Ms: result.p50Ms,
-    p99Ms: result.p99Ms,
-    ceiling: ceiling === null ? null : round(ceiling, 1),
-    naive: naive === null ? null : round(naive, 1),
-    ratioCeiling: ceiling === null ? null : round(result.throughput / ceiling),
-    ratioNaive: naive === null ? null : round(result.throughput / naive, 1),
-  };
-  if (result.failures > 0) {
-    log(`  ! ${name} ${engine} ${via}: ${result.failures} failed operations, first: ${result.firstFailure}`);
-  }
-  rows.push(row);
-  log(`  ${name.padEnd(12)} ${engine.padEnd(8)} ${via.padEnd(7)} ${row.throughput}/s p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms`);
-  return row;
-}
-
+const label = (size: number) => (size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`);
 const pick = (count: number) => Math.floor(Math.random() * count);
 const gpu = (id: string) => ({ resource: { kind: 'vm', id }, allocations: [{ kind: 'gpus', committed: 1 }] });
+const spreadNames = Array.from({ length: spreadOrganizations }, (_, i) => `s${i}`);
 
-/** The scenarios, each as one operation against the library or against HTTP. */
-interface Target {
-  allocate(organization: string, id: string): Promise<void>;
-  holdAndConfirm(organization: string, id: string): Promise<void>;
+/** One measured scenario: its shape (what a request does) and its load. */
+interface Scenario {
+  name: string;
+  /** The ceiling it is measured against: a shape at a concurrency. */
+  ceiling: { shape: 'hot' | 'spread' | 'deep' | 'holds'; concurrency: number };
+  naive?: string;
+  concurrency: number;
+  /** Decisions per request: a batch's entries. */
+  perRequest: number;
+  library(ledger: Ledger, prefix: string): (worker: number, sequence: number) => Promise<void>;
+  http: WrkShape;
 }
 
-/** `via` keeps resource ids of the library and HTTP runs apart (they share organizations). */
-const scenarios = (target: Target, via: string): [string, Operation][] => [
-  ['hot', (w, i) => target.allocate('hot', `${via}-h-${w}-${i}`)],
-  ['spread', (w, i) => target.allocate(`s${pick(spreadOrganizations)}`, `${via}-s-${w}-${i}`)],
-  ...deepSizes.map((size): [string, Operation] => [
-    `deep-${label(size)}`,
-    (w, i) => target.allocate(`deep${size}`, `${via}-d-${w}-${i}`),
-  ]),
-  ['holds', (w, i) => target.holdAndConfirm('holds', `${via}-c-${w}-${i}`)],
-];
-
-function label(size: number) {
-  return size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`;
-}
-
-function libraryTarget(ledger: Ledger): Target {
-  return {
-    allocate: async (organization, id) => {
-      await ledger.createAllocation(organization, 'p', gpu(id));
-    },
-    holdAndConfirm: async (organization, id) => {
-      const hold = await ledger.createHold(organization, 'p', { ...gpu(id), ttlSeconds: 60 });
-      await ledger.confirmHold(organization, 'p', hold.id);
-    },
+function scenarios(): Scenario[] {
+  const allocate = (organizations: () => string) => (ledger: Ledger, prefix: string) => async (w: number, i: number) => {
+    await ledger.createAllocation(organizations(), 'p', gpu(`${prefix}-${w}-${i}`));
   };
-}
-
-/** HTTP through undici's pool (keep-alive, one connection per worker): a light client, so
- * the load generator takes as little of the machine's two cores from the server as it can. */
-function httpTarget(base: string): Target {
-  const pool = new Pool(base, { connections: concurrency });
-  const post = async (path: string, body?: unknown) => {
-    const response = await pool.request({
-      path,
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
+  const hot = allocate(() => 'hot');
+  const list: Scenario[] = [
+    { name: 'alone', ceiling: { shape: 'hot', concurrency: 1 }, concurrency: 1, perRequest: 1, library: hot, http: { kind: 'allocate', organizations: ['hot'] } },
+  ];
+  for (const concurrency of concurrencies) {
+    list.push({ name: 'hot', ceiling: { shape: 'hot', concurrency }, naive: 'hot', concurrency, perRequest: 1, library: hot, http: { kind: 'allocate', organizations: ['hot'] } });
+  }
+  for (const concurrency of concurrencies) {
+    list.push({
+      name: 'spread',
+      ceiling: { shape: 'spread', concurrency },
+      naive: quick ? undefined : 'spread',
+      concurrency,
+      perRequest: 1,
+      library: allocate(() => `s${pick(spreadOrganizations)}`),
+      http: { kind: 'allocate', organizations: spreadNames },
     });
-    const text = await response.body.text();
-    if (response.statusCode >= 300) throw new Error(`${response.statusCode} ${text}`);
-    return JSON.parse(text) as { id: string };
-  };
-  return {
-    allocate: async (organization, id) => {
-      await post(`/v1/organizations/${organization}/projects/p/allocations`, gpu(id));
+  }
+  for (const size of deepSizes) {
+    list.push({
+      name: `deep-${label(size)}`,
+      ceiling: { shape: 'deep', concurrency: steadyConcurrency },
+      naive: size === deepSizes[0] ? 'deep' : undefined,
+      concurrency: steadyConcurrency,
+      perRequest: 1,
+      library: allocate(() => `deep${size}`),
+      http: { kind: 'allocate', organizations: [`deep${size}`] },
+    });
+  }
+  list.push({
+    name: 'holds',
+    ceiling: { shape: 'holds', concurrency: steadyConcurrency },
+    naive: 'holds',
+    concurrency: steadyConcurrency,
+    perRequest: 1,
+    library: (ledger, prefix) => async (w, i) => {
+      const hold = await ledger.createHold('holds', 'p', { ...gpu(`${prefix}-${w}-${i}`), ttlSeconds: 60 });
+      await ledger.confirmHold('holds', 'p', hold.id);
     },
-    holdAndConfirm: async (organization, id) => {
-      const hold = await post(`/v1/organizations/${organization}/projects/p/holds`, { ...gpu(id), ttlSeconds: 60 });
-      await post(`/v1/organizations/${organization}/projects/p/holds/${hold.id}/confirm`);
+    http: { kind: 'holds', organization: 'holds' },
+  });
+  list.push({
+    name: `batch-${batchSize}`,
+    // Against the best single-decision ceiling measured: the one a batch has to beat.
+    ceiling: { shape: 'hot', concurrency: 0 },
+    concurrency: batchConcurrency,
+    perRequest: batchSize,
+    library: (ledger, prefix) => async (w, i) => {
+      const entries = Array.from({ length: batchSize }, (_, n) => ({ op: 'allocation.create' as const, project: 'p', body: gpu(`${prefix}-${w}-${i}-${n}`) }));
+      const { results } = await ledger.batch('batch', entries);
+      const refused = results.find((r) => r.status !== 'applied');
+      if (refused) throw new Error(`a batch entry was not applied: ${JSON.stringify(refused)}`);
     },
-  };
+    http: { kind: 'batch', organization: 'batch', operations: batchSize },
+  });
+  return list;
 }
 
 async function setUp(ledger: Ledger) {
   const unlimitedish = 1e15;
   await ledger.putKind('gpus', { displayName: 'GPUs' });
   await makeOrganizations(ledger, 's', spreadOrganizations, unlimitedish);
-  for (const name of ['hot', 'holds', ...deepSizes.map((size) => `deep${size}`)]) {
+  for (const name of ['hot', 'holds', 'batch', ...deepSizes.map((size) => `deep${size}`)]) {
     await ledger.putOrganization(name, {});
     await ledger.putProject(name, 'p', {});
     await ledger.setQuotas(name, [{ kind: 'gpus', quantity: unlimitedish }]);
@@ -153,139 +130,130 @@ async function setUp(ledger: Ledger) {
   }
 }
 
-/** Measures one reference for a scenario shape on a fresh database of its own. */
-async function measureReference(
-  engine: Engine,
-  open: (engine: Engine, url: string) => Reference,
-  name: string,
-  counters: number,
-  rowsPerCounter: number,
-  pairs: boolean,
-): Promise<number> {
-  const reference = open(engine, await freshDatabase(engine, `ref-${name}`));
-  try {
-    await reference.prepare(counters, rowsPerCounter);
-    const result = await runLoad(concurrency, durationMs, async (w, i) => {
-      const counter = pick(counters);
-      const id = `${w}-${i}`;
-      await reference.decide(counter, id);
-      if (pairs) await reference.confirm(counter, id);
-    });
-    return result.throughput;
-  } finally {
-    await reference.close();
+/** The references, each on a fresh database of its own, at the concurrencies the scenarios use. */
+async function measureReferences(engine: Engine, list: readonly Scenario[]) {
+  const shapes = { hot: [1, 0], spread: [spreadOrganizations, 0], deep: [1, deepSizes[deepSizes.length - 1]!], holds: [1, 0] } as const;
+  const measure = async (open: typeof openCeiling, shape: keyof typeof shapes, concurrency: number) => {
+    const [counters, rows] = shapes[shape];
+    const reference = open(engine, await freshDatabase(engine, `ref-${shape}`));
+    try {
+      await reference.prepare(counters, rows);
+      const result = await runLoad(concurrency, durationMs, async (w, i) => {
+        const counter = pick(counters);
+        await reference.decide(counter, `${w}-${i}`);
+        if (shape === 'holds') await reference.confirm(counter, `${w}-${i}`);
+      });
+      return result;
+    } finally {
+      await reference.close();
+    }
+  };
+  const ceilings = new Map<string, LoadResult>();
+  for (const { ceiling } of list) {
+    const key = `${ceiling.shape}@${ceiling.concurrency}`;
+    if (ceiling.concurrency > 0 && !ceilings.has(key)) ceilings.set(key, await measure(openCeiling, ceiling.shape, ceiling.concurrency));
   }
+  const best = Math.max(...[...ceilings.entries()].filter(([key]) => key.startsWith('hot@')).map(([, r]) => r.throughput));
+  const naive = new Map<string, number>();
+  for (const name of new Set(list.map((s) => s.naive).filter((n): n is string => n !== undefined))) {
+    naive.set(name, (await measure(openNaive, name as keyof typeof shapes, 16)).throughput);
+  }
+  log(`  ceilings ${[...ceilings].map(([key, r]) => `${key} ${Math.round(r.throughput)}/s`).join(', ')}; naive ${[...naive].map(([key, n]) => `${key} ${Math.round(n)}/s`).join(', ')}`);
+  return {
+    ceilingOf: (scenario: Scenario) =>
+      scenario.ceiling.concurrency === 0 ? best : ceilings.get(`${scenario.ceiling.shape}@${scenario.ceiling.concurrency}`)!.throughput,
+    ceilingLatencyOf: (scenario: Scenario) => ceilings.get(`${scenario.ceiling.shape}@${scenario.ceiling.concurrency}`),
+    naiveOf: (scenario: Scenario) => (scenario.naive === undefined ? undefined : naive.get(scenario.naive)),
+  };
 }
 
-function rssMbOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return round(kb / 1024, 1);
+/** Decisions per group commit, from the server's metrics. */
+async function groupTotals(url: string): Promise<{ groups: number; operations: number }> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await response.text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { groups: value('allot_group_decisions_count'), operations: value('allot_group_operations_total') };
 }
 
-async function benchEngine(engine: Engine) {
+async function benchEngine(engine: Engine, rows: Row[], wrk: boolean) {
   log(`${engine}:`);
+  const list = scenarios();
+  const references = await measureReferences(engine, list);
   const url = await freshDatabase(engine, 'allot');
-  const ledger = await openLedger({ db: url });
+  let ledger = await openLedger({ db: url });
   await setUp(ledger);
-  const largest = deepSizes[deepSizes.length - 1]!;
 
-  // The references, once per scenario shape.
-  const reference = async (open: typeof openCeiling, name: string, counters: number, rowsPerCounter: number, pairs = false) =>
-    measureReference(engine, open, name, counters, rowsPerCounter, pairs);
-  const ceiling: Record<string, number> = {
-    hot: await reference(openCeiling, 'hot', 1, 0),
-    spread: await reference(openCeiling, 'spread', spreadOrganizations, 0),
-    deep: await reference(openCeiling, 'deep', 1, largest),
-    holds: await reference(openCeiling, 'holds', 1, 0, true),
+  /** `throughput`: decisions a second (a batch's entries each count). */
+  const record = (scenario: Scenario, via: Row['via'], result: LoadResult, throughput: number, perCommit: number, rssMb?: number) => {
+    const ceiling = references.ceilingOf(scenario);
+    const naive = references.naiveOf(scenario);
+    const row: Row = {
+      name: scenario.name,
+      engine,
+      via,
+      concurrency: scenario.concurrency,
+      throughput: round(throughput, 1),
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      perCommit: round(perCommit, 1),
+      ceiling: round(ceiling, 1),
+      ratioCeiling: round(throughput / ceiling),
+      naive: naive === undefined ? null : round(naive, 1),
+      ratioNaive: naive === undefined ? null : round(throughput / naive, 1),
+      ...(scenario.name === 'alone' ? { ceilingP50Ms: references.ceilingLatencyOf(scenario)?.p50Ms } : {}),
+      ...(rssMb === undefined ? {} : { serverRssMb: rssMb }),
+    };
+    if (result.failures > 0) log(`  ! ${scenario.name} ${engine} ${via}: ${result.failures} failed, first: ${result.firstFailure}`);
+    rows.push(row);
+    log(`  ${`${row.name}@${row.concurrency}`.padEnd(14)} ${via.padEnd(7)} ${row.throughput}/s ×${row.ratioCeiling} p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms, ${row.perCommit} per commit`);
   };
-  const naive: Record<string, number> = {
-    hot: await reference(openNaive, 'hot', 1, 0),
-    [`deep-${label(deepSizes[0]!)}`]: await reference(openNaive, 'deep', 1, deepSizes[0]!),
-    holds: await reference(openNaive, 'holds', 1, 0, true),
-  };
-  if (!quick) naive.spread = await reference(openNaive, 'spread', spreadOrganizations, 0);
-  log(`  references: ceiling ${JSON.stringify(roundAll(ceiling))}, naive ${JSON.stringify(roundAll(naive))}`);
 
-  const referencesOf = (name: string) => ({
-    ceiling: ceiling[name.startsWith('deep') ? 'deep' : name],
-    naive: naive[name],
-  });
-
-  for (const [name, operation] of scenarios(libraryTarget(ledger), 'library')) {
-    record(name, engine, 'library', await runLoad(concurrency, durationMs, operation), referencesOf(name));
+  for (const [index, scenario] of list.entries()) {
+    const before = { ...ledger.engine.stats };
+    const result = await runLoad(scenario.concurrency, durationMs, scenario.library(ledger, `lib${index}`));
+    const after = ledger.engine.stats;
+    record(scenario, 'library', result, result.throughput * scenario.perRequest, (after.operations - before.operations) / Math.max(1, after.groups - before.groups));
   }
   await ledger.close();
 
+  if (!wrk) {
+    log('  (no HTTP rows: wrk not found; apt-get install wrk)');
+    return;
+  }
   const server = await startServer(url, token);
   try {
-    for (const [name, operation] of scenarios(httpTarget(server.url), 'http')) {
-      if (quick && name.startsWith('deep')) continue;
-      const row = record(name, engine, 'http', await runLoad(concurrency, durationMs, operation), referencesOf(name));
-      row.serverRssMb = rssMbOf(server.child.pid!);
+    for (const [index, scenario] of list.entries()) {
+      if (quick && scenario.name.startsWith('deep')) continue;
+      const run = (prefix: string, ms: number) =>
+        runWrk({ url: server.url, token, shape: scenario.http, concurrency: scenario.concurrency, durationMs: ms, prefix });
+      await run(`warm${index}`, 1000);
+      const before = await groupTotals(server.url);
+      const result = await run(`http${index}`, durationMs);
+      const after = await groupTotals(server.url);
+      const perCommit = (after.operations - before.operations) / Math.max(1, after.groups - before.groups);
+      // wrk counts the decisions its answers report applied.
+      record(scenario, 'http', result, result.throughput, perCommit, rssMbOf(server.child.pid!));
     }
   } finally {
     server.child.kill('SIGTERM');
   }
-}
-
-const roundAll = (values: Record<string, number>) =>
-  Object.fromEntries(Object.entries(values).map(([key, value]) => [key, round(value, 0)]));
-
-async function machine() {
-  let postgres: string | null = null;
-  try {
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    postgres = (await client.query('SHOW server_version')).rows[0].server_version as string;
-    await client.end();
-  } catch {
-    postgres = null;
-  }
-  const memory = new Database(':memory:');
-  const sqlite = (memory.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-  memory.close();
-  return {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    memoryGb: round(os.totalmem() / 1024 ** 3, 1),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    postgres,
-    sqlite,
-    date: new Date().toISOString(),
-    quick,
-  };
-}
-
-function table(all: Row[]): string {
-  const header = ['scenario', 'engine', 'via', 'conc', 'decisions/s', 'p50 ms', 'p99 ms', 'ceiling/s', 'naive/s', '×ceiling', '×naive'];
-  const lines = all.map((r) => [
-    r.name,
-    r.engine,
-    r.via,
-    String(r.concurrency),
-    String(r.throughput),
-    String(r.p50Ms),
-    String(r.p99Ms),
-    r.ceiling === null ? '–' : String(r.ceiling),
-    r.naive === null ? '–' : String(r.naive),
-    r.ratioCeiling === null ? '–' : String(r.ratioCeiling),
-    r.ratioNaive === null ? '–' : String(r.ratioNaive),
-  ]);
-  const format = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [format(header), format(header.map(() => '---')), ...lines.map(format)].join('\n');
+  ledger = await openLedger({ db: url });
+  const drift = await ledger.verifyCounters();
+  await ledger.close();
+  if (drift.length > 0) throw new Error(`counters drifted during the benchmark: ${JSON.stringify(drift.slice(0, 3))}`);
 }
 
 async function main() {
-  const started = Date.now();
-  for (const engine of engines) await benchEngine(engine);
+  const started = performance.now();
+  const wrk = await hasWrk();
+  const rows: Row[] = [];
+  for (const engine of engines) await benchEngine(engine, rows, wrk);
   await dropDatabases();
   const deep = engines.map((engine) => {
     const [small, large] = deepSizes.map((size) => rows.find((r) => r.engine === engine && r.via === 'library' && r.name === `deep-${label(size)}`)!);
     return { engine, sizes: deepSizes, ratio: round(large!.throughput / small!.throughput) };
   });
-  const result = { machine: await machine(), scenarios: rows, deep, seconds: round((Date.now() - started) / 1000, 1) };
+  const result = { machine: await machine(quick), scenarios: rows, deep, seconds: round((performance.now() - started) / 1000, 1) };
   writeFileSync(new URL('results/latest.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${table(rows)}\n\n`);
   for (const d of deep) {

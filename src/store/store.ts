@@ -91,6 +91,17 @@ export interface Dialect {
   listValues(): string;
   /** `column` is one of what `subquery` returns (PostgreSQL: `= ANY(ARRAY(subquery))`, by index). */
   inQuery(column: string, subquery: string): string;
+  /**
+   * `FROM … WHERE …` over the rows `t` of `table` whose text `columns` equal one of a list of
+   * composite keys (bound to `keys(rows, columns.length)`) or of the keys the subquery `more`
+   * selects, and pass `filter` (on the table's own columns). Each key is its own index probe,
+   * never one per combination of each column's values (`inList` on each column), which grows
+   * as the square of a group spread over organizations; and on PostgreSQL never a hash join
+   * over the whole table, which a generic plan on stale statistics would choose for `IN`.
+   * `lock` (a rows suffix of this dialect) locks `t`'s rows, key after key in sorted order.
+   */
+  keyed(table: string, columns: readonly string[], options?: { filter?: string; more?: string; lock?: string }): string;
+  keys(rows: readonly (readonly string[])[], width: number): SqlValue[];
 }
 
 export interface TransactionOptions {
@@ -101,6 +112,13 @@ export interface TransactionOptions {
    * always do). For consistent multi-table reads such as a recount; implies nothing about locks.
    */
   snapshot?: boolean;
+  /**
+   * Every statement is planned as the index lookups it is written as (PostgreSQL: no
+   * sequential scans, hash or merge joins in this transaction): a generic plan made while a
+   * table was small never turns into a scan of it once it is large, whatever its statistics.
+   * For the group commit, whose every statement names its rows by key.
+   */
+  byIndex?: boolean;
 }
 
 export interface Store {

@@ -9,7 +9,8 @@
  * decision in it with the failure, and none is half-applied; a group that fails before its
  * commit runs again one decision at a time, so one bad decision never fails its neighbours.
  *
- * A lone decision does not wait for company: the group starts as soon as nothing else runs.
+ * A lone decision does not wait for company: its group starts at the end of the event loop's
+ * turn, as soon as nothing else runs.
  */
 import { assert } from '../../domain/assert.js';
 import type { Clock } from '../../domain/clock.js';
@@ -29,7 +30,7 @@ import {
 } from './allocations.js';
 import { deleteProject, setProjectQuotas, setQuotas } from './envelopes.js';
 import { flush, KeyRaced } from './flush.js';
-import { CountersMissing, createCounters, load } from './load.js';
+import { CountersMissing, createCounters, DueHoldsFound, load } from './load.js';
 import { Plan, planOf, type Operation } from './operations.js';
 import { idempotencyKey, type WorkingSet } from './working-set.js';
 
@@ -86,26 +87,30 @@ class Pipeline {
 
   submit(queued: Queued): void {
     this.queue.push(queued);
-    // On the next microtask: decisions made in the same tick share the first group.
     if (!this.running) {
       this.running = true;
-      queueMicrotask(() => void this.drain());
+      setImmediate(() => void this.drain());
     }
   }
 
+  /**
+   * One group, then the next after the event loop has read what arrived meanwhile: a group
+   * starts in the loop's check phase, after every request that was readable in this turn
+   * has been parsed and queued (on SQLite a commit blocks the loop, so requests wait in the
+   * sockets and land together). A lone request waits for nothing but that turn's end.
+   */
   private async drain(): Promise<void> {
+    const group: Queued[] = [];
+    let operations = 0;
     while (this.queue.length > 0) {
-      const group: Queued[] = [];
-      let operations = 0;
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!.decision.operations.length;
-        if (group.length > 0 && operations + next > groupOperationsMax) break;
-        group.push(this.queue.shift()!);
-        operations += next;
-      }
-      await this.run(group);
+      const next = this.queue[0]!.decision.operations.length;
+      if (group.length > 0 && operations + next > groupOperationsMax) break;
+      group.push(this.queue.shift()!);
+      operations += next;
     }
-    this.running = false;
+    await this.run(group);
+    if (this.queue.length > 0) setImmediate(() => void this.drain());
+    else this.running = false;
   }
 }
 
@@ -170,14 +175,16 @@ export class Engine {
   /** Runs a group in one transaction, again when it lost a race it can only learn of at flush. */
   private async runGroup(group: Queued[]): Promise<void> {
     const started = performance.now();
+    // The sweeper's groups come for due holds; the others only probe for them at first.
+    let withDue = group.some(({ decision }) => decision.operations.some((operation) => operation.op === 'holds.expire'));
     for (let attempt = 0; ; attempt += 1) {
       let decided = false;
       try {
         const { outcomes, changed, projectsDeleted } = await this.store.transaction(async (tx) => {
-          const result = await this.decideGroup(tx, group);
+          const result = await this.decideGroup(tx, group, withDue);
           decided = true;
           return result;
-        });
+        }, { byIndex: true });
         const operations = group.reduce((sum, { decision }) => sum + decision.operations.length, 0);
         this.stats.groups += 1;
         this.stats.decisions += group.length;
@@ -192,6 +199,10 @@ export class Engine {
         if (changed.size > 0) this.options.onCommit(changed, projectsDeleted);
         return;
       } catch (error) {
+        if (error instanceof DueHoldsFound && !withDue) {
+          withDue = true;
+          continue;
+        }
         // First uses of kinds: their counter rows are made apart, then the group runs again.
         if (error instanceof CountersMissing && attempt < groupRetriesMax) {
           const { keys } = error;
@@ -222,6 +233,7 @@ export class Engine {
   private async decideGroup(
     tx: Parameters<Parameters<Store['transaction']>[0]>[0],
     group: readonly Queued[],
+    withDue: boolean,
   ): Promise<{ outcomes: (DecisionOutcome | Error)[]; changed: Set<string>; projectsDeleted: boolean }> {
     const nowMs = this.clock.nowMs();
     const plan = new Plan();
@@ -232,7 +244,7 @@ export class Engine {
         plan.keys.set(idempotencyKey(decision.principal, key), { principal: decision.principal, key });
       }
     }
-    const { ws, due } = await load(tx, this.store.dialect, plan, nowMs);
+    const { ws, due } = await load(tx, this.store.dialect, plan, nowMs, withDue);
     const changed = new Set<string>();
     const expired = new Map<string, number>();
     for (const [organization, records] of due) {

@@ -11,10 +11,11 @@
  * (the counters to lock depend on the records' lines), each one statement on PostgreSQL (one
  * round trip), whatever the group's size.
  *
- * Lists are matched column by column (each an index scan on any engine, whatever the
- * statistics say), which can find a superset of composite keys: rows are kept only when asked
- * for. Counters are locked per organization and project, every kind: a group holds its
- * organizations' rows to the commit anyway (the journal's revision), so this adds no waiting.
+ * Composite keys are matched as keys (`dialect.inKeys`: one index probe each, never one per
+ * combination of each column's values, which grows as the square of a spread group). Rows
+ * are kept only when asked for. Counters are locked per organization and project, every
+ * kind: a group holds its organizations' rows to the commit anyway (the journal's revision),
+ * so this adds no waiting.
  */
 import { expiredHoldsPerDecisionMax } from '../../domain/constants.js';
 import type { Line } from '../../domain/decision.js';
@@ -33,9 +34,6 @@ import {
   WorkingSet,
   type RecordState,
 } from './working-set.js';
-
-/** The distinct values of one field of some keys, as a list parameter. */
-const valuesOf = <T>(dialect: Dialect, keys: Iterable<T>, field: (key: T) => string) => dialect.list([...new Set([...keys].map(field))]);
 
 const lockOf = (dialect: Dialect, lock: ProjectLock) =>
   lock === 'update' ? dialect.exclusiveRowsSuffix : lock === 'no-key-update' ? dialect.lockRowsSuffix : dialect.keyShareRowsSuffix;
@@ -88,20 +86,41 @@ interface KindRow {
 /** The due holds of each organization, in id order, as loaded (for the group's expiry). */
 export type DueHolds = Map<string, RecordState[]>;
 
-export async function load(tx: Executor, dialect: Dialect, plan: Plan, nowMs: number): Promise<{ ws: WorkingSet; due: DueHolds }> {
+/**
+ * Due holds were found where the group looked only for whether there are any: it runs again
+ * reading them (in the order of its locks), which is rare — the sweeper and every decision
+ * resolve them as they fall due.
+ */
+export class DueHoldsFound extends Error {
+  override name = 'DueHoldsFound';
+}
+
+/**
+ * Loads the group's rows. `withDue`: read each organization's due holds (a bounded number),
+ * to expire them in this group; else only probe for any, and throw `DueHoldsFound` if there
+ * are (the probe is one index range per organization; reading them is three window queries).
+ */
+export async function load(
+  tx: Executor,
+  dialect: Dialect,
+  plan: Plan,
+  nowMs: number,
+  withDue: boolean,
+): Promise<{ ws: WorkingSet; due: DueHolds }> {
   const ws = new WorkingSet(nowMs);
   // A group that names no record by id (creates and holds: the hot path) reads everything in
   // one step: the only records it locks are due holds, whose lines cannot change while they
   // are pending, so they may be read in the same snapshot as the locks.
   const oneStep = plan.records.size === 0 && plan.projectRecords.size === 0;
-  const first = firstQueries(dialect, plan, nowMs);
-  const second = secondQueries(dialect, plan, oneStep ? { due: dueQuery(dialect, plan, nowMs) } : { records: [] });
+  const due = withDue ? dueQuery(dialect, plan, nowMs) : null;
+  const first = firstQueries(dialect, plan, nowMs, due);
   if (oneStep) {
-    const results = await tx.selectMany([...first.statements, ...second]);
-    const due = first.read(ws, results.slice(0, first.statements.length));
-    readSecond(plan, ws, results.slice(first.statements.length));
+    const second = secondQueries(dialect, plan, due ? { due } : { records: [] });
+    const results = await tx.selectMany([...first.statements, ...second.statements]);
+    const found = first.read(ws, results.slice(0, first.statements.length));
+    second.read(ws, results.slice(first.statements.length));
     checkCountersExist(plan, ws);
-    return { ws, due };
+    return { ws, due: found };
   }
   // A project's deletion takes its project's lock in a statement of its own first: decisions
   // in flight there commit before it, and the records read next (a new snapshot) include theirs.
@@ -109,10 +128,11 @@ export async function load(tx: Executor, dialect: Dialect, plan: Plan, nowMs: nu
     plan.projectLock === 'update' && plan.projects.size > 0
       ? [...(await tx.selectMany(first.statements.slice(0, 1))), ...(await tx.selectMany(first.statements.slice(1)))]
       : await tx.selectMany(first.statements);
-  const due = first.read(ws, results);
-  readSecond(plan, ws, await tx.selectMany(secondQueries(dialect, plan, { records: [...ws.records.values()] })));
+  const found = first.read(ws, results);
+  const second = secondQueries(dialect, plan, { records: [...ws.records.values()] });
+  second.read(ws, await tx.selectMany(second.statements));
   checkCountersExist(plan, ws);
-  return { ws, due };
+  return { ws, due: found };
 }
 
 /** The ids of the organizations' due holds, a bounded number each, in id order (a subquery). */
@@ -132,51 +152,48 @@ function dueQuery(dialect: Dialect, plan: Plan, nowMs: number): Statement {
  * live records (locked, by id), the idempotency keys (locked), and, unlocked, the kinds and the
  * live allocation of each referenced resource (the unique index decides races on those).
  */
-function firstQueries(dialect: Dialect, plan: Plan, nowMs: number) {
+function firstQueries(dialect: Dialect, plan: Plan, nowMs: number, due: Statement | null) {
   const projects = [...plan.projects.values()];
   const projectRecords = [...plan.projectRecords.values()];
   const keys = [...plan.keys.values()];
   const resources = [...plan.resources.values()];
   const everyKind = plan.allKindsOf.size > 0 || plan.everyKind;
-  const due = dueQuery(dialect, plan, nowMs);
   const named = plan.records.size > 0 || projectRecords.length > 0;
   const queries: (Statement | null)[] = [
     projects.length === 0
       ? null
       : {
-          sql: `SELECT organization_id, id, quota_generation FROM projects
-            WHERE ${dialect.inList('organization_id')} AND ${dialect.inList('id')} AND deleted_at IS NULL
-            ORDER BY organization_id, id${lockOf(dialect, plan.projectLock)}`,
-          params: [valuesOf(dialect, projects, (p) => p.organization), valuesOf(dialect, projects, (p) => p.project)],
+          sql: `SELECT t.organization_id, t.id, t.quota_generation ${dialect.keyed('projects', ['organization_id', 'id'], { filter: 'deleted_at IS NULL', lock: lockOf(dialect, plan.projectLock) })}
+            ORDER BY t.organization_id, t.id`,
+          params: dialect.keys(projects.map((p) => [p.organization, p.project]), 2),
         },
-    {
-      sql: named
-        ? `SELECT * FROM allocations WHERE ${dialect.inQuery(
-            'id',
-            `${dialect.listValues()}
-              UNION ALL ${due.sql}
-              UNION ALL
-              SELECT y.id FROM allocations y
-                WHERE ${dialect.inList('y.organization_id')} AND ${dialect.inList('y.project_id')} AND y.deleted_at IS NULL`,
-          )}
-            ORDER BY id${dialect.lockRowsSuffix}`
-        : `SELECT * FROM allocations WHERE ${dialect.inQuery('id', due.sql)} ORDER BY id${dialect.lockRowsSuffix}`,
-      params: named
-        ? [
-            dialect.list([...plan.records]),
-            ...due.params,
-            valuesOf(dialect, projectRecords, (p) => p.organization),
-            valuesOf(dialect, projectRecords, (p) => p.project),
-          ]
-        : due.params,
-    },
+    !named && due === null
+      ? null
+      : {
+          sql: named
+            ? `SELECT * FROM allocations WHERE ${dialect.inQuery(
+                'id',
+                `${dialect.listValues()}${due ? ` UNION ALL ${due.sql}` : ''}
+                  UNION ALL
+                  SELECT t.id ${dialect.keyed('allocations', ['organization_id', 'project_id'], { filter: 'deleted_at IS NULL' })}`,
+              )}
+                ORDER BY id${dialect.lockRowsSuffix}`
+            : `SELECT * FROM allocations WHERE ${dialect.inQuery('id', due!.sql)} ORDER BY id${dialect.lockRowsSuffix}`,
+          params: named
+            ? [
+                dialect.list([...plan.records]),
+                ...(due?.params ?? []),
+                ...dialect.keys(projectRecords.map((p) => [p.organization, p.project]), 2),
+              ]
+            : due!.params,
+        },
     keys.length === 0
       ? null
       : {
-          sql: `SELECT principal, idempotency_key, request_hash, state, status, headers, body, created_at FROM idempotency_keys
-            WHERE ${dialect.inList('principal')} AND ${dialect.inList('idempotency_key')}
-            ORDER BY principal, idempotency_key${dialect.lockRowsSuffix}`,
-          params: [valuesOf(dialect, keys, (k) => k.principal), valuesOf(dialect, keys, (k) => k.key)],
+          sql: `SELECT t.principal, t.idempotency_key, t.request_hash, t.state, t.status, t.headers, t.body, t.created_at
+            ${dialect.keyed('idempotency_keys', ['principal', 'idempotency_key'], { lock: dialect.lockRowsSuffix })}
+            ORDER BY t.principal, t.idempotency_key`,
+          params: dialect.keys(keys.map((k) => [k.principal, k.key]), 2),
         },
     // Every kind when an answer lists them all, or a deletion may meet any; else those named.
     // (The kinds of records' lines exist: they were checked when the records were written.)
@@ -188,14 +205,17 @@ function firstQueries(dialect: Dialect, plan: Plan, nowMs: number) {
     resources.length === 0
       ? null
       : {
-          sql: `SELECT organization_id, resource_kind, resource_id, id FROM allocations
-            WHERE ${dialect.inList('organization_id')} AND ${dialect.inList('resource_kind')} AND ${dialect.inList('resource_id')}
-              AND deleted_at IS NULL`,
-          params: [
-            valuesOf(dialect, resources, (r) => r.organization),
-            valuesOf(dialect, resources, (r) => r.kind),
-            valuesOf(dialect, resources, (r) => r.id),
-          ],
+          sql: `SELECT t.organization_id, t.resource_kind, t.resource_id, t.id
+            ${dialect.keyed('allocations', ['organization_id', 'resource_kind', 'resource_id'], { filter: 'deleted_at IS NULL' })}`,
+          params: dialect.keys(resources.map((r) => [r.organization, r.kind, r.id]), 3),
+        },
+    // Whether any organization has a due hold (when they are not read).
+    due !== null
+      ? null
+      : {
+          sql: `SELECT organization_id FROM allocations
+            WHERE ${dialect.inList('organization_id')} AND state = 'held' AND deleted_at IS NULL AND expires_at <= ? LIMIT 1`,
+          params: [dialect.list([...plan.organizations]), nowMs],
         },
   ];
   const statements = queries.filter((query): query is Statement => query !== null);
@@ -248,6 +268,7 @@ function firstQueries(dialect: Dialect, plan: Plan, nowMs: number) {
       // A record locked above is known as it is now (it may have been resolved meanwhile).
       if (asked.has(key) && !ws.records.has(row.id)) ws.liveResources.set(key, row.id);
     }
+    if (rowsOf(5).length > 0) throw new DueHoldsFound();
     const due: DueHolds = new Map();
     for (const row of records) {
       const isDue = row.state === 'held' && row.deleted_at === null && row.expires_at !== null && row.expires_at <= nowMs;
@@ -271,7 +292,7 @@ function secondQueries(
   dialect: Dialect,
   plan: Plan,
   records: { records: readonly RecordState[] } | { due: Statement },
-): Statement[] {
+): { statements: Statement[]; read(ws: WorkingSet, results: unknown[][]): void } {
   const organizations = [...plan.organizations];
   const projects = new Map<string, { organization: string; project: string }>(plan.projects);
   if ('records' in records) {
@@ -282,9 +303,11 @@ function secondQueries(
     }
   }
   const projectList = [...projects.values()];
-  const lines: Statement =
+  const lines: Statement | null =
     'records' in records
-      ? {
+      ? records.records.length === 0
+        ? null
+        : {
           sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
             WHERE ${dialect.inList('allocation_id')} ORDER BY allocation_id, kind`,
           params: [dialect.list(records.records.map(({ row }) => row.id))],
@@ -297,18 +320,14 @@ function secondQueries(
   // The due holds' projects are named by their subquery too.
   const dueProjects =
     'due' in records
-      ? {
-          sql: ` OR ${dialect.inQuery('project_id', `SELECT z.project_id FROM allocations z WHERE ${dialect.inQuery('z.id', records.due.sql)}`)}`,
-          params: records.due.params,
-        }
-      : { sql: '', params: [] };
-  return [
-    lines,
+      ? { sql: `SELECT z.organization_id, z.project_id FROM allocations z WHERE ${dialect.inQuery('z.id', records.due.sql)}`, params: records.due.params }
+      : { sql: undefined, params: [] };
+  const statements = [
     {
-      sql: `SELECT organization_id, project_id, kind, cap, guaranteed, committed, reserved, held, updated_by FROM project_counters
-        WHERE ${dialect.inList('organization_id')} AND (${dialect.inList('project_id')}${dueProjects.sql})
-        ORDER BY organization_id, project_id, kind${dialect.lockRowsSuffix}`,
-      params: [dialect.list(organizations), valuesOf(dialect, projectList, (p) => p.project), ...dueProjects.params],
+      sql: `SELECT t.organization_id, t.project_id, t.kind, t.cap, t.guaranteed, t.committed, t.reserved, t.held, t.updated_by
+        ${dialect.keyed('project_counters', ['organization_id', 'project_id'], { more: dueProjects.sql, lock: dialect.lockRowsSuffix })}
+        ORDER BY t.organization_id, t.project_id, t.kind`,
+      params: [...dialect.keys(projectList.map((p) => [p.organization, p.project]), 2), ...dueProjects.params],
     },
     {
       sql: `SELECT organization_id, kind, quota, kind_default, quota_generation, committed, reserved, held, guaranteed, shortfall, updated_by
@@ -322,6 +341,10 @@ function secondQueries(
       params: [dialect.list(organizations)],
     },
   ];
+  return {
+    statements: lines === null ? statements : [lines, ...statements],
+    read: (ws, results) => readSecond(plan, ws, lines === null ? [[], ...results] : results),
+  };
 }
 
 function readSecond(plan: Plan, ws: WorkingSet, results: unknown[][]): void {

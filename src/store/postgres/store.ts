@@ -79,9 +79,11 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
     };
     client.on('error', onError);
     try {
+      // One round trip: a simple query may hold several statements.
       await client.query(
         `BEGIN ISOLATION LEVEL ${options.snapshot ? 'REPEATABLE READ' : 'READ COMMITTED'} ` +
-          (options.readOnly ? 'READ ONLY' : 'READ WRITE'),
+          (options.readOnly ? 'READ ONLY' : 'READ WRITE') +
+          (options.byIndex ? '; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off' : ''),
       );
       const result = await work(executorFor(client));
       await client.query('COMMIT');
@@ -111,6 +113,15 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       list: (values) => values,
       listValues: () => 'SELECT unnest(CAST(? AS text[]))',
       inQuery: (column, subquery) => `${column} = ANY(ARRAY(${subquery}))`,
+      // A nested loop over the sorted keys, each probing the table in a subquery that OFFSET 0
+      // keeps from being flattened into a join the planner could hash.
+      keyed: (table, columns, { filter, more, lock = '' } = {}) => {
+        const names = columns.map((_, i) => `k${i}`).join(', ');
+        const keys = `SELECT * FROM unnest(${columns.map(() => 'CAST(? AS text[])').join(', ')})${more ? ` UNION ${more}` : ''} ORDER BY ${columns.map((_, i) => i + 1).join(', ')}`;
+        const match = columns.map((c, i) => `x.${c} = k.k${i}`).join(' AND ');
+        return `FROM (${keys}) AS k(${names}) CROSS JOIN LATERAL (SELECT x.* FROM ${table} x WHERE ${match}${filter ? ` AND ${filter}` : ''} OFFSET 0${lock}) t`;
+      },
+      keys: (rows, width) => Array.from({ length: width }, (_, i) => rows.map((row) => row[i]!)),
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {

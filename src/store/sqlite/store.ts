@@ -116,6 +116,12 @@ function openConnection(path: string, onClose: () => void): Store {
       list: (values) => JSON.stringify(values),
       listValues: () => 'SELECT value FROM json_each(?)',
       inQuery: (column, subquery) => `${column} IN (${subquery})`,
+      // (The lock suffixes are empty: the write transaction holds the database.)
+      keyed: (table, columns, { filter, more } = {}) =>
+        `FROM ${table} t WHERE (${columns.map((c) => `t.${c}`).join(', ')}) IN (SELECT ${columns
+          .map((_, i) => `json_extract(value, '$[${i}]')`)
+          .join(', ')} FROM json_each(?)${more ? ` UNION ALL ${more}` : ''})${filter ? ` AND ${filter}` : ''}`,
+      keys: (rows) => [JSON.stringify(rows)],
     },
     setupStatements: [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
