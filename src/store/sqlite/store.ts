@@ -80,10 +80,16 @@ function openConnection(path: string, onClose: () => void): Store {
     async write(writes: readonly RowsWrite[]) {
       return writes.map((write) => {
         if (write.rows.length === 0) return 0;
-        const statement = prepare(sqlOf(write));
         const names = write.op === 'insert' ? write.columns.map((c) => c.name) : write.op === 'update' ? [...write.columns.map((c) => c.name), ...write.keys] : write.keys;
         let changed = 0;
-        for (const row of write.rows) changed += statement.run(...names.map((name) => row[name] ?? null)).changes;
+        // Inserts go many rows a statement: a row costs a bind, not a statement's run.
+        const per = write.op === 'insert' ? insertRowsMax : 1;
+        for (let from = 0; from < write.rows.length; from += per) {
+          const rows = write.rows.slice(from, from + per);
+          const values: SqlValue[] = [];
+          for (const row of rows) for (const name of names) values.push(row[name] ?? null);
+          changed += prepare(sqlOf(write, rows.length)).run(...values).changes;
+        }
         return changed;
       });
     },
@@ -149,13 +155,18 @@ function isBusy(error: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT';
 }
 
-/** One row's statement of a write: SQLite runs it once per row. */
-function sqlOf(write: RowsWrite): string {
+/** Rows an INSERT statement takes at most (each size a prepared statement of its own). */
+const insertRowsMax = 32;
+
+/** A write's statement for `count` rows (an update or delete takes one). */
+function sqlOf(write: RowsWrite, count: number): string {
   const { table, keys, columns } = write;
   const where = keys.map((key) => `${key} = ?`).join(' AND ');
   switch (write.op) {
-    case 'insert':
-      return `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${write.conflict ?? ''}`;
+    case 'insert': {
+      const row = `(${columns.map(() => '?').join(', ')})`;
+      return `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) VALUES ${Array.from({ length: count }, () => row).join(', ')} ${write.conflict ?? ''}`;
+    }
     case 'update':
       return `UPDATE ${table} SET ${columns.map((c) => `${c.name} = ?`).join(', ')} WHERE ${where}`;
     case 'delete':
