@@ -17,13 +17,6 @@ export async function resolveUnanswered(context: AnswerContext, postgresUrl: str
   const ops = model.unanswered;
   const stored = await storedAnswers(postgresUrl, schema, ops.map((op) => op.call.key));
   const noEffect = ops.filter((op) => stored.get(op.call.key)?.state !== 'done');
-  // Resources these requests would have created (or moved an allocation to).
-  const traces = noEffect.flatMap((op) =>
-    op.resource !== undefined && (op.entity === undefined || op.entity.resource.id !== op.resource.id)
-      ? [{ op, resourceId: op.resource.id }]
-      : [],
-  );
-  const records = await recordsOfResources(postgresUrl, schema, traces.map((trace) => trace.resourceId));
   for (const op of ops) {
     const record = stored.get(op.call.key);
     if (op.entity) op.entity.uncertain = false;
@@ -34,12 +27,20 @@ export async function resolveUnanswered(context: AnswerContext, postgresUrl: str
       stats.resolvedNoEffect += 1;
     }
   }
+  // Resources these requests would have created (or moved an allocation to), and those of
+  // creates that were refused: none may exist.
+  const traces = [...noEffect.flatMap((op) => op.parts ?? [op]), ...model.refused].flatMap((op) =>
+    op.resource !== undefined && (op.entity === undefined || op.entity.resource.id !== op.resource.id)
+      ? [{ op, resourceId: op.resource.id }]
+      : [],
+  );
+  const records = await recordsOfResources(postgresUrl, schema, traces.map((trace) => trace.resourceId));
   for (const { op, resourceId } of traces) {
     const found = records.get(resourceId);
     if (found !== undefined) {
       violations.add(
         'change-without-answer',
-        `${op.kind} (key ${op.call.key}) has no stored answer, yet resource ${resourceId} has records ${found.join(', ')}`,
+        `${op.kind} (key ${op.call.key}) was refused or has no stored answer, yet resource ${resourceId} has records ${found.join(', ')}`,
       );
     }
   }

@@ -64,7 +64,10 @@ export function applyAnswer(
     case 'create-allocation':
     case 'create-hold': {
       const hold = op.kind === 'create-hold';
-      if (answer.status === 409 && type === '/problems/quota-exceeded') return 'denied';
+      if (answer.status === 409 && type === '/problems/quota-exceeded') {
+        model.refused.push(op);
+        return 'denied';
+      }
       if (answer.status !== 201) return unexpected();
       const id = field(answer.body, 'id');
       const lines = linesOf(field(answer.body, 'allocations'));
@@ -153,6 +156,9 @@ export function applyAnswer(
       return 'acknowledged';
     }
 
+    case 'batch':
+      return applyBatch(context, op, answer, source, unexpected, receivedAt);
+
     case 'set-quota': {
       if (answer.status === 409 && type === '/problems/quota-below-usage') return 'denied';
       if (answer.status !== 200) return unexpected();
@@ -169,4 +175,42 @@ export function applyAnswer(
       return 'acknowledged';
     }
   }
+}
+
+/**
+ * A batch of creates: independent, each result is what its own request would have answered;
+ * atomic, either every create is acknowledged or none is applied (the failing one named).
+ */
+function applyBatch(
+  context: AnswerContext,
+  op: Op,
+  answer: Answer,
+  source: Source,
+  unexpected: (check?: string, why?: string) => 'unexpected',
+  receivedAt?: number,
+): 'acknowledged' | 'denied' | 'unexpected' {
+  const parts = op.parts ?? [];
+  const results = field(answer.body, 'results');
+  if (!Array.isArray(results) || results.length !== parts.length) return unexpected('answer-content', 'no result per operation');
+  const resultAt = (i: number) => results[i] as { status: number | null; body?: unknown };
+  if (answer.status === 200) {
+    let verdict: 'acknowledged' | 'denied' | 'unexpected' = 'acknowledged';
+    parts.forEach((part, i) => {
+      const { status, body } = resultAt(i);
+      if (op.mode === 'atomic' && status !== 201) verdict = unexpected('batch-atomicity', `operation ${i} answered ${status} in an applied atomic batch`);
+      else if (applyAnswer(context, part, { status: status ?? 0, body }, source, receivedAt) === 'unexpected') verdict = 'unexpected';
+    });
+    return verdict;
+  }
+  const failed = field(answer.body, 'failedOperation');
+  if (op.mode !== 'atomic' || answer.status !== 409 || problemType(answer.body) !== '/problems/quota-exceeded' || typeof failed !== 'number') {
+    return unexpected();
+  }
+  // Refused whole: the failing create answers 409, every other one is not applied.
+  for (let i = 0; i < parts.length; i += 1) {
+    const { status } = resultAt(i);
+    if (status !== (i === failed ? 409 : null)) return unexpected('batch-atomicity', `operation ${i} answered ${status} in a refused atomic batch`);
+  }
+  context.model.refused.push(...parts);
+  return 'denied';
 }

@@ -1,6 +1,6 @@
 /**
- * The load: concurrent clients, each in a loop of random mutating operations on the live
- * servers until the load ends. Every mutating request carries an idempotency key. A refused
+ * The load: concurrent clients, each in a loop of random mutating operations (batches of
+ * creates among them) on the live servers until the load ends. Every mutating request carries an idempotency key. A refused
  * or reset connection, a cut-off answer, a timeout or a 5xx is an unknown outcome: the client
  * sends the same request with the same key again (to another server if it can) until it gets
  * an answer. An operation that waits long (its first request died with a killed server, so
@@ -48,7 +48,11 @@ const weights = {
   confirm: 14,
   release: 6,
   'set-quota': 5,
+  batch: 8,
 } as const;
+
+/** A batch holds this many creates at most: enough to cross a quota inside one. */
+const batchCreatesMax = 4;
 
 export type Outcome =
   | { type: 'answer'; answer: Answer & { replayed: boolean }; attempts: number; receivedAt: number }
@@ -251,23 +255,25 @@ async function plan(context: LoadContext, random: Random, name: string): Promise
 
   switch (kind) {
     case 'create-allocation':
-    case 'create-hold': {
-      const resource = { kind: random.pick(['server', 'volume']), id: `chaos-${name}` };
-      const lines = randomLines(random);
-      const hold = kind === 'create-hold';
-      const ttlSeconds = random.int(1, 3);
+    case 'create-hold':
+      return createOp(random, base, kind, name, key);
+    case 'batch': {
+      // Creates in several projects of one organization, sent as one request.
+      const parts = Array.from({ length: random.int(2, batchCreatesMax) }, (_, i) =>
+        createOp(random, { ...base, project: random.pick(organization.projects) }, random.chance(0.5) ? 'create-allocation' : 'create-hold', `${name}-${i}`, `${key}-${i}`),
+      );
+      const mode = random.chance(0.5) ? 'atomic' : 'independent';
+      const operations = parts.map((part) => ({
+        op: part.kind === 'create-hold' ? 'hold.create' : 'allocation.create',
+        project: part.project,
+        body: part.call.body,
+      }));
       return {
         ...base,
         kind,
-        resource,
-        lines: lines.expected,
-        ...(hold ? { ttlSeconds } : {}),
-        call: {
-          method: 'POST',
-          path: collection(base.organization, base.project, hold ? 'holds' : 'allocations'),
-          body: { resource, allocations: lines.body, ...(hold ? { ttlSeconds } : {}) },
-          key,
-        },
+        parts,
+        mode,
+        call: { method: 'POST', path: `/v1/organizations/${base.organization}/batch`, body: { mode, operations }, key },
       };
     }
     case 'replace': {
@@ -354,4 +360,31 @@ async function plan(context: LoadContext, random: Random, name: string): Promise
       };
     }
   }
+}
+
+/** A create of an allocation or a hold: its request, and what the client expects of it. */
+function createOp(
+  random: Random,
+  base: Pick<Op, 'firstSentAt' | 'organization' | 'project'>,
+  kind: 'create-allocation' | 'create-hold',
+  name: string,
+  key: string,
+): Op {
+  const resource = { kind: random.pick(['server', 'volume']), id: `chaos-${name}` };
+  const lines = randomLines(random);
+  const hold = kind === 'create-hold';
+  const ttlSeconds = random.int(1, 3);
+  return {
+    ...base,
+    kind,
+    resource,
+    lines: lines.expected,
+    ...(hold ? { ttlSeconds } : {}),
+    call: {
+      method: 'POST',
+      path: collection(base.organization, base.project, hold ? 'holds' : 'allocations'),
+      body: { resource, allocations: lines.body, ...(hold ? { ttlSeconds } : {}) },
+      key,
+    },
+  };
 }

@@ -69,7 +69,7 @@ export interface Entity {
   learntAfterwards: boolean;
 }
 
-export type OpKind = 'create-allocation' | 'create-hold' | 'replace' | 'delete' | 'confirm' | 'release' | 'set-quota';
+export type OpKind = 'create-allocation' | 'create-hold' | 'replace' | 'delete' | 'confirm' | 'release' | 'set-quota' | 'batch';
 
 export interface HttpCall {
   method: 'POST' | 'PUT' | 'DELETE';
@@ -97,6 +97,9 @@ export interface Op {
   lines?: Line[] | null;
   ttlSeconds?: number;
   quotas?: QuotaChange[];
+  /** batch: its creates, in order, each as the request it would be on its own. */
+  parts?: Op[];
+  mode?: 'independent' | 'atomic';
   firstSentAt: number;
 }
 
@@ -144,6 +147,8 @@ export class Model {
   readonly entities = new Map<string, Entity>();
   /** Operations that never got an answer, resolved after the run from the stored answers. */
   readonly unanswered: Op[] = [];
+  /** Creates refused (alone or in a refused atomic batch): their resources must never appear. */
+  readonly refused: Op[] = [];
   /** The latest moment a hold any client asked for can expire. */
   latestHoldExpiryMs = 0;
   private readonly live = new Set<Entity>();

@@ -2,8 +2,8 @@
 // concurrent load — no overcommit at any journal revision, every acknowledged write present,
 // every counter equal to its recount — and the harness that checks this can fail.
 // Method: run the reliability harness (bench/chaos.ts, `npm run chaos`) briefly: 10 s of random
-// allocations, holds and quota changes from concurrent clients over two `allot serve` processes
-// on PostgreSQL, with a server killed every 2–4 s and the clients retrying unknown outcomes with
+// allocations, holds, quota changes and batches (independent and atomic) from concurrent
+// clients over two `allot serve` processes on PostgreSQL, with a server killed every 2–4 s and the clients retrying unknown outcomes with
 // their idempotency keys; it must exit 0 with a summary of 0 violations after at least one kill.
 // Then run it with a planted overcommit (--inject-fault overcommit, written with SQL after the
 // load) and expect exit 1 naming the overcommit.
@@ -50,6 +50,8 @@ describe.skipIf(!engines.includes('postgres'))('the chaos harness on postgres', 
     expect(acknowledged, report).toBeGreaterThan(0);
     expect(denied, report).toBeGreaterThan(0);
     expect(operations, report).toBeGreaterThan(acknowledged!);
+    // Batches were among the operations, and some were acknowledged.
+    expect(run.stdout, report).toMatch(/acknowledged\/denied by operation: .*batch [1-9]\d*\/\d+/);
   });
 
   it('fails on a planted overcommit', { timeout: 90_000 }, async () => {
