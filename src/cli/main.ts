@@ -415,6 +415,36 @@ program
   });
 
 program
+  .command('batch')
+  .description(
+    "Decide up to 1,000 allocation and hold operations of one organization at once, from a file " +
+      'holding the body of POST /v1/organizations/{org}/batch (or its operations alone); exit 1 if any is refused',
+  )
+  .argument('<organization>')
+  .argument('<file>', 'a JSON file, or - for stdin')
+  .option('--atomic', 'all or none (else each operation on its own, or the mode the file names)')
+  .option('--dry-run', 'decide and answer, write nothing')
+  .option('--json', 'print the results as JSON')
+  .addOption(dbOption())
+  .action(async (organization: string, file: string, options: { atomic?: boolean; dryRun?: boolean; json?: boolean; db: string }) => {
+    const { readBatch, describeBatch } = await import('./batch.js');
+    const { mode, entries } = readBatch(file, options.atomic ?? false);
+    const ledger = await openLedger({ db: options.db });
+    try {
+      const dryRun = options.dryRun ?? false;
+      const result = await ledger.batch(organization, entries, { mode, dryRun, principal: 'cli' });
+      if (options.json) {
+        out(JSON.stringify(result.results.map((r) => (r.status === 'refused' ? { status: r.status, code: r.error.code, detail: r.error.detail } : r))));
+      } else {
+        for (const line of describeBatch(entries, result, dryRun)) out(line);
+      }
+      process.exitCode = result.results.some((r) => r.status === 'refused') ? 1 : 0;
+    } finally {
+      await ledger.close();
+    }
+  });
+
+program
   .command('migrate')
   .description('Apply pending schema migrations and exit')
   .addOption(dbOption())
