@@ -207,8 +207,10 @@ export class Ledger {
     return result!.value as ResultOf<O>;
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  /** Answers every decision already queued, then closes the store; new ones are refused (503). */
+  async close(): Promise<void> {
+    await this.engine.close();
+    await this.store.close();
   }
 
   // Resource kinds

@@ -126,6 +126,23 @@ describe.each(engines)('group commit on %s', (engine) => {
     expect(quota!.used).toBe(4);
     expect(await ledger.verifyCounters()).toEqual([]);
   });
+
+  it('closing answers every queued decision before the store closes, and refuses new ones', async () => {
+    const closing = await openLedger({ db: database.url });
+    await closing.putOrganization('closing', {});
+    await closing.putProject('closing', 'p', {});
+    await closing.setQuotas('closing', [{ kind: 'gpus', quantity: 100 }]);
+    // Queued in one tick, then the ledger closes at once: a server stopped under load.
+    const queued = Array.from({ length: 40 }, (_, i) => closing.createAllocation('closing', 'p', gpus(`c${i}`, 1)));
+    const closed = closing.close();
+    const late = closing.createAllocation('closing', 'p', gpus('late', 1)).catch((error: unknown) => error);
+    const answers = await Promise.allSettled(queued);
+    await closed;
+    expect(answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason))).toEqual([]);
+    expect(await late).toMatchObject({ code: 'service-unavailable' });
+    const [quota] = await ledger.getQuotas('closing');
+    expect(quota!.used).toBe(40);
+  });
 });
 
 /** A trigger that refuses any allocation of resource `poison`, as a CHECK the ledger does not know. */

@@ -78,11 +78,18 @@ interface Queued {
 class Pipeline {
   private readonly queue: Queued[] = [];
   private running = false;
+  private idle: (() => void)[] = [];
 
   constructor(private readonly run: (group: Queued[]) => Promise<void>) {}
 
   get waiting(): number {
     return this.queue.length;
+  }
+
+  /** Resolves once every decision queued so far is answered. */
+  drained(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
   submit(queued: Queued): void {
@@ -110,7 +117,10 @@ class Pipeline {
     }
     await this.run(group);
     if (this.queue.length > 0) setImmediate(() => void this.drain());
-    else this.running = false;
+    else {
+      this.running = false;
+      for (const resolve of this.idle.splice(0)) resolve();
+    }
   }
 }
 
@@ -140,6 +150,7 @@ export class Engine {
   private readonly groupListeners = new Set<(group: GroupCommitted) => void>();
   /** Totals since the start, for the metrics and the benchmark. */
   readonly stats = { groups: 0, decisions: 0, operations: 0, retries: 0, splits: 0 };
+  private closed = false;
 
   constructor(
     private readonly store: Store,
@@ -161,9 +172,19 @@ export class Engine {
     return () => this.groupListeners.delete(listener);
   }
 
+  /**
+   * Refuses new decisions (503) and resolves once every queued one is answered: what was
+   * accepted is committed or failed before the store closes under it.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.pipelines.map((pipeline) => pipeline.drained()));
+  }
+
   /** Queues a decision; resolves after the commit of the group that decided it. */
   decide(decision: Decision): Promise<DecisionOutcome> {
     assert(decision.operations.length > 0, 'a decision has operations');
+    if (this.closed) return Promise.reject(new AllotError('service-unavailable', 'the ledger is closing; retry on another server'));
     const organization = decision.operations[0]!.organization;
     const pipeline = this.pipelines[hashOf(organization) % this.pipelines.length]!;
     if (pipeline.waiting >= groupQueueMax) {
