@@ -40,7 +40,11 @@
 // gaps, exactly the entries (action, subject) the model expects, and the sum of its deltas per
 // kind equals the stored counters (which still carry expired holds until they are resolved and
 // journaled). At the end of a run, listAllocations and listHolds match the model and no
-// resource is taken twice.
+// resource is taken twice. Decisions are also queued several in one tick (one group commit)
+// and sent as batches (independent or atomic); in a tick, some carry idempotency keys: the
+// response stored under each is the model's outcome (refusals too), a retry gets it again in a
+// group with others and changes nothing, another request under the key is refused, and the
+// run's records number exactly its decided keyed decisions.
 // One ledger per engine is shared by all runs; each run uses fresh, uniquely named kinds and
 // organizations, and starts by moving the clock past every earlier hold and sweeping, so runs
 // (and fast-check's shrinking replays) never see each other.
@@ -48,7 +52,8 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, openStore, type Executor, type Hold, type Ledger, type Store } from '../../src/index.js';
-import type { BatchEntry } from '../../src/ledger/engine/batch.js';
+import { prepareEntry, type BatchEntry } from '../../src/ledger/engine/batch.js';
+import type { OperationOutcome } from '../../src/ledger/engine/engine.js';
 import type { SqlValue } from '../../src/store/store.js';
 import {
   ReferenceModel,
@@ -78,6 +83,9 @@ interface World {
   organizations: string[];
   /** The clock when the run started. */
   startMs: number;
+  /** Idempotency keys used so far (their decisions stored a response each, unless malformed). */
+  keysUsed: number;
+  keysStored: number;
 }
 
 interface Real {
@@ -1140,14 +1148,88 @@ function compare(step: Step, actual: Actual, judged: ReturnType<Step['decide']>,
   if (judged.view !== undefined) expect(judged.actualView, `${where}: ${step.label}`).toEqual(judged.view);
 }
 
-/** Several calls made in one tick: they are decided in one group, in the order they were made. */
+/** The principal of the model's keyed decisions, and the response it stores for an outcome. */
+const keyPrincipal = 'model-keys';
+const responseOf = (outcomes: readonly OperationOutcome[]) => {
+  const [outcome] = outcomes;
+  return outcome!.status === 'applied'
+    ? { status: 200, headers: {}, body: { id: (outcome!.value as { id?: string } | undefined)?.id ?? null } }
+    : { status: 409, headers: {}, body: { code: outcome!.status === 'refused' ? outcome!.error.code : 'not-applied' } };
+};
+
+/**
+ * A decision sent as the API sends one with an `Idempotency-Key`: through the group commit,
+ * which stores its response in the decision's own transaction, refusals included. A malformed
+ * one is refused before it is decided (and stores nothing).
+ */
+async function fireKeyed(r: Real, step: Step, key: string, requestHash = step.label) {
+  const prepared = prepareEntry(step.organization, step.entry);
+  if ('error' in prepared) return { actual: { ok: false, error: prepared.error } as Actual, outcome: undefined };
+  const outcome = await r.ledger.decide({
+    operations: [prepared.operation],
+    mode: 'independent',
+    principal: keyPrincipal,
+    idempotency: { key, requestHash, respond: responseOf },
+  });
+  if (outcome.kind !== 'decided') return { actual: undefined, outcome };
+  const [result] = outcome.outcomes;
+  const actual: Actual = result!.status === 'applied' ? { ok: true, value: result!.value } : result!.status === 'refused' ? { ok: false, error: result!.error } : { notApplied: true };
+  return { actual, outcome };
+}
+
+/**
+ * Several calls made in one tick: they are decided in one group, in the order they were made.
+ * Some carry idempotency keys: each stored response must be the model's outcome, a retry in
+ * one group with others must get it again and change nothing, and another request under the
+ * key is refused.
+ */
 class Concurrently implements fc.AsyncCommand<World, Real> {
-  constructor(readonly specs: StepSpec[]) {}
+  constructor(readonly specs: { spec: StepSpec; keyed: boolean }[]) {}
   check = () => true;
   async run(m: World, r: Real) {
-    const steps = this.specs.map((spec) => stepOf(m, spec));
-    const actuals = await Promise.all(steps.map((step) => step.fire(r)));
-    steps.forEach((step, i) => compare(step, actuals[i]!, step.decide(m, actuals[i]!, i), `concurrently #${i}`));
+    const steps = this.specs.map(({ spec }) => stepOf(m, spec));
+    const keys = this.specs.map(({ keyed }) => (keyed ? `${m.prefix}-key-${(m.keysUsed += 1)}` : undefined));
+    const fired = await Promise.all(
+      steps.map(async (step, i) => (keys[i] === undefined ? { actual: await step.fire(r), outcome: undefined } : fireKeyed(r, step, keys[i]!))),
+    );
+    const actuals = fired.map(({ actual }, i) => {
+      expect(actual, `concurrently #${i}: ${steps[i]!.label}: a fresh key is decided`).toBeDefined();
+      return actual!;
+    });
+    const expected = steps.map((step, i) => {
+      const judged = step.decide(m, actuals[i]!, i);
+      compare(step, actuals[i]!, judged, `concurrently #${i}`);
+      return judged.expected;
+    });
+    // The keyed decisions that were decided (a malformed one was refused before).
+    const keyed = steps.flatMap((step, i) => (fired[i]!.outcome === undefined ? [] : [{ step, key: keys[i]!, expected: expected[i]!, first: fired[i]!.outcome }]));
+    m.keysStored += keyed.length;
+    if (keyed.length > 0) {
+      // Every stored response is the model's outcome (refusals too), in the books already.
+      const stored = await r.ledger.store.transaction((tx) =>
+        tx.all<{ idempotency_key: string; state: string; status: number; body: string }>(
+          `SELECT idempotency_key, state, status, body FROM idempotency_keys WHERE principal = ? AND idempotency_key IN (${keyed.map(() => '?').join(', ')})`,
+          [keyPrincipal, ...keyed.map(({ key }) => key)],
+        ),
+      );
+      for (const { step, key, expected: outcome } of keyed) {
+        const row = stored.find((item) => item.idempotency_key === key);
+        expect(row && { state: row.state, status: Number(row.status) }, `${step.label}: the response stored under its key`).toEqual({ state: 'done', status: outcome.ok ? 200 : 409 });
+        if (!outcome.ok) expect(JSON.parse(row!.body), `${step.label}: the stored refusal`).toEqual({ code: outcome.code });
+      }
+      // Retries, all in one group: the first answers again, nothing decided twice; another
+      // request under a key is refused.
+      const again = await Promise.all(keyed.map(({ step, key }, i) => fireKeyed(r, step, key, i === 0 ? `${step.label} (another request)` : step.label)));
+      keyed.forEach(({ step, first }, i) => {
+        const outcome = again[i]!.outcome;
+        if (i === 0) expect(outcome?.kind, `${step.label}: another request under its key`).toBe('reused');
+        else expect(outcome, `${step.label}: its retry`).toEqual({ kind: 'replayed', response: responseOf((first as { outcomes: OperationOutcome[] }).outcomes) });
+      });
+      const [{ count }] = (await r.ledger.store.transaction((tx) =>
+        tx.all<{ count: number }>('SELECT COUNT(*) AS count FROM idempotency_keys WHERE principal = ? AND idempotency_key LIKE ?', [keyPrincipal, `${m.prefix}-key-%`]),
+      )) as [{ count: number }];
+      expect(Number(count), 'idempotency records of this run').toBe(m.keysStored);
+    }
     await checkState(m, r);
   }
   toString() {
@@ -1226,7 +1308,9 @@ const stepSpec: fc.Arbitrary<StepSpec> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('resolve' as const), h: fc.nat(), pool: holdPool, target: holdTarget, step: resolveStep }), weight: 2 },
 );
 
-const concurrently = fc.array(stepSpec, { minLength: 2, maxLength: 6 }).map((specs) => new Concurrently(specs));
+const concurrently = fc
+  .array(fc.record({ spec: stepSpec, keyed: fc.boolean() }), { minLength: 2, maxLength: 6 })
+  .map((specs) => new Concurrently(specs));
 const batch = fc
   .tuple(organizationIndex, fc.array(stepSpec, { minLength: 1, maxLength: 6 }), fc.boolean())
   .map(([o, specs, atomic]) => new Batch(o, specs, atomic));
@@ -1372,6 +1456,8 @@ for (const engine of engines) {
             kinds: [],
             organizations: [],
             startMs: clock.nowMs(),
+            keysUsed: 0,
+            keysStored: 0,
           };
           for (let k = 0; k < kindCount; k += 1) {
             const name = `${prefix}-${'abc'[k]}`;
