@@ -175,6 +175,9 @@ async function groupTotals(url: string): Promise<{ groups: number; operations: n
   return { groups: value('allot_group_decisions_count'), operations: value('allot_group_operations_total') };
 }
 
+/** The server's RSS per engine: idle with the population stored, and the most seen after a scenario. */
+const memory: { engine: Engine; idleRssMb: number; peakRssMb: number }[] = [];
+
 async function benchEngine(engine: Engine, rows: Row[], wrk: boolean) {
   log(`${engine}:`);
   const list = scenarios();
@@ -221,6 +224,10 @@ async function benchEngine(engine: Engine, rows: Row[], wrk: boolean) {
     return;
   }
   const server = await startServer(url, token);
+  // The server's memory with the whole population stored (deep-1M included), before any load.
+  const idleRssMb = rssMbOf(server.child.pid!);
+  log(`  server RSS idle with ${deepSizes.reduce((a, b) => a + b, 0)} allocations stored: ${idleRssMb} MB`);
+  memory.push({ engine, idleRssMb, peakRssMb: idleRssMb });
   try {
     for (const [index, scenario] of list.entries()) {
       if (quick && scenario.name.startsWith('deep')) continue;
@@ -232,7 +239,9 @@ async function benchEngine(engine: Engine, rows: Row[], wrk: boolean) {
       const after = await groupTotals(server.url);
       const perCommit = (after.operations - before.operations) / Math.max(1, after.groups - before.groups);
       // wrk counts the decisions its answers report applied.
-      record(scenario, 'http', result, result.throughput, perCommit, rssMbOf(server.child.pid!));
+      const rssMb = rssMbOf(server.child.pid!);
+      memory.at(-1)!.peakRssMb = Math.max(memory.at(-1)!.peakRssMb, rssMb);
+      record(scenario, 'http', result, result.throughput, perCommit, rssMb);
     }
   } finally {
     server.child.kill('SIGTERM');
@@ -253,11 +262,14 @@ async function main() {
     const [small, large] = deepSizes.map((size) => rows.find((r) => r.engine === engine && r.via === 'library' && r.name === `deep-${label(size)}`)!);
     return { engine, sizes: deepSizes, ratio: round(large!.throughput / small!.throughput) };
   });
-  const result = { machine: await machine(quick), scenarios: rows, deep, seconds: round((performance.now() - started) / 1000, 1) };
+  const result = { machine: await machine(quick), scenarios: rows, deep, memory, seconds: round((performance.now() - started) / 1000, 1) };
   writeFileSync(new URL('results/latest.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${table(rows)}\n\n`);
   for (const d of deep) {
     process.stdout.write(`deep ${d.engine}: ${label(d.sizes[1]!)} / ${label(d.sizes[0]!)} allocations throughput ratio ${d.ratio}\n`);
+  }
+  for (const m of memory) {
+    process.stdout.write(`server RSS ${m.engine}: ${m.idleRssMb} MB idle with the population stored, at most ${m.peakRssMb} MB after a scenario\n`);
   }
   process.stdout.write(`written bench/results/latest.json in ${result.seconds} s\n`);
 }

@@ -1,7 +1,8 @@
 /**
  * The background sweeper of a server process: resolves expired holds (journaling each) and
  * forgets idempotency keys past their retention. Passes never overlap; several processes may
- * sweep at once, since each expiry is its own locked, at-most-once transaction.
+ * sweep at once, since expiries are decisions like any other (`holds.expire`, through the
+ * group commit), each hold read under lock and resolved at most once.
  */
 import { sweepIntervalMs } from '../domain/constants.js';
 import { purgeKeys } from './idempotency.js';

@@ -16,8 +16,9 @@ export interface Executor {
   /** Returns the number of rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /**
-   * Writes sets of rows, in order, and returns how many rows each changed. SQLite runs one
-   * prepared statement per row (in-process, the cheapest way); PostgreSQL runs all of them as
+   * Writes sets of rows, in order, and returns how many rows each changed. SQLite runs
+   * prepared statements in-process (an update or delete per row, inserts up to 32 rows a
+   * statement); PostgreSQL runs all of them as
    * one statement (each a data-modifying CTE over its rows as JSON: one round trip and one
    * snapshot, so no two writes of one call may touch the same row).
    */

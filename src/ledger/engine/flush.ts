@@ -4,8 +4,9 @@
  * moved to another resource, old lines, removed counters), then what takes (new records and
  * lines, moved records' resources, counters, journal, idempotency keys) — so a resource freed
  * and taken in one group, or two records swapping resources, never trips the unique index of
- * live resources halfway. On PostgreSQL each batch is one statement; on SQLite each row is one
- * prepared statement, the cheapest way in-process.
+ * live resources halfway. On PostgreSQL each batch is one statement; on SQLite each update or
+ * delete is one prepared statement per row and inserts go up to 32 rows a statement, the
+ * cheapest ways in-process.
  */
 import { idempotencyRetentionMs } from '../../domain/constants.js';
 import type { Executor, JsonColumn, RowsWrite } from '../../store/store.js';

@@ -11,7 +11,7 @@
  * (the counters to lock depend on the records' lines), each one statement on PostgreSQL (one
  * round trip), whatever the group's size.
  *
- * Composite keys are matched as keys (`dialect.inKeys`: one index probe each, never one per
+ * Composite keys are matched as keys (`dialect.keyed`: one index probe each, never one per
  * combination of each column's values, which grows as the square of a spread group). Rows
  * are kept only when asked for. Counters are locked per organization and project, every
  * kind: a group holds its organizations' rows to the commit anyway (the journal's revision),
