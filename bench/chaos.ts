@@ -3,14 +3,14 @@
  * server processes are SIGKILLed and restarted (and, in the full run, PostgreSQL restarted),
  * then a check of the books from the outside. Bounded in time; stops by itself.
  *
- *   tsx bench/chaos.ts [--quick] [--servers N] [--seconds S] [--seed X] [--clients N] [--keep]
+ *   tsx bench/chaos.ts [--quick] [--engine postgres|sqlite] [--servers N] [--seconds S] [--seed X] [--clients N] [--keep]
  *
- * 1. A fresh PostgreSQL schema; N `allot serve` processes on it (the built command, which
+ * 1. A fresh PostgreSQL schema (or SQLite file); N `allot serve` processes on it (the built command, which
  *    `npm run chaos` builds first: a restart is then a fraction of a second, not tsx's two).
  * 2. Kinds, three organizations with two projects each, small quotas.
  * 3. Clients (24) send random allocation creates, replaces and deletes, hold creates,
- *    confirms (in full or in part) and releases with 1–3 s lifetimes, and quota changes
- *    (never below usage as read, never forced), spread over the live servers. Every mutating
+ *    confirms (in full or in part) and releases with 1–3 s lifetimes, quota changes (never
+ *    below usage as read, never forced), and batches of creates, spread over the live servers. Every mutating
  *    request carries an idempotency key; an unknown outcome is retried with the same key.
  * 4. Every 2–4 s one server is SIGKILLed and restarted on its port or a new one; the full run
  *    restarts PostgreSQL once in the middle.
@@ -27,7 +27,7 @@ import { idempotencyClaimStaleMs } from '../src/domain/constants.js';
 import { openLedger } from '../src/index.js';
 import { injectFault, resolveUnanswered } from './chaos/aftermath.js';
 import { checkBooks, type CheckReport } from './chaos/check.js';
-import { createSchema, dropSchema, schemaUrl } from './chaos/database.js';
+import { runDatabase } from './chaos/database.js';
 import { disrupt, type DisruptionReport } from './chaos/disruption.js';
 import { closeConnections } from './chaos/http.js';
 import { runLoad, type LoadContext } from './chaos/load.js';
@@ -55,21 +55,21 @@ interface Running {
 
 async function main(options: ChaosOptions, running: Running): Promise<number> {
   const runId = randomBytes(4).toString('hex');
-  const schema = `chaos_${runId}`;
-  const db = schemaUrl(options.postgresUrl, schema);
+  const database = runDatabase(options.engine, options.postgresUrl, runId);
+  const db = database.url;
   const adminToken = randomBytes(18).toString('base64url');
   const random = new Random(options.seed);
   const model = new Model();
   const stats = new Stats();
   const violations = new Violations();
   log(
-    `seed ${options.seed}, schema ${schema}, ${plural(options.servers, 'server')}, ` +
+    `seed ${options.seed}, ${database.name}, ${plural(options.servers, 'server')}, ` +
       `${plural(options.clients, 'client')}, ${options.seconds} s of load` +
       `${options.databaseRestart ? ', one PostgreSQL restart' : ''}`,
   );
 
-  await createSchema(options.postgresUrl, schema);
-  if (!options.keep) running.dropSchema = () => dropSchema(options.postgresUrl, schema);
+  await database.create();
+  if (!options.keep) running.dropSchema = () => database.drop();
   let servers: ServerPool | undefined;
   try {
     // Migrate once up front, so the servers start side by side without racing for it.
@@ -123,7 +123,7 @@ async function main(options: ChaosOptions, running: Running): Promise<number> {
     await servers.stopAll();
     closeConnections();
 
-    await resolveUnanswered({ model, stats, violations }, options.postgresUrl, schema);
+    await resolveUnanswered({ model, stats, violations }, db);
     for (const crash of servers.crashes) {
       violations.add(
         'server-crash',
@@ -140,7 +140,7 @@ async function main(options: ChaosOptions, running: Running): Promise<number> {
     try {
       while ((await ledger.sweepExpiredHolds()) > 0);
       if (options.injectFault !== null) {
-        log(`injecting fault "${options.injectFault}": ${await injectFault(options.injectFault, ledger, model, options.postgresUrl, schema)}`);
+        log(`injecting fault "${options.injectFault}": ${await injectFault(options.injectFault, ledger, model, db)}`);
       }
       report = await checkBooks(ledger, organizations.map((o) => o.id), model, violations);
     } finally {
@@ -160,7 +160,7 @@ async function main(options: ChaosOptions, running: Running): Promise<number> {
     const kinds = Object.entries(stats.byKind)
       .map(([kind, c]) => `${kind} ${c.acknowledged}/${c.denied}`)
       .join(', ');
-    out(`chaos: seed ${options.seed}, schema ${schema}${options.keep ? ' (kept)' : ''}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    out(`chaos: seed ${options.seed}, ${database.name}${options.keep ? ' (kept)' : ''}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     out(`chaos: acknowledged/denied by operation: ${kinds}`);
     out(
       `chaos: ${stats.attempts} requests, ${stats.connectionErrors} connection errors, ${stats.serverErrors} 5xx, ` +
@@ -188,7 +188,7 @@ async function main(options: ChaosOptions, running: Running): Promise<number> {
   } finally {
     servers?.killAllNow();
     closeConnections();
-    if (!options.keep) await dropSchema(options.postgresUrl, schema).catch((error: unknown) => log(`could not drop ${schema}: ${String(error)}`));
+    if (!options.keep) await database.drop().catch((error: unknown) => log(`could not drop ${database.name}: ${String(error)}`));
   }
 }
 

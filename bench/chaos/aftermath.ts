@@ -12,10 +12,10 @@ import { plant, recordsOfResources, storedAnswers } from './database.js';
 import type { Model } from './model.js';
 import type { FaultKind } from './options.js';
 
-export async function resolveUnanswered(context: AnswerContext, postgresUrl: string, schema: string): Promise<void> {
+export async function resolveUnanswered(context: AnswerContext, db: string): Promise<void> {
   const { model, stats, violations } = context;
   const ops = model.unanswered;
-  const stored = await storedAnswers(postgresUrl, schema, ops.map((op) => op.call.key));
+  const stored = await storedAnswers(db, ops.map((op) => op.call.key));
   const noEffect = ops.filter((op) => stored.get(op.call.key)?.state !== 'done');
   for (const op of ops) {
     const record = stored.get(op.call.key);
@@ -34,7 +34,7 @@ export async function resolveUnanswered(context: AnswerContext, postgresUrl: str
       ? [{ op, resourceId: op.resource.id }]
       : [],
   );
-  const records = await recordsOfResources(postgresUrl, schema, traces.map((trace) => trace.resourceId));
+  const records = await recordsOfResources(db, traces.map((trace) => trace.resourceId));
   for (const { op, resourceId } of traces) {
     const found = records.get(resourceId);
     if (found !== undefined) {
@@ -51,17 +51,16 @@ export async function injectFault(
   fault: FaultKind,
   ledger: Ledger,
   model: Model,
-  postgresUrl: string,
-  schema: string,
+  db: string,
 ): Promise<string> {
   const organization = 'org-a';
   const now = Date.now();
   switch (fault) {
     case 'counter':
-      await plant(postgresUrl, schema, async (query) => {
-        await query(
+      await plant(db, async (tx) => {
+        await tx.run(
           `INSERT INTO quota_counters (organization_id, kind, quota, committed, reserved, held, updated_at)
-            VALUES ($1, 'gpus', NULL, 3, 0, 0, $2)
+            VALUES (?, 'gpus', NULL, 3, 0, 0, ?)
             ON CONFLICT (organization_id, kind) DO UPDATE SET committed = quota_counters.committed + 3`,
           [organization, now],
         );
@@ -76,26 +75,26 @@ export async function injectFault(
       const id = `0190a000-0000-7000-8000-${String(now % 1e12).padStart(12, '0')}`;
       const resource = { kind: 'server', id: 'injected-overcommit' };
       const lines = [{ kind: 'gpus', committed: amount, reserved: 0 }];
-      await plant(postgresUrl, schema, async (query) => {
-        await query(
+      await plant(db, async (tx) => {
+        await tx.run(
           `INSERT INTO allocations (id, organization_id, project_id, resource_kind, resource_id, state,
-            generation, created_by, updated_by, created_at, updated_at) VALUES ($1, $2, 'web', $3, $4, 'live', 1, 'chaos', 'chaos', $5, $5)`,
-          [id, organization, resource.kind, resource.id, now],
+            generation, created_by, updated_by, created_at, updated_at) VALUES (?, ?, 'web', ?, ?, 'live', 1, 'chaos', 'chaos', ?, ?)`,
+          [id, organization, resource.kind, resource.id, now, now],
         );
-        await query(`INSERT INTO allocation_lines (allocation_id, kind, committed, reserved) VALUES ($1, 'gpus', $2, 0)`, [id, amount]);
-        await query(`UPDATE quota_counters SET committed = committed + $1 WHERE organization_id = $2 AND kind = 'gpus'`, [amount, organization]);
-        await query(
-          `INSERT INTO project_counters (organization_id, project_id, kind, committed, updated_at) VALUES ($2, 'web', 'gpus', $1, $3)
-            ON CONFLICT (organization_id, project_id, kind) DO UPDATE SET committed = project_counters.committed + $1`,
-          [amount, organization, now],
+        await tx.run(`INSERT INTO allocation_lines (allocation_id, kind, committed, reserved) VALUES (?, 'gpus', ?, 0)`, [id, amount]);
+        await tx.run(`UPDATE quota_counters SET committed = committed + ? WHERE organization_id = ? AND kind = 'gpus'`, [amount, organization]);
+        await tx.run(
+          `INSERT INTO project_counters (organization_id, project_id, kind, committed, updated_at) VALUES (?, 'web', 'gpus', ?, ?)
+            ON CONFLICT (organization_id, project_id, kind) DO UPDATE SET committed = project_counters.committed + ?`,
+          [organization, amount, now, amount],
         );
-        const { rows } = await query(`UPDATE organizations SET revision = revision + 1 WHERE id = $1 RETURNING revision`, [organization]);
-        await query(
+        const [row] = await tx.all<{ revision: number | string }>(`UPDATE organizations SET revision = revision + 1 WHERE id = ? RETURNING revision`, [organization]);
+        await tx.run(
           `INSERT INTO journal (organization_id, revision, project_id, at, principal, action, subject_id, changes, deltas)
-            VALUES ($1, $2, 'web', $3, 'chaos', 'allocation.created', $4, $5, $6)`,
+            VALUES (?, ?, 'web', ?, 'chaos', 'allocation.created', ?, ?, ?)`,
           [
             organization,
-            (rows[0] as { revision: string }).revision,
+            Number(row!.revision),
             now,
             id,
             JSON.stringify({ resource, before: null, after: lines }),
@@ -109,20 +108,20 @@ export async function injectFault(
     case 'lost-write': {
       const live = [...model.entities.values()].find((e) => e.status === 'live' && !e.uncertain);
       if (live === undefined) throw new Error('no acknowledged live allocation to lose');
-      await plant(postgresUrl, schema, async (query) => {
-        await query('UPDATE allocations SET deleted_at = $1 WHERE id = $2', [now, live.id]);
+      await plant(db, async (tx) => {
+        await tx.run('UPDATE allocations SET deleted_at = ? WHERE id = ?', [now, live.id]);
       });
       return `deleted allocation ${live.id} behind the ledger's back`;
     }
 
     case 'gap':
-      await plant(postgresUrl, schema, async (query) => {
-        await query(
-          `UPDATE journal SET revision = revision + 1 WHERE organization_id = $1
-            AND revision = (SELECT revision FROM organizations WHERE id = $1)`,
-          [organization],
+      await plant(db, async (tx) => {
+        await tx.run(
+          `UPDATE journal SET revision = revision + 1 WHERE organization_id = ?
+            AND revision = (SELECT revision FROM organizations WHERE id = ?)`,
+          [organization, organization],
         );
-        await query('UPDATE organizations SET revision = revision + 1 WHERE id = $1', [organization]);
+        await tx.run('UPDATE organizations SET revision = revision + 1 WHERE id = ?', [organization]);
       });
       return `moved the last journal entry of ${organization} one revision up`;
   }

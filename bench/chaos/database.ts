@@ -1,18 +1,46 @@
 /**
- * The harness's own PostgreSQL work: the run's schema, the database restart, and reads and
- * writes behind the ledger's back — the stored idempotent answers of requests the clients
- * never heard back from, and the faults `--inject-fault` plants to prove the checks can fail.
+ * The harness's own database work: the run's database (a fresh PostgreSQL schema, or a fresh
+ * SQLite file), the PostgreSQL restart, and reads and writes behind the ledger's back — the
+ * stored idempotent answers of requests the clients never heard back from, and the faults
+ * `--inject-fault` plants to prove the checks can fail.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { openStore } from '../../src/index.js';
+import type { Dialect, Executor } from '../../src/store/store.js';
 import { sleep } from './random.js';
 
 const run = promisify(execFile);
 
-export function schemaUrl(postgresUrl: string, schema: string): string {
-  return `${postgresUrl}${postgresUrl.includes('?') ? '&' : '?'}schema=${schema}`;
+/** The run's own database: its URL for allot, its name for the report, and its lifetime. */
+export interface RunDatabase {
+  url: string;
+  name: string;
+  create(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+export function runDatabase(engine: 'sqlite' | 'postgres', postgresUrl: string, runId: string): RunDatabase {
+  if (engine === 'sqlite') {
+    const dir = join(tmpdir(), `allot-chaos-${runId}`);
+    return {
+      url: `sqlite:${join(dir, 'allot.db')}`,
+      name: `SQLite file ${join(dir, 'allot.db')}`,
+      create: async () => void mkdirSync(dir, { recursive: true }),
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `chaos_${runId}`;
+  return {
+    url: `${postgresUrl}${postgresUrl.includes('?') ? '&' : '?'}schema=${schema}`,
+    name: `schema ${schema}`,
+    create: () => createSchema(postgresUrl, schema),
+    drop: () => dropSchema(postgresUrl, schema),
+  };
 }
 
 async function withClient<T>(postgresUrl: string, schema: string | null, work: (client: pg.Client) => Promise<T>) {
@@ -29,7 +57,7 @@ async function withClient<T>(postgresUrl: string, schema: string | null, work: (
   }
 }
 
-export async function createSchema(postgresUrl: string, schema: string): Promise<void> {
+async function createSchema(postgresUrl: string, schema: string): Promise<void> {
   try {
     await withClient(postgresUrl, null, (client) => client.query(`CREATE SCHEMA ${schema}`));
   } catch (error) {
@@ -40,7 +68,7 @@ export async function createSchema(postgresUrl: string, schema: string): Promise
   }
 }
 
-export async function dropSchema(postgresUrl: string, schema: string): Promise<void> {
+async function dropSchema(postgresUrl: string, schema: string): Promise<void> {
   await withClient(postgresUrl, null, (client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
 }
 
@@ -76,63 +104,51 @@ export interface StoredKey {
   body: unknown;
 }
 
+/** Runs `work` in one transaction on the run's database, through allot's own store. */
+async function withStore<T>(db: string, work: (tx: Executor, dialect: Dialect) => Promise<T>): Promise<T> {
+  const store = openStore(db);
+  try {
+    return await store.transaction((tx) => work(tx, store.dialect));
+  } finally {
+    await store.close();
+  }
+}
+
 /** The idempotency records of `keys` (principal "admin"): what a retry would be answered. */
-export async function storedAnswers(
-  postgresUrl: string,
-  schema: string,
-  keys: readonly string[],
-): Promise<Map<string, StoredKey>> {
+export async function storedAnswers(db: string, keys: readonly string[]): Promise<Map<string, StoredKey>> {
   const found = new Map<string, StoredKey>();
   if (keys.length === 0) return found;
-  await withClient(postgresUrl, schema, async (client) => {
-    const result = await client.query<{ idempotency_key: string; state: 'pending' | 'done'; status: string | null; body: string | null }>(
+  const rows = await withStore(db, (tx, dialect) =>
+    tx.all<{ idempotency_key: string; state: 'pending' | 'done'; status: number | string | null; body: string | null }>(
       `SELECT idempotency_key, state, status, body FROM idempotency_keys
-        WHERE principal = 'admin' AND idempotency_key = ANY($1)`,
-      [keys],
-    );
-    for (const row of result.rows) {
-      found.set(row.idempotency_key, {
-        state: row.state,
-        status: row.status === null ? null : Number(row.status),
-        body: row.body === null ? undefined : (JSON.parse(row.body) as unknown),
-      });
-    }
-  });
+        WHERE principal = 'admin' AND ${dialect.inList('idempotency_key')}`,
+      [dialect.list(keys)],
+    ),
+  );
+  for (const row of rows) {
+    found.set(row.idempotency_key, {
+      state: row.state,
+      status: row.status === null ? null : Number(row.status),
+      body: row.body === null ? undefined : (JSON.parse(row.body) as unknown),
+    });
+  }
   return found;
 }
 
 /** Ids of every record (live, deleted, hold in any state) of these referenced resources. */
-export async function recordsOfResources(
-  postgresUrl: string,
-  schema: string,
-  resourceIds: readonly string[],
-): Promise<Map<string, string[]>> {
+export async function recordsOfResources(db: string, resourceIds: readonly string[]): Promise<Map<string, string[]>> {
   const found = new Map<string, string[]>();
   if (resourceIds.length === 0) return found;
-  await withClient(postgresUrl, schema, async (client) => {
-    const result = await client.query<{ id: string; resource_id: string }>(
-      'SELECT id, resource_id FROM allocations WHERE resource_id = ANY($1)',
-      [resourceIds],
-    );
-    for (const row of result.rows) found.set(row.resource_id, [...(found.get(row.resource_id) ?? []), row.id]);
-  });
+  const rows = await withStore(db, (tx, dialect) =>
+    tx.all<{ id: string; resource_id: string }>(`SELECT id, resource_id FROM allocations WHERE ${dialect.inList('resource_id')}`, [
+      dialect.list(resourceIds),
+    ]),
+  );
+  for (const row of rows) found.set(row.resource_id, [...(found.get(row.resource_id) ?? []), row.id]);
   return found;
 }
 
-/** Runs SQL statements in one transaction on the run's schema (for planting faults). */
-export async function plant(
-  postgresUrl: string,
-  schema: string,
-  work: (query: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>) => Promise<void>,
-): Promise<void> {
-  await withClient(postgresUrl, schema, async (client) => {
-    await client.query('BEGIN');
-    try {
-      await work((sql, params) => client.query(sql, params));
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    }
-  });
+/** Runs SQL statements in one transaction on the run's database (for planting faults). */
+export function plant(db: string, work: (tx: Executor) => Promise<void>): Promise<void> {
+  return withStore(db, (tx) => work(tx));
 }

@@ -7,6 +7,8 @@ export type FaultKind = (typeof faultKinds)[number];
 
 export interface ChaosOptions {
   quick: boolean;
+  /** The engine of the run's database: several server processes on one PostgreSQL schema, or on one SQLite file. */
+  engine: 'sqlite' | 'postgres';
   servers: number;
   clients: number;
   seconds: number;
@@ -21,21 +23,23 @@ export interface ChaosOptions {
   verbose: boolean;
 }
 
-export const usage = `usage: tsx bench/chaos.ts [--quick] [--servers N] [--seconds S] [--seed X] [--clients N]
-                          [--keep] [--no-db-restart] [--verbose]
+export const usage = `usage: tsx bench/chaos.ts [--quick] [--engine postgres|sqlite] [--servers N] [--seconds S]
+                          [--seed X] [--clients N] [--keep] [--no-db-restart] [--verbose]
 
-Runs N allot servers on a fresh PostgreSQL schema under a random concurrent load, SIGKILLs
-and restarts them every few seconds (and restarts PostgreSQL once, unless --quick), then
+Runs N allot servers on a fresh PostgreSQL schema (or one SQLite file) under a random
+concurrent load, SIGKILLs and restarts them every few seconds (and restarts PostgreSQL once,
+unless --quick or on SQLite), then
 checks the books: no overcommit at any journal revision, every acknowledged write present,
 every counter equal to its recount. Exit 0 when all holds, 1 on a violation, 2 when the
 harness itself fails.
 
   --quick          a short run (25 s of load, no database restart), under a minute in all
+  --engine E       postgres (default) or sqlite: N processes on one SQLite file in a temporary directory
   --servers N      server processes (default 3)
   --seconds S      seconds of load (default 120, or 25 with --quick)
   --seed X         seed of the random choices (printed by every run)
   --clients N      concurrent clients (default 24)
-  --keep           keep the schema afterwards (it is dropped by default)
+  --keep           keep the schema or file afterwards (dropped by default)
   --no-db-restart  skip the PostgreSQL restart of the full run
   --verbose        report every kill and restart
 PostgreSQL: ALLOT_CHAOS_PG, else ALLOT_TEST_PG, else postgres://postgres@127.0.0.1:5432/test.`;
@@ -56,6 +60,7 @@ export function parseOptions(argv: readonly string[]): ChaosOptions | 'help' {
     allowPositionals: false,
     options: {
       quick: { type: 'boolean', default: false },
+      engine: { type: 'string' },
       servers: { type: 'string' },
       clients: { type: 'string' },
       seconds: { type: 'string' },
@@ -70,18 +75,21 @@ export function parseOptions(argv: readonly string[]): ChaosOptions | 'help' {
   });
   if (values.help) return 'help';
   const quick = values.quick ?? false;
+  const engine = values.engine ?? 'postgres';
+  if (engine !== 'postgres' && engine !== 'sqlite') throw new Error(`--engine must be postgres or sqlite, not "${engine}"`);
   const fault = values['inject-fault'];
   if (fault !== undefined && !(faultKinds as readonly string[]).includes(fault)) {
     throw new Error(`--inject-fault must be one of ${faultKinds.join(', ')}`);
   }
   return {
     quick,
+    engine,
     servers: positiveInteger('servers', values.servers, 3),
     clients: positiveInteger('clients', values.clients, 24),
     seconds: positiveInteger('seconds', values.seconds, quick ? 25 : 120),
     seed: values.seed ?? randomBytes(4).toString('hex'),
     keep: values.keep ?? false,
-    databaseRestart: !quick && !(values['no-db-restart'] ?? false),
+    databaseRestart: engine === 'postgres' && !quick && !(values['no-db-restart'] ?? false),
     injectFault: (fault as FaultKind | undefined) ?? null,
     postgresUrl:
       process.env.ALLOT_CHAOS_PG ?? process.env.ALLOT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test',

@@ -1,10 +1,12 @@
 // Goal: allot keeps exact books while its server processes are SIGKILLed and restarted under a
 // concurrent load — no overcommit at any journal revision, every acknowledged write present,
 // every counter equal to its recount — and the harness that checks this can fail.
-// Method: run the reliability harness (bench/chaos.ts, `npm run chaos`) briefly: 10 s of random
-// allocations, holds, quota changes and batches (independent and atomic) from concurrent
-// clients over two `allot serve` processes on PostgreSQL, with a server killed every 2–4 s and the clients retrying unknown outcomes with
-// their idempotency keys; it must exit 0 with a summary of 0 violations after at least one kill.
+// Method: run the reliability harness (bench/chaos.ts, `npm run chaos`) briefly, on each
+// engine: 8 s of random allocations, holds, quota changes and batches (independent and atomic)
+// from concurrent clients over two `allot serve` processes on one PostgreSQL schema or one
+// SQLite file, with a server killed every 2–4 s (during group commits) and the clients
+// retrying unknown outcomes with their idempotency keys; it must exit 0 with a summary of 0
+// violations after at least one kill.
 // Then run it with a planted overcommit (--inject-fault overcommit, written with SQL after the
 // load) and expect exit 1 naming the overcommit.
 import { spawn } from 'node:child_process';
@@ -36,10 +38,10 @@ function harness(args: string[], timeoutMs: number): Promise<{ code: number | nu
 
 const summary = /^chaos: (\d+) operations \((\d+) acknowledged, (\d+) denied, (\d+) retried\), (\d+) kills?, (\d+) database restarts?, (\d+) violations?$/m;
 
-// The harness runs on PostgreSQL only (several processes, a database restart).
-describe.skipIf(!engines.includes('postgres'))('the chaos harness on postgres', () => {
+// Two server processes on one PostgreSQL schema, or on one SQLite file.
+describe.each(engines)('the chaos harness on %s', (engine) => {
   it('finds no violation after killing servers under load', { timeout: 90_000 }, async () => {
-    const run = await harness(['--quick', '--seconds', '10', '--servers', '2'], 85_000);
+    const run = await harness(['--quick', '--engine', engine, '--seconds', '8', '--servers', '2'], 85_000);
     const report = `exit ${run.code}\n${run.stdout}\n${run.stderr.slice(-3000)}`;
     expect(run.code, report).toBe(0);
     const match = summary.exec(run.stdout);
@@ -55,7 +57,7 @@ describe.skipIf(!engines.includes('postgres'))('the chaos harness on postgres', 
   });
 
   it('fails on a planted overcommit', { timeout: 90_000 }, async () => {
-    const run = await harness(['--quick', '--seconds', '3', '--servers', '1', '--inject-fault', 'overcommit'], 85_000);
+    const run = await harness(['--quick', '--engine', engine, '--seconds', '3', '--servers', '1', '--inject-fault', 'overcommit'], 85_000);
     const report = `exit ${run.code}\n${run.stdout}\n${run.stderr.slice(-3000)}`;
     expect(run.code, report).toBe(1);
     expect(run.stdout, report).toMatch(/^violation \[overcommit\] org-a revision \d+/m);
