@@ -2,7 +2,8 @@
  * `npm run bench [-- --quick] [-- --engines sqlite,postgres]`: decisions through the library
  * and through HTTP (driven by wrk), on SQLite and PostgreSQL, each scenario beside the bare
  * engine's one-decision-per-transaction ceiling at the same concurrency (and the seed's naive
- * design), all measured in the same run. Prints a table and writes bench/results/latest.json.
+ * design), all measured in the same run. Prints a table and writes bench/results/latest.json
+ * (a quick run: quick.json).
  * Ratios are what to compare over time: absolute numbers move with the machine's mood.
  */
 import { writeFileSync } from 'node:fs';
@@ -263,7 +264,9 @@ async function main() {
     return { engine, sizes: deepSizes, ratio: round(large!.throughput / small!.throughput) };
   });
   const result = { machine: await machine(quick), scenarios: rows, deep, memory, seconds: round((performance.now() - started) / 1000, 1) };
-  writeFileSync(new URL('results/latest.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+  // A quick run never replaces the full run the README quotes.
+  const file = quick ? 'results/quick.json' : 'results/latest.json';
+  writeFileSync(new URL(file, import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${table(rows)}\n\n`);
   for (const d of deep) {
     process.stdout.write(`deep ${d.engine}: ${label(d.sizes[1]!)} / ${label(d.sizes[0]!)} allocations throughput ratio ${d.ratio}\n`);
@@ -271,7 +274,7 @@ async function main() {
   for (const m of memory) {
     process.stdout.write(`server RSS ${m.engine}: ${m.idleRssMb} MB idle with the population stored, at most ${m.peakRssMb} MB after a scenario\n`);
   }
-  process.stdout.write(`written bench/results/latest.json in ${result.seconds} s\n`);
+  process.stdout.write(`written bench/${file} in ${result.seconds} s\n`);
 }
 
 main().catch((error: unknown) => {
