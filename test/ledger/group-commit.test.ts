@@ -2,12 +2,14 @@
 // (over quota, a taken resource, a stale If-Match, an unknown project, an atomic batch whose
 // last entry fails, a dry run) leaves nothing behind and neither fails nor delays its
 // neighbours: they get the answers they get alone, in the same one commit. A decision whose
-// row the database itself refuses fails alone too.
+// row the database itself refuses fails alone too; so does one whose kind's first counter rows
+// cannot be made, and the pipeline goes on. A closing ledger answers what is queued.
 // Method: per engine, two organizations set up alike. In one, the decisions that should pass
 // run one at a time; in the other, the same decisions are queued in one tick with refusals
 // between them, so the engine decides them as one group. Answers (ids and times aside), usage
 // and the journal must match, and the engine must count one group and no retry. For the
-// database's own refusal, a trigger (test-only DDL) rejects one resource id.
+// database's own refusals, triggers (test-only DDL) reject one resource id, and the counter
+// rows of one kind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, type Ledger } from '../../src/index.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
@@ -122,8 +124,24 @@ describe.each(engines)('group commit on %s', (engine) => {
     expect(String((answers[1] as PromiseRejectedResult).reason)).toMatch(/poison/);
     expect(ledger.engine.stats.splits - before.splits).toBe(1);
     expect(await metrics.registry.getSingleMetricAsString('allot_group_splits_total')).toMatch(/allot_group_splits_total [1-9]/);
-    const [quota] = await ledger.getQuotas('poisoned');
+    const quota = (await ledger.getQuotas('poisoned')).find((q) => q.kind === 'gpus');
     expect(quota!.used).toBe(4);
+    expect(await ledger.verifyCounters()).toEqual([]);
+  });
+
+  it('a failure while recovering a group (making a kind\'s first counter rows) answers its decisions, and the next group runs', async () => {
+    await organization('cursed-org');
+    await ledger.putKind('cursed', { displayName: 'Cursed' });
+    await refuseInsert(database, engine, 'quota_counters', 'kind', 'cursed');
+    const cursed = { resource: { kind: 'vm', id: 'c1' }, allocations: [{ kind: 'cursed', committed: 1 }] };
+    const answers = await Promise.allSettled([
+      ledger.createAllocation('cursed-org', 'p1', cursed),
+      ledger.createAllocation('cursed-org', 'p1', gpus('after-curse', 1)),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual(['rejected', 'fulfilled']);
+    expect(String((answers[0] as PromiseRejectedResult).reason)).toMatch(/cursed refused/);
+    // The same pipeline goes on: a later decision is answered.
+    await expect(ledger.createAllocation('cursed-org', 'p2', gpus('later', 1))).resolves.toMatchObject({ project: 'p2' });
     expect(await ledger.verifyCounters()).toEqual([]);
   });
 
@@ -140,17 +158,23 @@ describe.each(engines)('group commit on %s', (engine) => {
     await closed;
     expect(answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason))).toEqual([]);
     expect(await late).toMatchObject({ code: 'service-unavailable' });
-    const [quota] = await ledger.getQuotas('closing');
+    const quota = (await ledger.getQuotas('closing')).find((q) => q.kind === 'gpus');
     expect(quota!.used).toBe(40);
   });
 });
 
 /** A trigger that refuses any allocation of resource `poison`, as a CHECK the ledger does not know. */
-async function poison(database: TestDatabase, engine: string): Promise<void> {
+function poison(database: TestDatabase, engine: string): Promise<void> {
+  return refuseInsert(database, engine, 'allocations', 'resource_id', 'poison');
+}
+
+/** A trigger that refuses inserting a row into `table` whose `column` is `value`. */
+async function refuseInsert(database: TestDatabase, engine: string, table: string, column: string, value: string): Promise<void> {
+  const name = `refuse_${table}_${value.replace(/\W/g, '_')}`;
   if (engine === 'sqlite') {
     const db = new Database(database.url.slice('sqlite:'.length));
-    db.exec(`CREATE TRIGGER poison BEFORE INSERT ON allocations WHEN NEW.resource_id = 'poison'
-      BEGIN SELECT RAISE(ABORT, 'poison refused'); END`);
+    db.exec(`CREATE TRIGGER ${name} BEFORE INSERT ON ${table} WHEN NEW.${column} = '${value}'
+      BEGIN SELECT RAISE(ABORT, '${value} refused'); END`);
     db.close();
     return;
   }
@@ -160,8 +184,8 @@ async function poison(database: TestDatabase, engine: string): Promise<void> {
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
   await client.query(`SET search_path TO ${schema}`);
-  await client.query(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN IF NEW.resource_id = 'poison' THEN RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$`);
-  await client.query(`CREATE TRIGGER poison BEFORE INSERT ON allocations FOR EACH ROW EXECUTE FUNCTION poison()`);
+  await client.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.${column} = '${value}' THEN RAISE EXCEPTION '${value} refused'; END IF; RETURN NEW; END $$`);
+  await client.query(`CREATE TRIGGER ${name} BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}()`);
   await client.end();
 }

@@ -115,11 +115,14 @@ class Pipeline {
       group.push(this.queue.shift()!);
       operations += next;
     }
-    await this.run(group);
-    if (this.queue.length > 0) setImmediate(() => void this.drain());
-    else {
-      this.running = false;
-      for (const resolve of this.idle.splice(0)) resolve();
+    try {
+      await this.run(group);
+    } finally {
+      if (this.queue.length > 0) setImmediate(() => void this.drain());
+      else {
+        this.running = false;
+        for (const resolve of this.idle.splice(0)) resolve();
+      }
     }
   }
 }
@@ -193,8 +196,21 @@ export class Engine {
     return new Promise((resolve, reject) => pipeline.submit({ decision, resolve, reject }));
   }
 
-  /** Runs a group in one transaction, again when it lost a race it can only learn of at flush. */
+  /**
+   * Runs a group, and whatever fails on the way (even the recovery from a failure: making
+   * counter rows, a split) answers every decision of it not yet answered: no decision is ever
+   * left waiting, and the pipeline goes on.
+   */
   private async runGroup(group: Queued[]): Promise<void> {
+    try {
+      await this.attemptGroup(group);
+    } catch (error) {
+      for (const queued of group) queued.reject(error);
+    }
+  }
+
+  /** Runs a group in one transaction, again when it lost a race it can only learn of at flush. */
+  private async attemptGroup(group: Queued[]): Promise<void> {
     const started = performance.now();
     // The sweeper's groups come for due holds; the others only probe for them at first.
     let withDue = group.some(({ decision }) => decision.operations.some((operation) => operation.op === 'holds.expire'));
@@ -211,13 +227,16 @@ export class Engine {
         this.stats.decisions += group.length;
         this.stats.operations += operations;
         const committed = { decisions: group.length, operations, seconds: (performance.now() - started) / 1000 };
-        for (const listener of this.groupListeners) listener(committed);
         group.forEach((queued, i) => {
           const outcome = outcomes[i]!;
           if (outcome instanceof Error) queued.reject(outcome);
           else queued.resolve(outcome);
         });
-        if (changed.size > 0) this.options.onCommit(changed, projectsDeleted);
+        // Observers of a commit that happened: their failure must not fail what committed.
+        observe(() => {
+          for (const listener of this.groupListeners) listener(committed);
+        });
+        if (changed.size > 0) observe(() => this.options.onCommit(changed, projectsDeleted));
         return;
       } catch (error) {
         if (error instanceof DueHoldsFound && !withDue) {
@@ -227,8 +246,15 @@ export class Engine {
         // First uses of kinds: their counter rows are made apart, then the group runs again.
         if (error instanceof CountersMissing && attempt < groupRetriesMax) {
           const { keys } = error;
-          await this.store.transaction((tx) => createCounters(tx, this.store.dialect, keys, this.clock.nowMs()));
-          continue;
+          try {
+            await this.store.transaction((tx) => createCounters(tx, this.store.dialect, keys, this.clock.nowMs()));
+            continue;
+          } catch (failure) {
+            // Nothing of the group was written: alone, only the decisions that need the rows fail.
+            if (group.length === 1) throw failure;
+            await this.split(group);
+            return;
+          }
         }
         // A referenced resource or an idempotency key taken by another process between this
         // group's reads and its writes: the next attempt reads it and answers accordingly.
@@ -241,14 +267,19 @@ export class Engine {
         // was written, and each decision runs again alone, so only the one at fault fails.
         // A failed commit may have landed or not: its decisions all answer with the failure.
         if (!decided && group.length > 1) {
-          this.stats.splits += 1;
-          for (const queued of group) await this.runGroup([queued]);
+          await this.split(group);
           return;
         }
         for (const queued of group) queued.reject(error);
         return;
       }
     }
+  }
+
+  /** Runs each decision of a group that failed before its commit again, alone. */
+  private async split(group: readonly Queued[]): Promise<void> {
+    this.stats.splits += 1;
+    for (const queued of group) await this.runGroup([queued]);
   }
 
   private async decideGroup(
@@ -316,6 +347,7 @@ export class Engine {
     const actor: Actor = { principal: decision.principal };
     const start = ws.savepoint();
     const outcomes: OperationOutcome[] = [];
+    let response: StoredResponse | undefined;
     try {
       for (const [index, operation] of decision.operations.entries()) {
         const before = ws.savepoint();
@@ -335,6 +367,7 @@ export class Engine {
           }
         }
       }
+      if (keyed) response = keyed.respond(outcomes);
     } catch (error) {
       // A bug, not a refusal: this decision answers with it and leaves nothing behind.
       ws.rollbackTo(start);
@@ -347,7 +380,7 @@ export class Engine {
         key: keyed.key,
         requestHash: keyed.requestHash,
         state: 'done',
-        response: keyed.respond(outcomes),
+        response: response!,
         createdAt: ws.nowMs,
       });
     }
@@ -393,6 +426,15 @@ function keepsExpiries(decision: Decision, outcome: DecisionOutcome | Error, org
     // A confirm or release of a hold already resolved commits what it found, as it always has.
     return result.status === 'refused' && result.error.code === 'hold-already-resolved';
   });
+}
+
+/** Runs an observer of a commit; its failure is reported as a warning, never thrown. */
+function observe(notify: () => void): void {
+  try {
+    notify();
+  } catch (error) {
+    process.emitWarning(error instanceof Error ? error : new Error(String(error)), 'AllotCommitObserver');
+  }
 }
 
 /** A small stable hash of an organization's id, to pick its pipeline. */
