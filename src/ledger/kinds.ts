@@ -1,5 +1,5 @@
 import { AllotError, invalid, notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
+import type { Dialect, Executor } from '../store/store.js';
 import { isoOf } from './time.js';
 import type { KindFormat, ResourceKind } from './types.js';
 
@@ -25,6 +25,7 @@ const kindOf = (row: KindRow): ResourceKind => ({
 
 export async function upsertKind(
   tx: Executor,
+  dialect: Dialect,
   kind: Omit<ResourceKind, 'createdAt' | 'updatedAt'>,
   nowMs: number,
 ): Promise<{ kind: ResourceKind; created: boolean }> {
@@ -43,7 +44,10 @@ export async function upsertKind(
       [...values, nowMs, kind.name],
     );
     // Every organization's counter of this kind carries the default; updating them takes their
-    // row locks, so the change waits for decisions in flight and the next ones see it.
+    // row locks, so the change waits for decisions in flight and the next ones see it. They
+    // are locked first in organization order, the order a group of decisions takes them in
+    // (an UPDATE alone would lock them in the table's order, and could deadlock with a group).
+    await tx.all(`SELECT organization_id FROM quota_counters WHERE kind = ? ORDER BY organization_id${dialect.lockRowsSuffix}`, [kind.name]);
     await tx.run('UPDATE quota_counters SET kind_default = ? WHERE kind = ?', [kind.default, kind.name]);
     // An organization living on the default keeps its guarantees within it: a default below
     // one's guarantees is refused, like a quota cut below them (lower the guarantees first).

@@ -229,7 +229,7 @@ export class Ledger {
     if (kind.format !== 'decimal' && kind.format !== 'binary') {
       throw invalid('format', 'must be "decimal" or "binary"');
     }
-    return this.write({}, ({ tx, nowMs }) => upsertKind(tx, kind, nowMs));
+    return this.write({}, ({ tx, dialect, nowMs }) => upsertKind(tx, dialect, kind, nowMs));
   }
 
   getKind(name: string): Promise<ResourceKind> {

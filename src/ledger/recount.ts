@@ -164,7 +164,8 @@ export async function repairOrganization(
 ): Promise<CounterDiscrepancy[]> {
   const { tx, dialect, nowMs } = context;
   await tx.all(
-    `SELECT kind FROM project_counters WHERE organization_id = ? ORDER BY kind, project_id${dialect.lockRowsSuffix}`,
+    // The decisions' lock order: project counters by project, then kind.
+    `SELECT kind FROM project_counters WHERE organization_id = ? ORDER BY project_id, kind${dialect.lockRowsSuffix}`,
     [organization],
   );
   await tx.all(

@@ -115,9 +115,10 @@ export interface TransactionOptions {
   snapshot?: boolean;
   /**
    * Every statement is planned as the index lookups it is written as (PostgreSQL: no
-   * sequential scans, hash or merge joins in this transaction): a generic plan made while a
-   * table was small never turns into a scan of it once it is large, whatever its statistics.
-   * For the group commit, whose every statement names its rows by key.
+   * sequential or bitmap scans, hash or merge joins in this transaction): a generic plan made
+   * while a table was small never turns into a scan of it once it is large, whatever its
+   * statistics, and rows come (and are locked) in index order. For the group commit, whose
+   * every statement names its rows by key.
    */
   byIndex?: boolean;
 }

@@ -95,7 +95,11 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
   const counters = [...ws.counters].filter(([key, row]) => !sameRow(ws.loaded.counters.get(key)!, row)).map(([, row]) => row);
   const organizations = [...ws.organizations].filter(([key, row]) => !sameRow(ws.loaded.organizations.get(key)!, row)).map(([, row]) => row);
   const projects = [...ws.projects].filter(([key, row]) => !sameRow(ws.loaded.projects.get(key)!, row)).map(([, row]) => row);
-  const keys = [...ws.keys].filter(([key, row]) => row !== null && !sameRow(ws.loaded.keys.get(key) ?? {}, row)).map(([, row]) => row!);
+  // In key order, as every group takes them: two groups inserting the same new keys wait in one order.
+  const keys = [...ws.keys]
+    .filter(([key, row]) => row !== null && !sameRow(ws.loaded.keys.get(key) ?? {}, row))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, row]) => row!);
   const deletedProjects = ws.deletedProjects.map(({ organization, id }) => ({ organization_id: organization, project_id: id }));
 
   const frees = [

@@ -83,7 +83,9 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       await client.query(
         `BEGIN ISOLATION LEVEL ${options.snapshot ? 'REPEATABLE READ' : 'READ COMMITTED'} ` +
           (options.readOnly ? 'READ ONLY' : 'READ WRITE') +
-          (options.byIndex ? '; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off' : ''),
+          (options.byIndex
+            ? '; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off'
+            : ''),
       );
       const result = await work(executorFor(client));
       await client.query('COMMIT');
