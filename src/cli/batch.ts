@@ -1,24 +1,17 @@
 /**
  * `allot batch ORG FILE`: the operations of `POST /v1/organizations/{org}/batch` from a file
- * (the same JSON body; `-` reads stdin), decided in one go through the library. One line per
- * operation, then a summary; exit 1 when any operation was refused.
+ * (the same JSON body; `-` reads stdin), each entry checked as the route checks it, then
+ * decided in one go through the library. One line per operation, then a summary; exit 1 when
+ * any operation was refused.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
-import { generationOf } from '../api/etag.js';
+import { entryOf, type Entry } from '../api/routes/batch.js';
 import { BatchBody } from '../api/schemas.js';
 import { invalid } from '../domain/errors.js';
 import type { BatchEntry, BatchMode, BatchResult } from '../ledger/engine/batch.js';
 
 const checkBody = new Ajv({ allErrors: true, strict: false }).compile(BatchBody);
-
-interface FileEntry {
-  op: BatchEntry['op'];
-  project: string;
-  id?: string;
-  ifMatch?: string;
-  body?: Record<string, unknown>;
-}
 
 /** The file's operations as library entries; `--atomic` overrides the file's mode. */
 export function readBatch(file: string, atomic: boolean): { mode: BatchMode; entries: BatchEntry[] } {
@@ -34,13 +27,14 @@ export function readBatch(file: string, atomic: boolean): { mode: BatchMode; ent
   const body = { ...given, mode: atomic ? 'atomic' : (given?.mode ?? 'independent') };
   if (!checkBody(body)) {
     const first = checkBody.errors?.[0];
-    throw invalid(`file${first?.instancePath.replaceAll('/', '.') ?? ''}`, first?.message ?? 'is not a batch');
+    // `/operations/0/id` → `operations[0].id`; the body as a whole is the file.
+    const field = (first?.instancePath ?? '').split('/').filter(Boolean).reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
+    throw invalid(field || 'file', first?.message ?? 'is not a batch');
   }
-  const { mode, operations } = body as unknown as { mode: BatchMode; operations: FileEntry[] };
-  const entries = operations.map((entry, i) => {
-    const ifGeneration = generationOf(entry.ifMatch, `operations[${i}].ifMatch`);
-    return { ...entry, ...(ifGeneration === undefined ? {} : { ifGeneration }) } as unknown as BatchEntry;
-  });
+  const { mode, operations } = body as unknown as { mode: BatchMode; operations: Entry[] };
+  // Each entry checked as its route checks it (the id, If-Match and body it takes): a
+  // malformed one refuses the file, named by its place in it.
+  const entries = operations.map((entry, i) => entryOf(entry, i, 'atomic', (field) => `operations[${i}].${field}`));
   return { mode, entries };
 }
 

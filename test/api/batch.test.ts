@@ -233,6 +233,9 @@ describe.each(engines)('batches on %s', (engine) => {
   it('refuses more than 1,000 entries (413) and entries that do not fit their route', async () => {
     const many = Array.from({ length: 1001 }, (_, i) => ({ op: 'allocation.create', project: 'web', body: gpu(`many-${i}`, 0) }));
     expectProblem(await send(api.app, { method: 'POST', url: batchUrl, body: { mode: 'independent', operations: many } }), 'payload-too-large');
+    // Too many is a 413 whatever else is wrong with the entries, or the mode.
+    const manyWrong = many.map(({ op }) => ({ op, project: 'Not A Project!' }));
+    expectProblem(await send(api.app, { method: 'POST', url: batchUrl, body: { mode: 'sideways', operations: manyWrong } }), 'payload-too-large');
     const fine = await send(api.app, { method: 'POST', url: batchUrl, body: { mode: 'independent', operations: many.slice(0, 1000) } });
     expect(fine.status, fine.text.slice(0, 300)).toBe(200);
     expect(fine.json.results.every((r: any) => r.status === 201)).toBe(true);

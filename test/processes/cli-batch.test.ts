@@ -78,11 +78,21 @@ describe.each(engines)('allot batch on %s', (engine) => {
 
   it('refuses a malformed file clearly, and writes nothing', async () => {
     const before = await revision();
-    for (const content of ['{"operations": [', { operations: [{ op: 'allocation.explode', project: 'web' }] }, { operations: [] }]) {
+    const malformed: [unknown, RegExp][] = [
+      ['{"operations": [', /^allot: invalid-request: file: is not JSON/],
+      [{ operations: [{ op: 'allocation.explode', project: 'web' }] }, /^allot: invalid-request: operations\[0\]\.op: /],
+      [{ operations: [] }, /^allot: invalid-request: operations: /],
+    ];
+    for (const [content, refusal] of malformed) {
       const result = await allot('batch', 'acme', file(content), '--db', database.url);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/^allot: invalid-request: file/);
+      expect(result.stderr).toMatch(refusal);
     }
+    // An entry its route would refuse: a delete without the id it needs, a create given one.
+    const noId = await allot('batch', 'acme', file([create('web', 'g', 1), { op: 'allocation.delete', project: 'web' }]), '--db', database.url);
+    expect(noId).toMatchObject({ code: 1, stderr: 'allot: invalid-request: operations[1].id: is required by allocation.delete\n' });
+    const withId = await allot('batch', 'acme', file([{ ...create('web', 'g', 1), id: '0190a000-0000-7000-8000-000000000001' }]), '--db', database.url);
+    expect(withId).toMatchObject({ code: 1, stderr: 'allot: invalid-request: operations[0].id: is not taken by allocation.create\n' });
     expect(await revision()).toBe(before);
   });
 });
