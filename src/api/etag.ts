@@ -16,7 +16,8 @@ export function ifMatchOf(request: FastifyRequest): number | undefined {
 /** The generation an If-Match value names (undefined: absent or `*`); `field` names it in a refusal. */
 export function generationOf(value: string | undefined, field: string): number | undefined {
   if (value === undefined || value.trim() === '*') return undefined;
-  const match = /^\s*"([0-9]{1,15})"\s*$/.exec(value);
+  // Exactly as sent in ETag: "01" is not "1".
+  const match = /^\s*"(0|[1-9][0-9]{0,14})"\s*$/.exec(value);
   if (!match) throw invalid(field, 'must be one entity tag as sent in ETag (e.g. "3"), or *');
   return Number(match[1]);
 }

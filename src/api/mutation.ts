@@ -62,7 +62,9 @@ export async function decide(
   const principal = principalOf(request);
   const dryRun = dryRunOf(request);
   const header = request.headers['idempotency-key'];
-  const key = header === undefined || dryRun ? undefined : checkKey(header);
+  // A dry run's key is checked and looked up as the real request's would be (a malformed key is
+  // a 400, a reused one a 422, a used one replays), but never stored.
+  const key = header === undefined ? undefined : checkKey(header);
   const idempotency = key === undefined ? undefined : { key, requestHash: hashOf(request), respond: answer };
   if (dryRun) reply.header('allot-dry-run', 'true');
   const deadline = ledger.clock.nowMs() + idempotencyWaitMsMax;
@@ -174,8 +176,16 @@ function checkKey(header: string | string[]): string {
 function hashOf(request: FastifyRequest): string {
   const ifMatch = request.headers['if-match'] ?? null;
   return createHash('sha256')
-    .update(JSON.stringify([request.method, request.url, ifMatch, request.body ?? null]))
+    .update(JSON.stringify([request.method, withoutDryRun(request.url), ifMatch, request.body ?? null]))
     .digest('hex');
+}
+
+/** The URL as the real request sends it: a dry run is the same request, asked without effect. */
+function withoutDryRun(url: string): string {
+  const query = url.indexOf('?');
+  if (query < 0) return url;
+  const kept = url.slice(query + 1).split('&').filter((part) => !/^dryRun(=|$)/.test(part));
+  return kept.length > 0 ? `${url.slice(0, query)}?${kept.join('&')}` : url.slice(0, query);
 }
 
 function send(reply: FastifyReply, outcome: HttpOutcome): FastifyReply {

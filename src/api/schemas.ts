@@ -243,10 +243,10 @@ const Flag = (description: string) => Type.Optional(Type.Union([Type.Literal('tr
 
 /**
  * `?dryRun=true` on a decision: decided and answered as the real request would be now, with
- * `Allot-Dry-Run: true`, and undone: nothing written or journaled, no idempotency key consumed.
+ * `Allot-Dry-Run: true`, and undone: nothing written or journaled, no idempotency key stored.
  */
 const dryRun = Flag(
-  'true: decide and answer exactly as now, then undo (nothing written or journaled, no key consumed; header Allot-Dry-Run: true)',
+  'true: decide and answer exactly as now, then undo (nothing written or journaled; an Idempotency-Key is checked and looked up but not stored; header Allot-Dry-Run: true)',
 );
 
 export const DryRunQuery = Type.Object({ dryRun }, strict);

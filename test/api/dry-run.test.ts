@@ -1,7 +1,8 @@
 // Goal: `?dryRun=true` on every decision route answers exactly what the real request would get
 // now — status, problem or body — with `Allot-Dry-Run: true`, and writes nothing: the journal's
 // revision, every counter and everything the API shows are unchanged, and an Idempotency-Key
-// sent with it is not consumed.
+// sent with it is not consumed — but it is checked and looked up as the real request's would
+// be: malformed, 400; used by the real request, its answer replayed; used for another, 422.
 // Method: per engine and per route (allocation create, replace, delete; hold create, confirm,
 // release; organization quotas; project caps and guarantees; batch), successes and refusals:
 // the dry run, then a snapshot compared with the one before, then the real request (with the
@@ -114,6 +115,30 @@ describe.each(engines)('dry runs on %s', (engine) => {
     expect(comparable(dry.json)).toEqual(comparable(real.json));
     expect(dry.headers['etag']).toBe(real.headers['etag']);
     if (real.status < 300 && real.status !== 204) expect(await state()).not.toEqual(before);
+  });
+
+  it.each(cases)('$name: after the real request, a dry run with its key is answered as a retry would be', async ({ request }) => {
+    const { method, url, body, headers } = await request();
+    const key = { 'idempotency-key': `dry-after-${engine}-${(seq += 1)}` };
+    const real = await send(api.app, { method, url, body, headers: { ...headers, ...key } });
+    const before = await state();
+    const dry = await send(api.app, { method, url: `${url}?dryRun=true`, body, headers: { ...headers, ...key } });
+    expect(dry.headers['allot-dry-run']).toBe('true');
+    expect(dry.headers['idempotent-replayed']).toBe('true');
+    expect(dry.status).toBe(real.status);
+    expect(dry.text).toBe(real.text);
+    // Another request under the key is refused, as it would be for real.
+    const other = await send(api.app, { method: 'POST', url: `${web}/allocations?dryRun=true`, body: gpu(`o-${(seq += 1)}`), headers: key });
+    expect(other.status, other.text).toBe(422);
+    expect(await state()).toEqual(before);
+  });
+
+  it('a malformed Idempotency-Key is refused on a dry run as on the real request', async () => {
+    for (const key of ['k'.repeat(300), 'a b']) {
+      const real = await send(api.app, { method: 'POST', url: `${web}/allocations`, body: gpu(`m-${(seq += 1)}`), headers: { 'idempotency-key': key } });
+      const dry = await send(api.app, { method: 'POST', url: `${web}/allocations?dryRun=true`, body: gpu(`m-${(seq += 1)}`), headers: { 'idempotency-key': key } });
+      expect([real.status, dry.status]).toEqual([400, 400]);
+    }
   });
 
   it('?dryRun=false is a real request, and any other value is refused', async () => {

@@ -291,7 +291,7 @@ export class Engine {
     const plan = new Plan();
     for (const { decision } of group) {
       for (const operation of decision.operations) planOf(operation, plan);
-      if (decision.idempotency && !decision.dryRun) {
+      if (decision.idempotency) {
         const { key } = decision.idempotency;
         plan.keys.set(idempotencyKey(decision.principal, key), { principal: decision.principal, key });
       }
@@ -334,7 +334,9 @@ export class Engine {
 
   /** One decision: its operations in order, each under a savepoint, then its idempotent answer. */
   private decideOne(ws: WorkingSet, decision: Decision, expired: ReadonlyMap<string, number>): DecisionOutcome {
-    const keyed = decision.idempotency && !decision.dryRun ? decision.idempotency : undefined;
+    // A dry run looks its key up as the real request would (a replay, or a refusal of another
+    // request under it), and stores nothing under it.
+    const keyed = decision.idempotency;
     const keyName = keyed ? idempotencyKey(decision.principal, keyed.key) : '';
     if (keyed) {
       const stored = ws.keys.get(keyName);
@@ -374,7 +376,7 @@ export class Engine {
       throw error;
     }
     if (decision.dryRun) ws.rollbackTo(start);
-    if (keyed) {
+    if (keyed && !decision.dryRun) {
       ws.put(ws.keys, keyName, {
         principal: decision.principal,
         key: keyed.key,
