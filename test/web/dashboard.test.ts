@@ -330,6 +330,28 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     await bar(/^GPUs: 7 used of 16/).waitFor();
   });
 
+  it('a change committed while the feed starts still moves the numbers', async () => {
+    // The feed's first read waits until a change has committed: its entry comes in the tail,
+    // not the stream, after the quotas were read.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/journal?tail=*', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await signIn(testAdminToken);
+    await page.goto(`${server.url}/#/o/acme`);
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+    const made = await api('POST', '/v1/organizations/acme/projects/batch/allocations', {
+      resource: { kind: 'vm', id: 'vm-while-starting' },
+      allocations: [{ kind: 'gpu', committed: 1 }],
+    });
+    release();
+    await bar(/^GPUs: 8 used of 16/).waitFor();
+    await api('DELETE', `/v1/organizations/acme/projects/batch/allocations/${made.id}`);
+    await bar(/^GPUs: 7 used of 16/).waitFor();
+  });
+
   it('after a 412 the editor reads the quota afresh, even with the live feed silent', async () => {
     // A stream that delivers nothing: the page's own copy of the quotas goes stale.
     await page.route('**/watch?*', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: '' }));

@@ -27,6 +27,11 @@ export function JournalFeed(props: { session: Session; organization: string; onE
       (tail) => {
         if (cancelled) return;
         setEntries([...tail.items].reverse());
+        // The numbers beside the feed may have been read before its newest entries were
+        // committed: read them again once, so nothing between the two is missed (the stream
+        // brings only what comes after the tail).
+        const newest = tail.items.at(-1);
+        if (newest) props.onEntry(newest);
         stop = props.session.client.watch(
           props.organization,
           tail.lastRevision,
