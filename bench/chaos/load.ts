@@ -1,7 +1,7 @@
 /**
  * The load: concurrent clients, each in a loop of random mutating operations (batches of
- * creates among them) on the live servers until the load ends. Every mutating request carries an idempotency key. A refused
- * or reset connection, a cut-off answer, a timeout or a 5xx is an unknown outcome: the client
+ * creates among them) on the live servers until the load ends. Every mutating request
+ * carries an idempotency key. A refused or reset connection, a cut-off answer, a timeout or a 5xx is an unknown outcome: the client
  * sends the same request with the same key again (to another server if it can) until it gets
  * an answer. An operation that waits long (its first request died with a killed server, so
  * its key stays claimed until the server's stale-claim timeout) is parked: it goes on in the

@@ -5,13 +5,9 @@
  * any operation was refused.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv } from 'ajv';
-import { entryOf, type Entry } from '../api/routes/batch.js';
-import { BatchBody } from '../api/schemas.js';
+import { checkBatchBody, entryOf, type Entry } from '../api/routes/batch.js';
 import { invalid } from '../domain/errors.js';
 import type { BatchEntry, BatchMode, BatchResult } from '../ledger/engine/batch.js';
-
-const checkBody = new Ajv({ allErrors: true, strict: false }).compile(BatchBody);
 
 /** The file's operations as library entries; `--atomic` overrides the file's mode. */
 export function readBatch(file: string, atomic: boolean): { mode: BatchMode; entries: BatchEntry[] } {
@@ -25,8 +21,8 @@ export function readBatch(file: string, atomic: boolean): { mode: BatchMode; ent
   // A bare array of operations is the batch's operations.
   const given = (Array.isArray(parsed) ? { operations: parsed } : parsed) as Record<string, unknown> | null;
   const body = { ...given, mode: atomic ? 'atomic' : (given?.mode ?? 'independent') };
-  if (!checkBody(body)) {
-    const first = checkBody.errors?.[0];
+  if (!checkBatchBody(body)) {
+    const first = checkBatchBody.errors?.[0];
     // `/operations/0/id` → `operations[0].id`; the body as a whole is the file.
     const field = (first?.instancePath ?? '').split('/').filter(Boolean).reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
     throw invalid(field || 'file', first?.message ?? 'is not a batch');

@@ -82,13 +82,16 @@ function openConnection(path: string, onClose: () => void): Store {
         if (write.rows.length === 0) return 0;
         const names = write.op === 'insert' ? write.columns.map((c) => c.name) : write.op === 'update' ? [...write.columns.map((c) => c.name), ...write.keys] : write.keys;
         let changed = 0;
-        // Inserts go many rows a statement: a row costs a bind, not a statement's run.
+        // Inserts go many rows a statement: a row costs a bind, not a statement's run. Every
+        // chunk but the last is full, so its statement is looked up once.
         const per = write.op === 'insert' ? insertRowsMax : 1;
+        const full = prepare(sqlOf(write, Math.min(per, write.rows.length)));
         for (let from = 0; from < write.rows.length; from += per) {
           const rows = write.rows.slice(from, from + per);
           const values: SqlValue[] = [];
           for (const row of rows) for (const name of names) values.push(row[name] ?? null);
-          changed += prepare(sqlOf(write, rows.length)).run(...values).changes;
+          const statement = rows.length === per || from === 0 ? full : prepare(sqlOf(write, rows.length));
+          changed += statement.run(...values).changes;
         }
         return changed;
       });
