@@ -399,8 +399,22 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
 
   it('a token revoked while the page is open ends the session, and nothing retries it', async () => {
     const { id, token } = await api('POST', '/v1/tokens', { role: 'reader', organization: 'acme' });
+    // Reads in flight (the stream aside), and reads of the quotas answered.
+    let inFlight = 0;
+    let quotaReads = 0;
+    const isRead = (request: { url(): string }) => !new URL(request.url()).pathname.endsWith('/watch');
+    page.on('request', (request) => void (isRead(request) && (inFlight += 1)));
+    page.on('requestfailed', (request) => void (isRead(request) && (inFlight -= 1)));
+    page.on('requestfinished', (request) => {
+      if (!isRead(request)) return;
+      inFlight -= 1;
+      if (new URL(request.url()).pathname.endsWith('/acme/quotas')) quotaReads += 1;
+    });
     await signIn(token);
     await expect.poll(() => page.locator('.status').textContent()).toBe('live');
+    // Once the feed has started the numbers are read again: let that settle first, so the
+    // first read after the revocation is the search below.
+    await expect.poll(() => quotaReads >= 2 && inFlight === 0).toBe(true);
     await api('DELETE', `/v1/tokens/${id}`);
     const sent: string[] = [];
     page.on('request', (request) => sent.push(new URL(request.url()).pathname));
