@@ -19,7 +19,7 @@ import { openStore } from '../store/open.js';
 import type { Executor, SqlValue, Store } from '../store/store.js';
 import { LimitExceededError, LimitsUsageError } from './errors.js';
 import { limitsMigrations, limitsMigrationsTable } from './migrations.js';
-import { checkRegisteredTable, installTriggers, isCatalogRace, type RegisteredTable } from './triggers.js';
+import { checkRegisteredTable, type RegisteredTable } from './triggers.js';
 
 export interface LimitsOptions {
   /** The host's database: `sqlite:PATH`, `postgres://…`, or an open allot store. */
@@ -137,13 +137,14 @@ export class LimitsMixin {
    */
   async registerTable(registered: RegisteredTable): Promise<void> {
     const { table, resourceType, projectColumn } = checkRegisteredTable(registered);
+    const triggers = this.store.dialect.limitTriggers;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.store.transaction((tx) => installTriggers(tx, this.store.engine, registered));
+        await this.store.transaction((tx) => triggers.install(tx, registered));
         break;
       } catch (error) {
         // Another host process created them at the same moment: look again.
-        if (attempt >= 5 || !isCatalogRace(error)) throw error;
+        if (attempt >= 5 || !triggers.isInstallRace(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.floor(Math.random() * 20)));
       }
     }
@@ -169,13 +170,10 @@ export class LimitsMixin {
    * the transaction.
    */
   transaction<T>(work: (tx: LimitsTransaction) => Promise<T>): Promise<T> {
+    const triggers = this.store.dialect.limitTriggers;
     return this.store.transaction(async (tx) => {
       const token = randomUUID();
-      if (this.store.engine === 'postgres') {
-        await tx.get("SELECT set_config('allot_limits.tx', ?, true) AS token", [token]);
-      } else {
-        await tx.run('INSERT INTO allot_limit_tx (tx) VALUES (?)', [token]);
-      }
+      await triggers.begin(tx, token);
       const declared = new Map<string, number>();
       const declare = (resourceType: string, project: string, count: number, sign: 1 | -1) => {
         if (!Number.isInteger(count) || count < 0) {
@@ -200,7 +198,7 @@ export class LimitsMixin {
         [token],
       );
       if (noted.length > 0) await tx.run('DELETE FROM allot_limit_deltas WHERE tx = ?', [token]);
-      if (this.store.engine === 'sqlite') await tx.run('DELETE FROM allot_limit_tx');
+      await triggers.end(tx);
       for (const row of noted) {
         const key = `${row.resource_type}\u0000${row.project}`;
         declared.set(key, (declared.get(key) ?? 0) + Number(row.delta));

@@ -2,8 +2,11 @@
  * The one storage interface both engines implement. SQL is written once, with `?` placeholders,
  * in the portable subset both engines run (ON CONFLICT, RETURNING, partial indexes); where the
  * engines differ the difference is a capability on `Dialect`, never an `if (engine === …)` in
- * the ledger.
+ * the ledger or the limits mixin. What only one engine can say (its catalogs, its trigger
+ * language) lives in same-named files under sqlite/ and postgres/, reached through `Dialect`.
  */
+import type { LimitTriggers } from './limit-triggers.js';
+
 export type Engine = 'sqlite' | 'postgres';
 
 /** A value bound to a `?`; a list only where `Dialect.list` made it. */
@@ -103,6 +106,8 @@ export interface Dialect {
    */
   keyed(table: string, columns: readonly string[], options?: { filter?: string; more?: string; lock?: string }): string;
   keys(rows: readonly (readonly string[])[], width: number): SqlValue[];
+  /** The limits mixin's triggers on host tables (sqlite/ and postgres/limit-triggers.ts). */
+  readonly limitTriggers: LimitTriggers;
 }
 
 export interface TransactionOptions {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { postgresPoolSizeMax } from '../../domain/constants.js';
 import { withRetries } from '../retry.js';
+import { limitTriggers } from './limit-triggers.js';
 import type { Executor, RowsWrite, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
 const int8Oid = 20;
@@ -124,6 +125,7 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
         return `FROM (${keys}) AS k(${names}) CROSS JOIN LATERAL (SELECT x.* FROM ${table} x WHERE ${match}${filter ? ` AND ${filter}` : ''} OFFSET 0${lock}) t`;
       },
       keys: (rows, width) => Array.from({ length: width }, (_, i) => rows.map((row) => row[i]!)),
+      limitTriggers,
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {

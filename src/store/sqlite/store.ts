@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteBusyTimeoutMs } from '../../domain/constants.js';
 import { withRetries } from '../retry.js';
+import { limitTriggers } from './limit-triggers.js';
 import type { Executor, RowsWrite, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
 /**
@@ -131,6 +132,7 @@ function openConnection(path: string, onClose: () => void): Store {
           .map((_, i) => `json_extract(value, '$[${i}]')`)
           .join(', ')} FROM json_each(?)${more ? ` UNION ALL ${more}` : ''})${filter ? ` AND ${filter}` : ''}`,
       keys: (rows) => [JSON.stringify(rows)],
+      limitTriggers,
     },
     setupStatements: [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
