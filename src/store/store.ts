@@ -84,6 +84,12 @@ export interface Dialect {
    */
   readonly supportsDataModifyingCte: boolean;
   /**
+   * Write transactions of one store run side by side (PostgreSQL: a pool of connections, and
+   * row locks decide who waits). SQLite: false, one at a time, queued on its one connection, so
+   * more than one writer in flight only waits.
+   */
+  readonly concurrentWrites: boolean;
+  /**
    * `column` is one of a list of values, bound to one `?` given `list(values)`: any number of
    * values in one statement text (one prepared statement). PostgreSQL: `= ANY(?)`, an index
    * scan whatever the table's statistics say; SQLite: `IN (SELECT value FROM json_each(?))`.

@@ -112,6 +112,7 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       lockRowsSuffix: ' FOR NO KEY UPDATE',
       exclusiveRowsSuffix: ' FOR UPDATE',
       supportsDataModifyingCte: true,
+      concurrentWrites: true,
       inList: (column) => `${column} = ANY(?)`,
       list: (values) => values,
       listValues: () => 'SELECT unnest(CAST(? AS text[]))',

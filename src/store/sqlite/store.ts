@@ -122,6 +122,7 @@ function openConnection(path: string, onClose: () => void): Store {
       lockRowsSuffix: '',
       exclusiveRowsSuffix: '',
       supportsDataModifyingCte: false,
+      concurrentWrites: false,
       inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
       list: (values) => JSON.stringify(values),
       listValues: () => 'SELECT value FROM json_each(?)',
