@@ -25,6 +25,7 @@
 // Steps with `advanceMs` move the clock; steps with `run` do several requests at once.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allocation, hold, rowOf } from '../support/bodies.js';
 import { assertLedgerInvariants, engines } from '../support/engines.js';
 import { closeApi, getJson, runCase, send, walkPages, type ApiCase, type ApiResponse } from './harness.js';
 import {
@@ -49,16 +50,7 @@ const allocs = (organization: string, project: string) => `${base(organization, 
 const holdsOf = (organization: string, project: string) => `${base(organization, project)}/holds`;
 const oq = (organization: string) => `/v1/organizations/${organization}/quotas`;
 
-const allocation = (id: string, lines: unknown[]) => ({ resource: { kind: 'vm', id }, allocations: lines });
-const hold = (id: string, lines: unknown[], ttlSeconds = 3600) => ({ resource: { kind: 'vm', id }, allocations: lines, ttlSeconds });
 const gpus = (committed: number, reserved = 0) => [{ kind: 'gpus', committed, reserved }];
-
-/** The row of `kind` in a quotas response (org or project). */
-const rowOf = (body: any, kind: string): any => {
-  const row = (body.quotas as any[]).find((quota) => quota.kind === kind);
-  expect(row, `quota row of ${kind}`).toBeDefined();
-  return row;
-};
 
 /** A project quota row with nothing set and nothing used. */
 const emptyRow = (kind: string, available: number | null) => ({

@@ -17,6 +17,7 @@
 // sweeper runs: every expiry here is found by a request. The races are `Promise.all` over
 // `inject`, checked by their answers and by the journal entries they added.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allocation } from '../support/bodies.js';
 import { assertLedgerInvariants, engines } from '../support/engines.js';
 import { closeApi, expectFieldError, expectProblem, getJson, runCase, uuidPattern, walkPages, type ApiCase } from './harness.js';
 import {
@@ -43,7 +44,6 @@ const hold = (id: string, allocations: unknown[], ttlSeconds = 60) => ({
   allocations,
   ttlSeconds,
 });
-const allocation = (id: string, allocations: unknown[]) => ({ resource: { kind: 'vm', id }, allocations });
 const usage = (expected: Parameters<typeof usageCase>[1], name?: string) => usageCase('acme', expected, name);
 
 /** A step is a request, or moving the ManualClock forward. */

@@ -14,6 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idempotencyKeyLengthMax } from '../../src/domain/constants.js';
+import { allocation, hold } from '../support/bodies.js';
 import { assertLedgerInvariants, engines } from '../support/engines.js';
 import { closeApi, expectFieldError, expectProblem, getJson, quotasOf, runCase, type ApiResponse } from './harness.js';
 import {
@@ -28,8 +29,6 @@ import {
 } from './harness-extra.js';
 
 const web = urls('acme', 'web');
-const allocation = (id: string, allocations: unknown[]) => ({ resource: { kind: 'vm', id }, allocations });
-const hold = (id: string, allocations: unknown[]) => ({ resource: { kind: 'vm', id }, allocations, ttlSeconds: 3600 });
 const key = (value: string, more: Record<string, string> = {}) => ({ 'idempotency-key': value, ...more });
 
 /** `again` is `first` replayed: same status, body and entity headers, marked as a replay. */

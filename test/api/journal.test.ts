@@ -14,6 +14,7 @@
 // journal is paged with several limits and replayed against GET quotas.
 import type { HTTPMethods } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allocation, hold } from '../support/bodies.js';
 import { engines } from '../support/engines.js';
 import { closeApi, expectProblem, getJson, quotasOf, runCase, send } from './harness.js';
 import {
@@ -31,8 +32,6 @@ import {
 
 const web = urls('acme', 'web');
 const apiProject = urls('acme', 'api');
-const allocation = (id: string, allocations: unknown[]) => ({ resource: { kind: 'vm', id }, allocations });
-const hold = (id: string, allocations: unknown[], ttlSeconds = 3600) => ({ resource: { kind: 'vm', id }, allocations, ttlSeconds });
 
 interface Expected {
   action: string;

@@ -9,13 +9,12 @@
 // `app.inject`, tags taken from earlier answers; around every refused case a snapshot of all
 // the API shows (quotas, live allocations, pending holds, the journal) must be unchanged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allocation, hold } from '../support/bodies.js';
 import { engines } from '../support/engines.js';
 import { closeApi, expectFieldError, getJson, runCase, type ApiCase } from './harness.js';
 import { fullSnapshot, openClockedApi, setupCases, unknownId, urls, usageCase, type ClockedApi } from './harness-extra.js';
 
 const web = urls('acme', 'web');
-const allocation = (id: string, allocations: unknown[]) => ({ resource: { kind: 'vm', id }, allocations });
-const hold = (id: string, allocations: unknown[]) => ({ resource: { kind: 'vm', id }, allocations, ttlSeconds: 3600 });
 const ifMatch = (tag: string) => ({ 'if-match': tag });
 // Not a tag this server sends: "03" is not "3" (a tag is compared as sent, not as a number).
 const malformedTags = ['3', 'abc', '"3', '"x"', '"-1"', '"03"'];

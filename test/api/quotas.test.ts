@@ -7,6 +7,7 @@
 // overLimit) of the kinds it touches.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantityMax } from '../../src/domain/constants.js';
+import { rowOf } from '../support/bodies.js';
 import { engines } from '../support/engines.js';
 import {
   closeApi,
@@ -21,13 +22,6 @@ const Ki = 1024;
 const Mi = 1024 ** 2;
 const Gi = 1024 ** 3;
 const Ti = 1024 ** 4;
-
-/** The quota row of `kind` in a quotas response. */
-const rowOf = (body: any, kind: string): any => {
-  const row = (body.quotas as any[]).find((quota) => quota.kind === kind);
-  expect(row, `quota row of ${kind}`).toBeDefined();
-  return row;
-};
 
 const allocations = (organization: string, project: string) =>
   `/v1/organizations/${organization}/projects/${project}/allocations`;

@@ -8,15 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, type Ledger } from '../../src/index.js';
 import type { JournalEntry } from '../../src/ledger/journal.js';
 import { createTestDatabase, engines, ManualClock, type TestDatabase } from '../support/engines.js';
-
-async function readAll(ledger: Ledger, organization: string): Promise<JournalEntry[]> {
-  const entries: JournalEntry[] = [];
-  for (;;) {
-    const page = await ledger.readJournal(organization, entries.at(-1)?.revision ?? 0, 1000);
-    if (page.length === 0) return entries;
-    entries.push(...page);
-  }
-}
+import { readAll } from '../support/journal.js';
 
 function replay(entries: JournalEntry[]) {
   const counters = new Map<string, { committed: number; reserved: number; held: number }>();

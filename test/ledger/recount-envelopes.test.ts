@@ -12,7 +12,6 @@
 // running migrations 1 and 2 and inserting rows with SQL, then opened with migrations on.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, openStore, type Ledger } from '../../src/index.js';
-import type { JournalEntry } from '../../src/ledger/journal.js';
 import { migrations } from '../../src/store/migrations.js';
 import {
   createTestDatabase,
@@ -21,15 +20,7 @@ import {
   openTestLedger,
   type TestLedger,
 } from '../support/engines.js';
-
-async function readAll(ledger: Ledger, organization: string): Promise<JournalEntry[]> {
-  const entries: JournalEntry[] = [];
-  for (;;) {
-    const page = await ledger.readJournal(organization, entries.at(-1)?.revision ?? 0, 1000);
-    if (page.length === 0) return entries;
-    entries.push(...page);
-  }
-}
+import { readAll } from '../support/journal.js';
 
 const rowOf = <T extends { kind: string }>(rows: readonly T[], kind: string): T => {
   const row = rows.find((r) => r.kind === kind);

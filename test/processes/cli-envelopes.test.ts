@@ -10,10 +10,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allot } from '../support/cli.js';
 import { AllotError, openLedger, type Ledger } from '../../src/index.js';
-import type { JournalEntry } from '../../src/ledger/journal.js';
+import { rowOf } from '../support/bodies.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
-
-
+import { readAll } from '../support/journal.js';
 
 /** A printed table as rows of cells (the header first). */
 const cellsOf = (stdout: string) =>
@@ -21,21 +20,6 @@ const cellsOf = (stdout: string) =>
     .trimEnd()
     .split('\n')
     .map((line) => line.trim().split(/\s+/));
-
-const rowOf = (body: any, kind: string): any => {
-  const row = (body.quotas as any[]).find((quota) => quota.kind === kind);
-  expect(row, `row of ${kind}`).toBeDefined();
-  return row;
-};
-
-async function readAll(ledger: Ledger, organization: string): Promise<JournalEntry[]> {
-  const entries: JournalEntry[] = [];
-  for (;;) {
-    const page = await ledger.readJournal(organization, entries.at(-1)?.revision ?? 0, 1000);
-    if (page.length === 0) return entries;
-    entries.push(...page);
-  }
-}
 
 describe.each(engines)('allot quota and project commands on %s', (engine) => {
   let database: TestDatabase;
