@@ -31,19 +31,13 @@ import { Authenticator, FailureCounter, installAuth } from './auth.js';
 import { installJsonParser } from './json.js';
 import type { JwtVerifier } from './jwt.js';
 import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
-import { allocationRoutes } from './routes/allocations.js';
-import { batchRoutes } from './routes/batch.js';
-import { catalogRoutes } from './routes/catalog.js';
-import { holdRoutes } from './routes/holds.js';
-import { journalRoutes } from './routes/journal.js';
-import { quotaRoutes } from './routes/quotas.js';
-import { limitRoutes } from './routes/limits.js';
 import { identityCompatRoutes } from './compat/identity.js';
-import { regionRoutes } from './routes/regions.js';
-import { historyRoutes } from './routes/history.js';
 import type { Metrics } from '../controller/metrics.js';
-import { tokenRoutes } from './routes/tokens.js';
-import { Problem } from './schemas.js';
+import { installMethodNotAllowed } from './methods.js';
+import type { Api } from './route.js';
+import { table } from './routes/table.js';
+import { Watchers } from './watchers.js';
+import { Problem } from '../schemas/index.js';
 
 export interface AppOptions {
   ledger: Ledger;
@@ -119,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installProblemHandlers(app);
+  const mountMethodNotAllowed = installMethodNotAllowed(app);
   // A query parameter whose percent-encoding is not UTF-8 is refused, never taken literally
   // or repaired: `?resourceId=%ED%A0%80` (a lone surrogate) names no id, so it gets a 400.
   app.addHook('onRequest', async (request) => {
@@ -183,21 +178,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authenticator = new Authenticator(options.ledger, options.adminToken, options.jwt);
   app.addHook('onClose', async () => authenticator.close());
   const auth = { authenticator, failures, clock: options.ledger.clock };
+  const api: Api = {
+    ledger: options.ledger,
+    watchers: new Watchers(options.ledger, options.watchersPerPrincipalMax ?? watchersPerPrincipalMaxDefault),
+  };
+  app.addHook('preClose', async () => api.watchers.stop());
+  app.addHook('onClose', async () => api.watchers.close());
   await app.register(async (v1) => {
     installAuth(v1, auth);
-    await v1.register(catalogRoutes, { ledger: options.ledger });
-    await v1.register(quotaRoutes, { ledger: options.ledger });
-    await v1.register(allocationRoutes, { ledger: options.ledger });
-    await v1.register(holdRoutes, { ledger: options.ledger });
-    await v1.register(batchRoutes, { ledger: options.ledger });
-    await v1.register(journalRoutes, {
-      ledger: options.ledger,
-      watchersPerPrincipalMax: options.watchersPerPrincipalMax ?? watchersPerPrincipalMaxDefault,
-    });
-    await v1.register(tokenRoutes, { ledger: options.ledger });
-    await v1.register(limitRoutes, { ledger: options.ledger });
-    await v1.register(regionRoutes, { ledger: options.ledger });
-    await v1.register(historyRoutes, { ledger: options.ledger });
+    for (const { method, path, action, tag, endpoint } of table) {
+      v1.route({
+        method,
+        url: path,
+        config: { action },
+        schema: { tags: [tag], ...endpoint.schema },
+        ...(endpoint.bodyLimit === undefined ? {} : { bodyLimit: endpoint.bodyLimit }),
+        ...(endpoint.preValidation === undefined ? {} : { preValidation: endpoint.preValidation }),
+        handler: (request, reply) => endpoint.handler(request as never, reply as never, api),
+      });
+    }
   });
   const metrics = options.metrics;
   if (metrics) {
@@ -216,6 +215,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   // The identity service's quota and allocation API (see compat/identity.ts).
   await app.register(identityCompatRoutes, { ledger: options.ledger, ...auth });
+  mountMethodNotAllowed();
   return app;
 }
 

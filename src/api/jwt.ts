@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { checkScope, roles, type Principal, type Role } from '../domain/access.js';
 import { storableTextProblem } from '../domain/text.js';
-import { idPattern } from '../ledger/validate.js';
+import { idPattern } from '../domain/text.js';
 
 export interface JwtOptions {
   issuer: string;

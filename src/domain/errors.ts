@@ -9,6 +9,7 @@ export const errorCodes = {
   unauthorized: { status: 401, title: 'Authentication is required' },
   forbidden: { status: 403, title: 'Your role may not do this' },
   'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'The resource does not allow this method; see the Allow header' },
   'quota-exceeded': { status: 409, title: 'The change would exceed a quota' },
   'duplicate-allocation': {
     status: 409,

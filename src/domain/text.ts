@@ -14,6 +14,9 @@
  */
 import { resourceIdLengthMax } from './constants.js';
 
+/** Ids of organizations, projects, kinds, services and regions. */
+export const idPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
 /** A resource id, as a `u`-flag pattern (the JSON Schema of the API uses the same source). */
 export const resourceIdPattern = /^(?! )[\p{L}\p{M}\p{N}\p{P}\p{S} ]+(?<! )$/u;
 

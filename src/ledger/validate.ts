@@ -13,7 +13,7 @@ import {
 import type { Line } from '../domain/decision.js';
 import { invalid } from '../domain/errors.js';
 import { parseQuantity } from '../domain/quantity.js';
-import { freeTextProblem, resourceIdProblem } from '../domain/text.js';
+import { freeTextProblem, idPattern, resourceIdProblem } from '../domain/text.js';
 import type {
   AllocationInput,
   CheckedAllocationInput,
@@ -30,8 +30,6 @@ import type {
   QuotaInput,
 } from './types.js';
 
-/** Ids of organizations, projects and kinds. */
-export const idPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export function checkId(field: string, value: unknown): string {
   if (typeof value !== 'string' || !idPattern.test(value)) {

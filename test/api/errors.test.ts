@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodyBytesMax } from '../../src/domain/constants.js';
 import type { ErrorCode } from '../../src/domain/errors.js';
+import { table } from '../../src/api/routes/table.js';
 import { engines } from '../support/engines.js';
 import {
   closeApi,
@@ -102,7 +103,11 @@ describe.each(engines)('error answers on %s', (engine) => {
     { name: '404 allocation through the wrong project', method: 'GET', url: () => `/v1/organizations/acme/projects/api/allocations/${ids.vm1}`, status: 404 },
     { name: '404 unknown route under /v1', method: 'GET', url: '/v1/nothing-here', status: 404 },
     { name: '404 unknown route outside /v1, no token needed', method: 'GET', url: '/nothing-here', noAuth: true, status: 404 },
-    { name: '404 unknown method on a known path', method: 'DELETE', url: '/v1/organizations/acme', status: 404 },
+  ]);
+
+  // Issue 16 changed this answer from 404: a known path asked with a method it lacks is a 405.
+  const methodNotAllowed = withProblem('method-not-allowed', [
+    { name: '405 unknown method on a known path', method: 'DELETE', url: '/v1/organizations/acme', status: 405 },
   ]);
 
   const conflicts: ApiCase[] = [
@@ -257,13 +262,40 @@ describe.each(engines)('error answers on %s', (engine) => {
   ];
 
   describe('refused requests answer a problem and write nothing', () => {
-    for (const apiCase of [...unauthorized, ...notFound, ...conflicts, ...invalid, ...transport]) {
+    for (const apiCase of [...unauthorized, ...notFound, ...methodNotAllowed, ...conflicts, ...invalid, ...transport]) {
       it(apiCase.name, async () => {
         const before = await snapshot(api.app);
         await runCase(api.app, apiCase);
         expect(await snapshot(api.app)).toEqual(before);
       });
     }
+  });
+
+  it('a method a path does not have is 405 with Allow naming the ones it has, on every route, and writes nothing', async () => {
+    const methodsOf = new Map<string, Set<string>>();
+    for (const row of table) methodsOf.set(row.path, (methodsOf.get(row.path) ?? new Set()).add(row.method));
+    const concrete = (path: string) =>
+      path
+        .replace(':organization', 'acme')
+        .replace(':project', 'web')
+        .replace(':id', ids.vm1!)
+        .replace(/:[a-zA-Z]+/g, 'x');
+    const before = await snapshot(api.app);
+    for (const [path, methods] of methodsOf) {
+      const allow = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].filter(
+        (method) => methods.has(method) || (method === 'HEAD' && methods.has('GET')),
+      );
+      for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].filter((m) => !allow.includes(m))) {
+        const response = await send(api.app, { method: method as 'GET', url: concrete(path), body: {} });
+        expect(response.status, `${method} ${path}`).toBe(405);
+        expect(response.json.type, `${method} ${path}`).toBe('/problems/method-not-allowed');
+        expect(response.headers.allow, `${method} ${path}`).toBe(allow.join(', '));
+      }
+    }
+    expect(await snapshot(api.app)).toEqual(before);
+    // Authentication still comes first, and an unknown path is still 404.
+    expect((await send(api.app, { method: 'PATCH', url: '/v1/organizations/acme', noAuth: true })).status).toBe(401);
+    expect((await send(api.app, { method: 'PATCH', url: '/v1/nothing-here' })).status).toBe(404);
   });
 
   it('401 answers carry WWW-Authenticate: Bearer and say why', async () => {

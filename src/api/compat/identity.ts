@@ -24,6 +24,7 @@ type IdentityError =
   | 'access_denied'
   | 'forbidden'
   | 'not_found'
+  | 'method_not_allowed'
   | 'conflict'
   | 'unsupported_media_type'
   | 'request_entity_too_large'
@@ -35,6 +36,7 @@ const statusOf: Record<ErrorCode, [number, IdentityError]> = {
   unauthorized: [401, 'access_denied'],
   forbidden: [403, 'forbidden'],
   'not-found': [404, 'not_found'],
+  'method-not-allowed': [405, 'method_not_allowed'],
   'quota-exceeded': [403, 'forbidden'],
   'duplicate-allocation': [409, 'conflict'],
   'quota-below-usage': [409, 'conflict'],

@@ -1,9 +1,8 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Ledger } from '../../ledger/ledger.js';
+/** Allocations: a project's quota, tied to the referenced resource that uses it. */
 import type { Allocation } from '../../ledger/types.js';
-import { etagOf, ifMatchOf } from '../etag.js';
 import { build } from '../../ledger/engine/build.js';
-import { decideOne } from '../mutation.js';
+import { etagOf, ifMatchOf } from '../etag.js';
+import { decision, deleted, numberOrUndefined, read } from '../route.js';
 import {
   DryRunQuery,
   Allocation as AllocationSchema,
@@ -17,8 +16,7 @@ import {
   pageOf,
   problemResponses,
   ProjectParams,
-} from '../schemas.js';
-import { numberOrUndefined } from './catalog.js';
+} from '../../schemas/index.js';
 
 export const collectionPath = (organization: string, project: string, collection: string) =>
   `/v1/organizations/${organization}/projects/${project}/${collection}`;
@@ -40,18 +38,9 @@ export const outcomeOf =
     body: written,
   });
 
-const allocationOutcome = (status: number) => outcomeOf('allocations', status);
-
-export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
-  app,
-  { ledger },
-) => {
-  const collection = '/v1/organizations/:organization/projects/:project/allocations';
-
-  app.post(collection, {
-    config: { action: 'allocate' },
-    schema: {
-      tags: ['allocations'],
+export const allocations = {
+  create: decision(
+    {
       summary: 'Allocate quota to a referenced resource',
       description:
         'Checked against the quotas in the same transaction. 409 quota-exceeded names every ' +
@@ -63,66 +52,49 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
       body: AllocationBody,
       response: { 201: AllocationSchema, ...problemResponses(400, 401, 404, 409, 413, 415, 422) },
     },
-    handler: async (request, reply) => {
-      const { organization, project } = request.params;
-      return decideOne(ledger, request, reply, build.createAllocation(organization, project, request.body), allocationOutcome(201));
-    },
-  });
+    ({ params, body }) => build.createAllocation(params.organization, params.project, body),
+    outcomeOf('allocations', 201),
+  ),
 
-  app.get(collection, {
-    config: { action: 'read' },
-    schema: {
-      tags: ['allocations'],
+  list: read(
+    {
       summary: "List a project's live allocations",
       params: ProjectParams,
       querystring: AllocationQuery,
       response: { 200: pageOf(AllocationSchema), ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) => {
-      const { organization, project } = request.params;
-      const { limit, ...filter } = request.query;
-      return ledger.listAllocations(organization, project, { ...filter, limit: numberOrUndefined(limit) });
+    ({ params, query }, { ledger }) => {
+      const { limit, ...filter } = query;
+      return ledger.listAllocations(params.organization, params.project, { ...filter, limit: numberOrUndefined(limit) });
     },
-  });
+  ),
 
-  app.get('/v1/organizations/:organization/allocations', {
-    config: { action: 'read-organization' },
-    schema: {
-      tags: ['allocations'],
+  listOfOrganization: read(
+    {
       summary: "List an organization's live allocations, across its projects",
       description: 'Ordered by project, then id. Filter by project and by the referenced resource.',
       params: OrganizationParams,
       querystring: OrganizationAllocationQuery,
       response: { 200: pageOf(AllocationSchema), ...problemResponses(400, 401, 403, 404) },
     },
-    handler: async (request) => {
-      const { limit, ...filter } = request.query;
-      return ledger.listOrganizationAllocations(request.params.organization, {
-        ...filter,
-        limit: numberOrUndefined(limit),
-      });
+    ({ params, query }, { ledger }) => {
+      const { limit, ...filter } = query;
+      return ledger.listOrganizationAllocations(params.organization, { ...filter, limit: numberOrUndefined(limit) });
     },
-  });
+  ),
 
-  app.get(`${collection}/:id`, {
-    config: { action: 'read' },
-    schema: {
-      tags: ['allocations'],
+  get: read(
+    {
       summary: 'Read an allocation',
       params: AllocationParams,
       response: { 200: AllocationSchema, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request, reply) => {
-      const { organization, project, id } = request.params;
-      const allocation = await ledger.getAllocation(organization, project, id);
-      return reply.header('etag', etagOf(allocation.generation)).send(allocation);
-    },
-  });
+    ({ params }, { ledger }) => ledger.getAllocation(params.organization, params.project, params.id),
+    { etag: true },
+  ),
 
-  app.put(`${collection}/:id`, {
-    config: { action: 'allocate' },
-    schema: {
-      tags: ['allocations'],
+  replace: decision(
+    {
       summary: 'Replace an allocation',
       description:
         'Only the difference to the current allocation is checked against the quotas. With ' +
@@ -133,23 +105,15 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
       body: AllocationBody,
       response: { 200: AllocationSchema, ...problemResponses(400, 401, 404, 409, 412, 413, 415, 422) },
     },
-    handler: async (request, reply) => {
+    (request) => {
       const { organization, project, id } = request.params;
-      const ifGeneration = ifMatchOf(request);
-      return decideOne(
-        ledger,
-        request,
-        reply,
-        build.replaceAllocation(organization, project, id, request.body, ifGeneration),
-        allocationOutcome(200),
-      );
+      return build.replaceAllocation(organization, project, id, request.body, ifMatchOf(request));
     },
-  });
+    outcomeOf('allocations', 200),
+  ),
 
-  app.delete(`${collection}/:id`, {
-    config: { action: 'allocate' },
-    schema: {
-      tags: ['allocations'],
+  delete: decision(
+    {
       summary: 'Delete an allocation and free what it used',
       description:
         'Deleting an allocation that is already deleted answers 204 again. With If-Match, ' +
@@ -159,14 +123,10 @@ export const allocationRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = a
       headers: MutationHeaders,
       response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses(400, 401, 404, 412, 422) },
     },
-    handler: async (request, reply) => {
+    (request) => {
       const { organization, project, id } = request.params;
-      const ifGeneration = ifMatchOf(request);
-      return decideOne(ledger, request, reply, build.deleteAllocation(organization, project, id, ifGeneration), () => ({
-        status: 204,
-        headers: {},
-        body: undefined,
-      }));
+      return build.deleteAllocation(organization, project, id, ifMatchOf(request));
     },
-  });
+    deleted,
+  ),
 };

@@ -5,7 +5,6 @@
  * `atomic`: on a refusal nothing is written, and the answer is that refusal's problem, naming
  * the operation (`failedOperation`), with every entry's result (the others not applied).
  */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import type { FastifyRequest } from 'fastify';
 import { canSee } from '../../domain/access.js';
@@ -20,10 +19,10 @@ import {
   type Prepared,
 } from '../../ledger/engine/batch.js';
 import type { OperationOutcome } from '../../ledger/engine/engine.js';
-import type { Ledger } from '../../ledger/ledger.js';
 import type { Allocation } from '../../ledger/types.js';
 import { generationOf } from '../etag.js';
 import { decide, dryRunOf, type HttpOutcome } from '../mutation.js';
+import { endpoint } from '../route.js';
 import { problemContentType, problemOf, validationProblem } from '../problems.js';
 import {
   AllocationBody,
@@ -35,7 +34,7 @@ import {
   HoldBody,
   OrganizationParams,
   problemResponses,
-} from '../schemas.js';
+} from '../../schemas/index.js';
 import { outcomeOf } from './allocations.js';
 
 // The routes' own body schemas, checked as Fastify checks them (the same Ajv options).
@@ -94,17 +93,14 @@ function answerOf(request: FastifyRequest, entries: readonly Entry[], mode: Batc
   return { status: 200, headers: {}, body: { mode, results } };
 }
 
-export const batchRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
-  app.post('/v1/organizations/:organization/batch', {
-    config: { action: 'allocate' },
+export const batches = {
+  decide: endpoint({
     bodyLimit: 1024 * 1024,
-    // Too many operations is a 413 whatever else is wrong with them (the schema comes next).
     preValidation: async (request) => {
       const operations = (request.body as { operations?: unknown } | null)?.operations;
       if (Array.isArray(operations)) checkBatchSize(operations.length);
     },
     schema: {
-      tags: ['batches'],
       summary: 'Decide up to 1,000 allocation and hold operations of one organization at once',
       description:
         'Each operation names its route (`allocation.create`, `allocation.replace`, `allocation.delete`, ' +
@@ -120,11 +116,10 @@ export const batchRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
       body: BatchBody,
       response: { 200: BatchAnswer, ...problemResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) },
     },
-    handler: async (request, reply) => {
+    handler: async (request, reply, { ledger }) => {
       const { organization } = request.params;
       const { mode, operations: entries } = request.body;
       checkBatchSize(entries.length);
-      // A batch to an organization that does not exist is a 404 whole, as any of its routes is.
       await ledger.getOrganization(organization);
       const prepared = entries.map((entry, i) => prepare(request, organization, entry, i, mode));
       const operations = operationsOf(prepared, mode);
@@ -136,7 +131,7 @@ export const batchRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
       }
       return decide(ledger, request, reply, { operations, mode }, answer);
     },
-  });
+  }),
 };
 
 /**

@@ -1,11 +1,9 @@
 /** Resource kinds, organizations and projects. */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { pageOfSetsMax, pageSizeDefault } from '../../domain/constants.js';
 import { AllotError, invalid } from '../../domain/errors.js';
-import type { Ledger } from '../../ledger/ledger.js';
 import type { Organization as OrganizationRecord, Page } from '../../ledger/types.js';
 import { build } from '../../ledger/engine/build.js';
-import { decideOne } from '../mutation.js';
+import { decision, deleted, endpoint, numberOrUndefined, read } from '../route.js';
 import {
   CascadeQuery,
   Kind,
@@ -23,54 +21,45 @@ import {
   Project,
   ProjectParams,
   TenantBody,
-} from '../schemas.js';
+} from '../../schemas/index.js';
 
-export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
-  app.put('/v1/resource-kinds/:kind', {
-    config: { action: 'administer' },
+export const kinds = {
+  put: endpoint({
     schema: {
-      tags: ['resource kinds'],
       summary: 'Create or update a resource kind',
       params: KindParams,
       body: KindBody,
       response: { 200: Kind, 201: Kind, ...problemResponses(400, 401) },
     },
-    handler: async (request, reply) => {
+    handler: async (request, reply, { ledger }) => {
       const { kind, created } = await ledger.putKind(request.params.kind, request.body);
       return reply.code(created ? 201 : 200).send(kind);
     },
-  });
+  }),
 
-  app.get('/v1/resource-kinds', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['resource kinds'],
-      summary: 'List resource kinds',
-      response: { 200: listOf(Kind), ...problemResponses(401) },
-    },
-    handler: async () => ({ items: await ledger.listKinds() }),
-  });
+  list: read(
+    { summary: 'List resource kinds', response: { 200: listOf(Kind), ...problemResponses(401) } },
+    async (_request, { ledger }) => ({ items: await ledger.listKinds() }),
+  ),
 
-  app.get('/v1/resource-kinds/:kind', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['resource kinds'],
+  get: read(
+    {
       summary: 'Read a resource kind',
       params: KindParams,
       response: { 200: Kind, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) => ledger.getKind(request.params.kind),
-  });
+    ({ params }, { ledger }) => ledger.getKind(params.kind),
+  ),
+};
 
-  app.get('/v1/organizations', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['organizations'],
+export const organizations = {
+  list: read(
+    {
       summary: 'List organizations, optionally with their quotas and usage',
       querystring: OrganizationListQuery,
       response: { 200: pageOf(OrganizationWithQuotas), ...problemResponses(400, 401) },
     },
-    handler: async (request) => {
+    async (request, { ledger }) => {
       const { limit, cursor, prefix, include } = request.query;
       if (include === 'quotas' && Number(limit ?? pageSizeDefault) > pageOfSetsMax) {
         throw invalid('limit', `must be at most ${pageOfSetsMax} with include=quotas`);
@@ -92,73 +81,59 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
       const sets = await ledger.getQuotaSets(page.items.map((organization) => organization.id));
       return { ...page, items: page.items.map((organization, index) => ({ ...organization, quotas: sets[index]!.quotas })) };
     },
-  });
+  ),
 
-  app.put('/v1/organizations/:organization', {
-    config: { action: 'administer' },
+  put: endpoint({
     schema: {
-      tags: ['organizations'],
       summary: 'Create or update an organization',
       params: OrganizationParams,
       body: TenantBody,
       response: { 200: Organization, 201: Organization, ...problemResponses(400, 401) },
     },
-    handler: async (request, reply) => {
-      const { organization, created } = await ledger.putOrganization(
-        request.params.organization,
-        request.body,
-      );
+    handler: async (request, reply, { ledger }) => {
+      const { organization, created } = await ledger.putOrganization(request.params.organization, request.body);
       return reply.code(created ? 201 : 200).send(organization);
     },
-  });
+  }),
 
-  app.get('/v1/organizations/:organization', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['organizations'],
+  get: read(
+    {
       summary: 'Read an organization',
       params: OrganizationParams,
       response: { 200: Organization, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) => ledger.getOrganization(request.params.organization),
-  });
+    ({ params }, { ledger }) => ledger.getOrganization(params.organization),
+  ),
+};
 
-  app.get('/v1/organizations/:organization/projects', {
-    config: { action: 'read-organization' },
-    schema: {
-      tags: ['projects'],
+export const projects = {
+  list: read(
+    {
       summary: "List an organization's projects",
       params: OrganizationParams,
       querystring: PageQuery,
       response: { 200: pageOf(Project), ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) =>
-      ledger.listProjects(request.params.organization, {
-        limit: numberOrUndefined(request.query.limit),
-        cursor: request.query.cursor,
-      }),
-  });
+    ({ params, query }, { ledger }) =>
+      ledger.listProjects(params.organization, { limit: numberOrUndefined(query.limit), cursor: query.cursor }),
+  ),
 
-  app.put('/v1/organizations/:organization/projects/:project', {
-    config: { action: 'create-project' },
+  put: endpoint({
     schema: {
-      tags: ['projects'],
       summary: 'Create or update a project',
       params: ProjectParams,
       body: TenantBody,
       response: { 200: Project, 201: Project, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request, reply) => {
+    handler: async (request, reply, { ledger }) => {
       const { organization, project } = request.params;
       const result = await ledger.putProject(organization, project, request.body);
       return reply.code(result.created ? 201 : 200).send(result.project);
     },
-  });
+  }),
 
-  app.delete('/v1/organizations/:organization/projects/:project', {
-    config: { action: 'create-project' },
-    schema: {
-      tags: ['projects'],
+  delete: decision(
+    {
       summary: 'Delete a project',
       description:
         'Refused with 409 project-not-empty while the project has live allocations or pending ' +
@@ -171,28 +146,16 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = asyn
       headers: CreateHeaders,
       response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses(400, 401, 404, 409, 422) },
     },
-    handler: async (request, reply) => {
-      const { organization, project } = request.params;
-      return decideOne(ledger, request, reply, build.deleteProject(organization, project, request.query.cascade === 'true'), () => ({
-        status: 204,
-        headers: {},
-        body: undefined,
-      }));
-    },
-  });
+    ({ params, query }) => build.deleteProject(params.organization, params.project, query.cascade === 'true'),
+    deleted,
+  ),
 
-  app.get('/v1/organizations/:organization/projects/:project', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['projects'],
+  get: read(
+    {
       summary: 'Read a project',
       params: ProjectParams,
       response: { 200: Project, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) =>
-      ledger.getProject(request.params.organization, request.params.project),
-  });
+    ({ params }, { ledger }) => ledger.getProject(params.organization, params.project),
+  ),
 };
-
-export const numberOrUndefined = (value: string | undefined) =>
-  value === undefined ? undefined : Number(value);

@@ -1,8 +1,7 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Ledger } from '../../ledger/ledger.js';
-import { etagOf, ifMatchOf } from '../etag.js';
+/** Holds: quota held for a referenced resource until confirmed, released or expired. */
 import { build } from '../../ledger/engine/build.js';
-import { decideOne } from '../mutation.js';
+import { ifMatchOf } from '../etag.js';
+import { decision, numberOrUndefined, read } from '../route.js';
 import {
   DryRunQuery,
   ConfirmBody,
@@ -15,19 +14,12 @@ import {
   problemResponses,
   ProjectParams,
   SubResourceParams,
-} from '../schemas.js';
+} from '../../schemas/index.js';
 import { outcomeOf } from './allocations.js';
-import { numberOrUndefined } from './catalog.js';
 
-const holdOutcome = (status: number) => outcomeOf('holds', status);
-
-export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
-  const collection = '/v1/organizations/:organization/projects/:project/holds';
-
-  app.post(collection, {
-    config: { action: 'allocate' },
-    schema: {
-      tags: ['holds'],
+export const holds = {
+  create: decision(
+    {
       summary: 'Hold quota for a referenced resource until confirmed, released or expired',
       description:
         'A hold counts as used (held) at once, checked against the quotas like an allocation. ' +
@@ -38,49 +30,33 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
       body: HoldBody,
       response: { 201: HoldSchema, ...problemResponses(400, 401, 404, 409, 413, 415, 422) },
     },
-    handler: async (request, reply) => {
-      const { organization, project } = request.params;
-      return decideOne(ledger, request, reply, build.createHold(organization, project, request.body), holdOutcome(201));
-    },
-  });
+    ({ params, body }) => build.createHold(params.organization, params.project, body),
+    outcomeOf('holds', 201),
+  ),
 
-  app.get(collection, {
-    config: { action: 'read' },
-    schema: {
-      tags: ['holds'],
+  list: read(
+    {
       summary: "List a project's pending holds",
       params: ProjectParams,
       querystring: PageQuery,
       response: { 200: pageOf(HoldSchema), ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) => {
-      const { organization, project } = request.params;
-      return ledger.listHolds(organization, project, {
-        limit: numberOrUndefined(request.query.limit),
-        cursor: request.query.cursor,
-      });
-    },
-  });
+    ({ params, query }, { ledger }) =>
+      ledger.listHolds(params.organization, params.project, { limit: numberOrUndefined(query.limit), cursor: query.cursor }),
+  ),
 
-  app.get(`${collection}/:id`, {
-    config: { action: 'read' },
-    schema: {
-      tags: ['holds'],
+  get: read(
+    {
       summary: 'Read a hold, whatever its status',
       params: SubResourceParams,
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request, reply) => {
-      const { organization, project, id } = request.params;
-      const hold = await ledger.getHold(organization, project, id);
-      return reply.header('etag', etagOf(hold.generation)).send(hold);
-    },
-  });
+    ({ params }, { ledger }) => ledger.getHold(params.organization, params.project, params.id),
+    { etag: true },
+  ),
 
-  app.post(`${collection}/:id/confirm`, {
-    config: { action: 'allocate' },
-    schema: {
-      tags: ['holds'],
+  confirm: decision(
+    {
       summary: 'Confirm a hold as an allocation with the same id',
       description:
         'Confirms all that is held, or the listed amounts (never more than held per kind; the ' +
@@ -91,38 +67,32 @@ export const holdRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (
       body: ConfirmBody,
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404, 409, 412, 422) },
     },
-    // The body is optional (confirm all that is held): validate an absent one as {}.
-    // Only an absent one: a JSON `null` is a malformed body and must get a 400.
-    preValidation: async (request) => {
-      if (request.body === undefined) request.body = {};
-    },
-    handler: async (request, reply) => {
+    (request) => {
       const { organization, project, id } = request.params;
-      const ifGeneration = ifMatchOf(request);
-      return decideOne(
-        ledger,
-        request,
-        reply,
-        build.confirmHold(organization, project, id, request.body, ifGeneration),
-        holdOutcome(200),
-      );
+      return build.confirmHold(organization, project, id, request.body, ifMatchOf(request));
     },
-  });
+    outcomeOf('holds', 200),
+    {
+      // The body is optional (confirm all that is held): validate an absent one as {}.
+      // Only an absent one: a JSON `null` is a malformed body and must get a 400.
+      preValidation: async (request) => {
+        if (request.body === undefined) request.body = {};
+      },
+    },
+  ),
 
-  app.post(`${collection}/:id/release`, {
-    config: { action: 'allocate' },
-    schema: {
-      tags: ['holds'],
+  release: decision(
+    {
       summary: 'Release a hold, freeing all it holds',
       params: SubResourceParams,
       querystring: DryRunQuery,
       headers: MutationHeaders,
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404, 409, 412, 422) },
     },
-    handler: async (request, reply) => {
+    (request) => {
       const { organization, project, id } = request.params;
-      const ifGeneration = ifMatchOf(request);
-      return decideOne(ledger, request, reply, build.releaseHold(organization, project, id, ifGeneration), holdOutcome(200));
+      return build.releaseHold(organization, project, id, ifMatchOf(request));
     },
-  });
+    outcomeOf('holds', 200),
+  ),
 };

@@ -1,16 +1,13 @@
 /** Limits: per project, service, resource type and region; configured, active, usage. */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { notFound } from '../../domain/errors.js';
-import type { Ledger } from '../../ledger/ledger.js';
-import { respond } from '../mutation.js';
-import { numberOrUndefined } from './catalog.js';
+import { deleted, numberOrUndefined, ok, read, write } from '../route.js';
 import {
+  CreateHeaders,
   LimitBody,
   LimitParams,
   LimitRegionParams,
   LimitUsageBody,
-  CreateHeaders,
   OrganizationLimitQuery,
   OrganizationParams,
   pageOf,
@@ -18,58 +15,43 @@ import {
   ProjectLimit,
   ProjectLimitRegion,
   ProjectParams,
-} from '../schemas.js';
+} from '../../schemas/index.js';
 
-const base = '/v1/organizations/:organization/projects/:project/limits';
-
-export const limitRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
-  app.get('/v1/organizations/:organization/limits', {
-    config: { action: 'read-organization' },
-    schema: {
-      tags: ['limits'],
+export const limits = {
+  listOfOrganization: read(
+    {
       summary: "List an organization's limits, a page of projects at a time",
-      description: "Every limit of a project is on the same page; `limit` counts projects.",
+      description: 'Every limit of a project is on the same page; `limit` counts projects.',
       params: OrganizationParams,
       querystring: OrganizationLimitQuery,
       response: { 200: pageOf(ProjectLimit), ...problemResponses(400, 401, 403, 404) },
     },
-    handler: async (request) => {
-      const { limit, ...filter } = request.query;
-      return ledger.listOrganizationLimits(request.params.organization, { ...filter, limit: numberOrUndefined(limit) });
+    ({ params, query }, { ledger }) => {
+      const { limit, ...filter } = query;
+      return ledger.listOrganizationLimits(params.organization, { ...filter, limit: numberOrUndefined(limit) });
     },
-  });
+  ),
 
-  app.get(base, {
-    config: { action: 'read' },
-    schema: {
-      tags: ['limits'],
+  list: read(
+    {
       summary: "List a project's limits, per service, resource type and region",
       params: ProjectParams,
       response: { 200: Type.Object({ items: Type.Array(ProjectLimit) }), ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) => ({
-      items: await ledger.listLimits(request.params.organization, request.params.project),
-    }),
-  });
+    async ({ params }, { ledger }) => ({ items: await ledger.listLimits(params.organization, params.project) }),
+  ),
 
-  app.get(`${base}/:service/:resourceType`, {
-    config: { action: 'read' },
-    schema: {
-      tags: ['limits'],
+  get: read(
+    {
       summary: 'Read one limit in every region: configured, active (never below usage), usage',
       params: LimitParams,
       response: { 200: ProjectLimit, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request) => {
-      const { organization, project, service, resourceType } = request.params;
-      return ledger.getLimit(organization, project, service, resourceType);
-    },
-  });
+    ({ params }, { ledger }) => ledger.getLimit(params.organization, params.project, params.service, params.resourceType),
+  ),
 
-  app.put(`${base}/:service/:resourceType`, {
-    config: { action: 'administer' },
-    schema: {
-      tags: ['limits'],
+  set: write(
+    {
       summary: 'Set the configured limit per region',
       description:
         'Regions not listed lose their limit. A region keeps the usage it reported, so its ' +
@@ -80,67 +62,42 @@ export const limitRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
       body: LimitBody,
       response: { 200: ProjectLimit, ...problemResponses(400, 401, 404, 422) },
     },
-    handler: async (request, reply) => {
-      const { organization, project, service, resourceType } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) =>
-          ledger.setLimit(organization, project, service, resourceType, request.body.regions, {
-            ...options,
-            global: request.body.global,
-          }),
-        (limit) => ({ status: 200, headers: {}, body: limit }),
-      );
-    },
-  });
+    ({ params, body }, options, { ledger }) =>
+      ledger.setLimit(params.organization, params.project, params.service, params.resourceType, body.regions, {
+        ...options,
+        global: body.global,
+      }),
+    ok,
+  ),
 
-  app.delete(`${base}/:service/:resourceType`, {
-    config: { action: 'administer' },
-    schema: {
-      tags: ['limits'],
+  delete: write(
+    {
       summary: 'Remove a limit in every region',
       params: LimitParams,
       headers: CreateHeaders,
       response: { 204: { type: 'null', description: 'Removed' }, ...problemResponses(400, 401, 404, 422) },
     },
-    handler: async (request, reply) => {
-      const { organization, project, service, resourceType } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        async (options) => {
-          const { deleted } = await ledger.deleteLimit(organization, project, service, resourceType, options);
-          if (!deleted) throw notFound(`limit ${service}/${resourceType} of project "${project}"`);
-          return deleted;
-        },
-        () => ({ status: 204, headers: {}, body: undefined }),
-      );
+    async ({ params }, options, { ledger }) => {
+      const { organization, project, service, resourceType } = params;
+      const { deleted: found } = await ledger.deleteLimit(organization, project, service, resourceType, options);
+      if (!found) throw notFound(`limit ${service}/${resourceType} of project "${project}"`);
+      return found;
     },
-  });
+    deleted,
+  ),
 
-  app.put(`${base}/:service/:resourceType/regions/:region/usage`, {
-    config: { action: 'report-usage' },
-    schema: {
-      tags: ['limits'],
+  reportUsage: write(
+    {
       summary: "Report a region's usage of a limit (from its host service's tracker)",
       params: LimitRegionParams,
       headers: CreateHeaders,
       body: LimitUsageBody,
       response: { 200: ProjectLimitRegion, ...problemResponses(400, 401, 404, 422) },
     },
-    handler: async (request, reply) => {
-      const { organization, project, service, resourceType, region } = request.params;
-      return respond(
-        ledger,
-        request,
-        reply,
-        (options) =>
-          ledger.reportLimitUsage(organization, project, service, resourceType, region, request.body.usage, options),
-        (entry) => ({ status: 200, headers: {}, body: entry }),
-      );
+    ({ params, body }, options, { ledger }) => {
+      const { organization, project, service, resourceType, region } = params;
+      return ledger.reportLimitUsage(organization, project, service, resourceType, region, body.usage, options);
     },
-  });
+    ok,
+  ),
 };

@@ -1,9 +1,8 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Ledger } from '../../ledger/ledger.js';
+/** Quotas: an organization's, per kind; a project's quotas (cap and guarantee), per kind. */
 import type { ProjectQuotaSet, QuotaSet } from '../../ledger/types.js';
-import { etagOf, ifMatchOf } from '../etag.js';
 import { build } from '../../ledger/engine/build.js';
-import { decideOne } from '../mutation.js';
+import { etagOf, ifMatchOf } from '../etag.js';
+import { decision, read } from '../route.js';
 import {
   ForceQuery,
   MutationHeaders,
@@ -14,7 +13,7 @@ import {
   ProjectQuotas,
   QuotaBody,
   Quotas,
-} from '../schemas.js';
+} from '../../schemas/index.js';
 
 const quotaOutcome = (set: QuotaSet | ProjectQuotaSet) => ({
   status: 200,
@@ -22,26 +21,20 @@ const quotaOutcome = (set: QuotaSet | ProjectQuotaSet) => ({
   body: set,
 });
 
-export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async (app, { ledger }) => {
-  app.get('/v1/organizations/:organization/quotas', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['quotas'],
+export const quotas = {
+  get: read(
+    {
       summary: "Read an organization's quotas and usage, per kind",
       description: 'The ETag is the quota set\'s generation; send it in If-Match when you PUT.',
       params: OrganizationParams,
       response: { 200: Quotas, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request, reply) => {
-      const set = await ledger.getQuotaSet(request.params.organization);
-      return reply.header('etag', etagOf(set.generation)).send(set);
-    },
-  });
+    ({ params }, { ledger }) => ledger.getQuotaSet(params.organization),
+    { etag: true },
+  ),
 
-  app.put('/v1/organizations/:organization/quotas', {
-    config: { action: 'administer' },
-    schema: {
-      tags: ['quotas'],
+  set: decision(
+    {
       summary: "Set an organization's quotas for the listed kinds",
       description:
         'Kinds not listed keep their quota. A quota below current usage is refused ' +
@@ -54,32 +47,26 @@ export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
       body: QuotaBody,
       response: { 200: Quotas, ...problemResponses(400, 401, 404, 409, 412, 422) },
     },
-    handler: async (request, reply) => {
-      const ifGeneration = ifMatchOf(request);
-      const operation = build.setQuotas(request.params.organization, request.body.quotas, request.query.force === 'true', ifGeneration);
-      return decideOne(ledger, request, reply, operation, quotaOutcome);
-    },
-  });
+    (request) =>
+      build.setQuotas(request.params.organization, request.body.quotas, request.query.force === 'true', ifMatchOf(request)),
+    quotaOutcome,
+  ),
+};
 
-  app.get('/v1/organizations/:organization/projects/:project/quotas', {
-    config: { action: 'read' },
-    schema: {
-      tags: ['quotas'],
+export const projectQuotas = {
+  get: read(
+    {
       summary: "Read a project's caps, guarantees and usage, per kind, and what it can still take",
       description: "The ETag is the project's cap-and-guarantee set's generation; send it in If-Match when you PUT.",
       params: ProjectParams,
       response: { 200: ProjectQuotas, ...problemResponses(400, 401, 404) },
     },
-    handler: async (request, reply) => {
-      const set = await ledger.getProjectQuotaSet(request.params.organization, request.params.project);
-      return reply.header('etag', etagOf(set.generation)).send(set);
-    },
-  });
+    ({ params }, { ledger }) => ledger.getProjectQuotaSet(params.organization, params.project),
+    { etag: true },
+  ),
 
-  app.put('/v1/organizations/:organization/projects/:project/quotas', {
-    config: { action: 'partition' },
-    schema: {
-      tags: ['quotas'],
+  set: decision(
+    {
       summary: "Set a project's caps and guarantees for the listed kinds",
       description:
         'Per listed kind, `cap` (the most the project may use) and `guaranteed` (a part of the ' +
@@ -95,11 +82,10 @@ export const quotaRoutes: FastifyPluginAsyncTypebox<{ ledger: Ledger }> = async 
       body: ProjectQuotaBody,
       response: { 200: ProjectQuotas, ...problemResponses(400, 401, 404, 409, 412, 422) },
     },
-    handler: async (request, reply) => {
-      const ifGeneration = ifMatchOf(request);
+    (request) => {
       const { organization, project } = request.params;
-      const operation = build.setProjectQuotas(organization, project, request.body.quotas, request.query.force === 'true', ifGeneration);
-      return decideOne(ledger, request, reply, operation, quotaOutcome);
+      return build.setProjectQuotas(organization, project, request.body.quotas, request.query.force === 'true', ifMatchOf(request));
     },
-  });
+    quotaOutcome,
+  ),
 };
