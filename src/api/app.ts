@@ -186,16 +186,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => api.watchers.close());
   await app.register(async (v1) => {
     installAuth(v1, auth);
-    for (const { method, path, action, tag, endpoint } of table) {
-      v1.route({
-        method,
-        url: path,
-        config: { action },
-        schema: { tags: [tag], ...endpoint.schema },
-        ...(endpoint.bodyLimit === undefined ? {} : { bodyLimit: endpoint.bodyLimit }),
-        ...(endpoint.preValidation === undefined ? {} : { preValidation: endpoint.preValidation }),
-        handler: (request, reply) => endpoint.handler(request as never, reply as never, api),
-      });
+    mountTable(v1, api);
+  });
     }
   });
   const metrics = options.metrics;
@@ -217,6 +209,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(identityCompatRoutes, { ledger: options.ledger, ...auth });
   mountMethodNotAllowed();
   return app;
+}
+
+/** Mounts the route table (routes/table.ts) on the authenticated scope. */
+function mountTable(v1: FastifyInstance, api: Api): void {
+  for (const { method, path, action, tag, endpoint } of table) {
+    v1.route({
+      method,
+      url: path,
+      config: { action },
+      schema: { tags: [tag], ...endpoint.schema },
+      ...(endpoint.bodyLimit === undefined ? {} : { bodyLimit: endpoint.bodyLimit }),
+      ...(endpoint.preValidation === undefined ? {} : { preValidation: endpoint.preValidation }),
+      handler: (request, reply) => endpoint.handler(request as never, reply as never, api),
+    });
+  }
 }
 
 function safeDecode(text: string): string | undefined {

@@ -28,7 +28,6 @@ const maxFunctionLines = 70;
  */
 const oversized: readonly Oversized[] = [
   // Files
-  { path: 'src/api/schemas.ts', lines: 552 },
   { path: 'src/cli/main.ts', lines: 505 },
   { path: 'src/ledger/engine/engine.ts', lines: 447 },
   { path: 'src/ledger/engine/load.ts', lines: 439 },
@@ -37,14 +36,7 @@ const oversized: readonly Oversized[] = [
   // Functions
   { path: 'src/api/app.ts', function: 'buildApp', lines: 137 },
   { path: 'src/api/compat/identity.ts', function: 'identityCompatRoutes', lines: 107 },
-  { path: 'src/api/routes/allocations.ts', function: 'allocationRoutes', lines: 128 },
-  { path: 'src/api/routes/catalog.ts', function: 'catalogRoutes', lines: 168 },
-  { path: 'src/api/routes/holds.ts', function: 'holdRoutes', lines: 105 },
-  { path: 'src/api/routes/journal.ts', function: 'journalRoutes', lines: 94 },
-  { path: 'src/api/routes/journal.ts', function: 'stream', lines: 92 },
-  { path: 'src/api/routes/limits.ts', function: 'limitRoutes', lines: 122 },
-  { path: 'src/api/routes/quotas.ts', function: 'quotaRoutes', lines: 81 },
-  { path: 'src/api/routes/regions.ts', function: 'regionRoutes', lines: 94 },
+  { path: 'src/api/watchers.ts', function: 'stream', lines: 92 },
   { path: 'src/controller/controller.ts', function: 'LimitsController.reconcileOnce', lines: 82 },
   { path: 'src/controller/metrics.ts', function: 'createMetrics', lines: 155 },
   { path: 'src/ledger/engine/envelopes.ts', function: 'deleteProject', lines: 72 },
@@ -63,11 +55,12 @@ const oversized: readonly Oversized[] = [
  */
 const mayImport = {
   domain: [],
+  schemas: ['domain'],
   store: ['domain'],
   limits: ['store', 'domain'],
-  ledger: ['store', 'domain'],
+  ledger: ['schemas', 'store', 'domain'],
   controller: ['ledger', 'domain'],
-  api: ['controller', 'ledger', 'domain'],
+  api: ['controller', 'ledger', 'schemas', 'domain'],
   cli: ['api', 'controller', 'ledger', 'store', 'domain'],
   root: ['ledger', 'store', 'domain'],
 } satisfies Record<string, readonly string[]>;
