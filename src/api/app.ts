@@ -188,8 +188,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     installAuth(v1, auth);
     mountTable(v1, api);
   });
-    }
-  });
   const metrics = options.metrics;
   if (metrics) {
     app.addHook('onResponse', async (request, reply) => {
