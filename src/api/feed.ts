@@ -6,7 +6,7 @@
  * newest of them for streams that are caught up. An idle stream costs a timer and a socket.
  */
 import { journalPageSizeMax, watchPollIntervalMs } from '../domain/constants.js';
-import type { JournalEntry } from '../ledger/journal.js';
+import type { JournalEntry } from '../ledger/journal/journal.js';
 import type { Ledger } from '../ledger/ledger.js';
 
 interface Follower {

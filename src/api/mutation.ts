@@ -18,7 +18,7 @@ import {
   claimKey,
   completeKey,
   type StoredResponse,
-} from '../ledger/idempotency.js';
+} from '../ledger/idempotency/keys.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WriteOptions } from '../ledger/types.js';
 import { assert } from '../domain/assert.js';
@@ -106,7 +106,7 @@ export async function respond<T>(
   const requestHash = hashOf(request);
   const deadline = ledger.clock.nowMs() + idempotencyWaitMsMax;
   for (;;) {
-    const claim = await claimKey(ledger.store, principal, key, requestHash, ledger.clock.nowMs());
+    const claim = await ledger.claimKey(principal, key, requestHash);
     switch (claim.kind) {
       case 'done':
         reply.header('idempotent-replayed', 'true');
@@ -145,13 +145,13 @@ async function runClaimed<T>(
     return toOutcome(result);
   } catch (error) {
     if (!(error instanceof AllotError) || error.code === 'request-in-progress') {
-      await abandonKey(ledger.store, principal, key, token).catch(() => undefined);
+      await ledger.abandonKey(principal, key, token).catch(() => undefined);
       throw error;
     }
     // A refusal wrote nothing; its answer is stored now so a retry gets the same one.
     const { status, body } = problemOf(error, request.url);
     const outcome = { status, headers: { 'content-type': problemContentType }, body };
-    await ledger.store.transaction((tx) => completeKey(tx, principal, key, token, outcome));
+    await ledger.completeKey(principal, key, token, outcome);
     return outcome;
   }
 }

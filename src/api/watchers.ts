@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { journalPageSizeMax, streamRecheckIntervalMs, watchersMax } from '../domain/constants.js';
-import { AllotError, invalid } from '../domain/errors.js';
+import { AllotError } from '../domain/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { JournalFeed } from './feed.js';
 

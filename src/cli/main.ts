@@ -20,6 +20,7 @@ import { systemClock } from '../domain/clock.js';
 import { AllotError } from '../domain/errors.js';
 import { openLedger } from '../ledger/ledger.js';
 import type { CounterValues } from '../ledger/types.js';
+import { openStore } from '../store/open.js';
 import { migrate } from '../store/migrations.js';
 import { defaultDatabase } from '../store/open.js';
 
@@ -30,7 +31,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const loadServer = async () => ({
   ...(await import('../api/app.js')),
   ...(await import('../api/jwt.js')),
-  ...(await import('../ledger/sweeper.js')),
+  ...(await import('../ledger/holds/sweeper.js')),
   ...(await import('../controller/metrics.js')),
 });
 const loadController = () => import('../controller/controller.js');
@@ -172,7 +173,7 @@ program
         }).start()
       : async () => undefined;
     const address = await app.listen({ host: options.host, port: options.port });
-    out(`allot ${apiVersion} listening on ${address} (${ledger.store.engine}); dashboard at ${address}/, docs at ${address}/docs`);
+    out(`allot ${apiVersion} listening on ${address} (${ledger.engineName}); dashboard at ${address}/, docs at ${address}/docs`);
     const stop = async () => {
       await stopController();
       await stopSweeper();
@@ -230,7 +231,7 @@ program
       await ledger.close();
       return;
     }
-    out(`allot controller of region ${options.region} running (${ledger.store.engine})`);
+    out(`allot controller of region ${options.region} running (${ledger.engineName})`);
     const stop = controller.start();
     const shutdown = async () => {
       await stop();
@@ -297,7 +298,7 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]) 
 
 quota
   .command('show')
-  .description("Show an organization's quotas and usage per kind, or with --project a project's envelope")
+  .description("Show an organization's quotas and usage per kind, or with --project a project's quotas (cap and guarantee)")
   .argument('<organization>')
   .option('--project <project>', "show this project's caps, guarantees, usage and what it can still take")
   .option('--json', 'print JSON instead of a table')
@@ -449,10 +450,9 @@ program
   .description('Apply pending schema migrations and exit')
   .addOption(dbOption())
   .action(async (options: { db: string }) => {
-    const ledger = await openLedger({ db: options.db, migrate: false });
-    const applied = await migrate(ledger.store, systemClock.nowMs());
+    const store = openStore(options.db);
+    const applied = await migrate(store, systemClock.nowMs()).finally(() => store.close());
     out(applied.length === 0 ? 'schema is up to date' : `applied migrations ${applied.join(', ')}`);
-    await ledger.close();
   });
 
 program

@@ -17,7 +17,7 @@
  */
 import { controllerIntervalMs, historySampleIntervalMs, hostRequestTimeoutMs } from '../domain/constants.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { HostAccess } from '../ledger/regions.js';
+import type { HostAccess } from '../ledger/limits/regions.js';
 import { rebalance, type MoveTracker, type RegionShare } from './escrow.js';
 import type { ControllerMetrics } from './metrics.js';
 

@@ -7,7 +7,6 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Ledger } from '../ledger/ledger.js';
-import { hostStatusOf } from '../ledger/regions.js';
 
 export interface ControllerMetrics {
   passes: Counter<'region' | 'outcome'>;
@@ -65,25 +64,16 @@ export function createMetrics(ledger: Ledger): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await ledger.store.transaction(
-        (tx) => tx.all<{ organization_id: string; kind: string; used: number }>(
-          'SELECT organization_id, kind, committed + reserved + held AS used FROM quota_counters',
-        ),
-        { readOnly: true },
-      );
-      for (const row of rows) this.set({ organization: row.organization_id, kind: row.kind }, row.used);
+      for (const row of await ledger.usageOfEveryQuota()) this.set({ organization: row.organization, kind: row.kind }, row.used);
     },
   });
   // Both limit gauges from one read per scrape: prom-client collects the metrics of a scrape
   // concurrently, so the second collect joins the read the first one started.
-  type LimitRow = { organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number };
+  type LimitRow = Awaited<ReturnType<Ledger['everyLimitRegion']>>[number];
   let reading: Promise<LimitRow[]> | undefined;
   const limitRows = () => {
-    reading ??= ledger.store
-      .transaction(
-        (tx) => tx.all<LimitRow>('SELECT organization_id, project_id, service, resource_type, region, configured, usage FROM limits'),
-        { readOnly: true },
-      )
+    reading ??= ledger
+      .everyLimitRegion()
       .finally(() => {
         reading = undefined;
       });
@@ -91,10 +81,10 @@ export function createMetrics(ledger: Ledger): Metrics {
   };
   const limitLabels = ['organization', 'project', 'service', 'resource_type', 'region'] as const;
   const labelsOf = (row: LimitRow) => ({
-    organization: row.organization_id,
-    project: row.project_id,
+    organization: row.organization,
+    project: row.project,
     service: row.service,
-    resource_type: row.resource_type,
+    resource_type: row.resourceType,
     region: row.region,
   });
   new Gauge({
@@ -124,16 +114,8 @@ export function createMetrics(ledger: Ledger): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await ledger.store.transaction(
-        (tx) => tx.all<{ region: string; service: string; last_ok_at: number | null; last_error_at: number | null }>(
-          'SELECT region, service, last_ok_at, last_error_at FROM region_hosts',
-        ),
-        { readOnly: true },
-      );
-      const nowMs = ledger.clock.nowMs();
-      for (const row of rows) {
-        const status = hostStatusOf(row, nowMs);
-        this.set({ region: row.region, service: row.service }, status === 'ok' ? 1 : 0);
+      for (const host of await ledger.everyHostStatus()) {
+        this.set({ region: host.region, service: host.service }, host.status === 'ok' ? 1 : 0);
       }
     },
   });

@@ -1,5 +1,5 @@
 import type { Dialect, Executor } from '../store/store.js';
-import type { JournalInput } from './journal.js';
+import type { JournalInput } from './journal/journal.js';
 
 /** What every write inside one transaction needs: the transaction, the time, and who. */
 export interface WriteContext {

@@ -79,11 +79,6 @@ export interface Dialect {
   /** The lock that excludes even key-share lockers (PostgreSQL `FOR UPDATE`). */
   readonly exclusiveRowsSuffix: string;
   /**
-   * `WITH x AS (UPDATE … RETURNING …) INSERT …` runs as one statement (PostgreSQL). Saves a
-   * round trip on the hot path; SQLite has no round trips to save and no such CTEs.
-   */
-  readonly supportsDataModifyingCte: boolean;
-  /**
    * Write transactions of one store run side by side (PostgreSQL: a pool of connections, and
    * row locks decide who waits). SQLite: false, one at a time, queued on its one connection, so
    * more than one writer in flight only waits.

@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, type Executor, type Ledger, type LineInput, type Violation } from '../../src/index.js';
 import type { ErrorCode } from '../../src/domain/errors.js';
-import type { JournalEntry } from '../../src/ledger/journal.js';
+import type { JournalEntry } from '../../src/ledger/journal/journal.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 
 const holdTtlSeconds = 3600;

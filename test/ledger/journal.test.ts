@@ -6,7 +6,7 @@
 // journal is read back and replayed, and compared with the counters and with what succeeded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, type Ledger } from '../../src/index.js';
-import type { JournalEntry } from '../../src/ledger/journal.js';
+import type { JournalEntry } from '../../src/ledger/journal/journal.js';
 import { createTestDatabase, engines, ManualClock, type TestDatabase } from '../support/engines.js';
 import { readAll } from '../support/journal.js';
 

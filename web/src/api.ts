@@ -15,8 +15,8 @@ import type {
   QuotaUsage,
   ResourceKind,
 } from '../../src/ledger/types.js';
-import type { JournalEntry } from '../../src/ledger/journal.js';
-import type { HistorySeries } from '../../src/ledger/history.js';
+import type { JournalEntry } from '../../src/ledger/journal/journal.js';
+import type { HistorySeries } from '../../src/ledger/history/history.js';
 import type { Role } from '../../src/domain/access.js';
 
 export type {
@@ -126,17 +126,17 @@ export class Client {
     });
   }
 
-  setEnvelope(
+  setProjectQuota(
     organization: string,
     project: string,
-    envelope: { kind: string; cap: number | string | null; guaranteed: number | string | null },
+    quota: { kind: string; cap: number | string | null; guaranteed: number | string | null },
     ifMatch: string | null,
     force: boolean,
   ) {
     return this.call<ProjectQuotaSet>(
       'PUT',
       `/v1/organizations/${enc(organization)}/projects/${enc(project)}/quotas${force ? '?force=true' : ''}`,
-      { body: { quotas: [envelope] }, ifMatch },
+      { body: { quotas: [quota] }, ifMatch },
     );
   }
 

@@ -195,11 +195,7 @@ const metadataRowOf = (metadata: AllocationWrite['metadata']): MetadataRow => ({
   tags: metadata.tags ? JSON.stringify(metadata.tags) : null,
 });
 
-const readMetadata = (ledger: Ledger, id: string) =>
-  ledger.store.transaction(
-    (tx) => tx.get<MetadataRow>('SELECT name, description, tags FROM compat_allocation_metadata WHERE allocation_id = ?', [id]),
-    { readOnly: true },
-  );
+const readMetadata = (ledger: Ledger, id: string): Promise<MetadataRow | undefined> => ledger.getAllocationMetadata(id);
 
 const inputOf = (body: AllocationWrite) => ({
   resource: { kind: body.spec.kind, id: body.spec.id },

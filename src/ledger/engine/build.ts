@@ -92,8 +92,8 @@ export const build = {
     inputs: readonly ProjectQuotaInput[],
     force = false,
     ifGeneration?: number,
-  ): Of<'envelope.set'> => ({
-    op: 'envelope.set',
+  ): Of<'project-quota.set'> => ({
+    op: 'project-quota.set',
     organization,
     project,
     inputs: checkProjectQuotaInputs(inputs),

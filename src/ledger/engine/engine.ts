@@ -17,21 +17,13 @@ import type { Clock } from '../../domain/clock.js';
 import { groupOperationsMax, groupQueueMax, groupRetriesMax, idempotencyRetentionMs } from '../../domain/constants.js';
 import { AllotError } from '../../domain/errors.js';
 import type { Store } from '../../store/store.js';
-import type { StoredResponse } from '../idempotency.js';
-import {
-  confirmHold,
-  createAllocation,
-  createHold,
-  deleteAllocation,
-  expireDueHolds,
-  releaseHold,
-  replaceAllocation,
-  type Actor,
-} from './allocations.js';
-import { deleteProject, setProjectQuotas, setQuotas } from './envelopes.js';
+import type { StoredResponse } from '../idempotency/keys.js';
+import type { Actor } from '../allocations/decide.js';
+import { expireDueHolds } from '../holds/decide.js';
+import { decideOperation, planOf } from './decisions.js';
 import { flush, KeyRaced } from './flush.js';
 import { CountersMissing, createCounters, DueHoldsFound, load } from './load.js';
-import { Plan, planOf, type Operation } from './operations.js';
+import { Plan, type Operation } from './operations.js';
 import { idempotencyKey, type WorkingSet } from './working-set.js';
 
 /** How one operation of a decision ended. */
@@ -354,7 +346,7 @@ export class Engine {
       for (const [index, operation] of decision.operations.entries()) {
         const before = ws.savepoint();
         try {
-          outcomes.push({ status: 'applied', value: apply(ws, actor, operation, expired) });
+          outcomes.push({ status: 'applied', value: decideOperation(ws, actor, operation, expired) });
         } catch (error) {
           if (!(error instanceof AllotError)) throw error;
           ws.rollbackTo(before);
@@ -387,32 +379,6 @@ export class Engine {
       });
     }
     return { kind: 'decided', outcomes };
-  }
-}
-
-function apply(ws: WorkingSet, actor: Actor, operation: Operation, expired: ReadonlyMap<string, number>): unknown {
-  const { organization } = operation;
-  switch (operation.op) {
-    case 'allocation.create':
-      return createAllocation(ws, actor, organization, operation.project, operation.id, operation.input, operation.metadata);
-    case 'allocation.replace':
-      return replaceAllocation(ws, actor, organization, operation.project, operation.id, operation.input, operation.ifGeneration, operation.metadata);
-    case 'allocation.delete':
-      return deleteAllocation(ws, actor, organization, operation.project, operation.id, operation.ifGeneration);
-    case 'hold.create':
-      return createHold(ws, actor, organization, operation.project, operation.id, operation.input);
-    case 'hold.confirm':
-      return confirmHold(ws, actor, organization, operation.project, operation.id, operation.lines, operation.ifGeneration);
-    case 'hold.release':
-      return releaseHold(ws, actor, organization, operation.project, operation.id, operation.ifGeneration);
-    case 'quota.set':
-      return setQuotas(ws, actor, organization, operation.inputs, operation.force, operation.ifGeneration);
-    case 'envelope.set':
-      return setProjectQuotas(ws, actor, organization, operation.project, operation.inputs, operation.force, operation.ifGeneration);
-    case 'project.delete':
-      return deleteProject(ws, actor, organization, operation.project, operation.cascade);
-    case 'holds.expire':
-      return { expired: expired.get(organization) ?? 0 };
   }
 }
 

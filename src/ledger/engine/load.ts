@@ -21,7 +21,7 @@ import { expiredHoldsPerDecisionMax } from '../../domain/constants.js';
 import type { Line } from '../../domain/decision.js';
 import type { Dialect, Executor, Statement } from '../../store/store.js';
 import { ensureCounter, ensureProjectCounter } from '../counters.js';
-import type { StoredResponse } from '../idempotency.js';
+import type { StoredResponse } from '../idempotency/keys.js';
 import type { AllocationRow } from '../records.js';
 import type { KindFormat } from '../types.js';
 import type { Plan, ProjectLock } from './operations.js';

@@ -31,7 +31,7 @@ export type Operation =
   | { op: 'hold.confirm'; organization: string; project: string; id: string; lines?: Line[]; ifGeneration?: number }
   | { op: 'hold.release'; organization: string; project: string; id: string; ifGeneration?: number }
   | { op: 'quota.set'; organization: string; inputs: CheckedQuotaInput[]; force: boolean; ifGeneration?: number }
-  | { op: 'envelope.set'; organization: string; project: string; inputs: CheckedProjectQuotaInput[]; force: boolean; ifGeneration?: number }
+  | { op: 'project-quota.set'; organization: string; project: string; inputs: CheckedProjectQuotaInput[]; force: boolean; ifGeneration?: number }
   | { op: 'project.delete'; organization: string; project: string; cascade: boolean }
   | { op: 'holds.expire'; organization: string };
 
@@ -46,14 +46,14 @@ export interface Results {
   'hold.confirm': Hold;
   'hold.release': Hold;
   'quota.set': QuotaSet;
-  'envelope.set': ProjectQuotaSet;
+  'project-quota.set': ProjectQuotaSet;
   'project.delete': { allocations: number; holds: number };
   'holds.expire': { expired: number };
 }
 
 export type ResultOf<O extends Operation> = Results[O['op']];
 
-/** The strongest lock the group's projects need: decisions key-share, envelopes update, deletion excludes. */
+/** The strongest lock the group's projects need: decisions key-share, project quota changes update, deletion excludes. */
 export type ProjectLock = 'key-share' | 'no-key-update' | 'update';
 
 /** What a group must load, under which locks. */
@@ -94,49 +94,5 @@ export class Plan {
     this.kinds.add(kind);
     this.counters.set(`${organization}\u0000${project ?? ''}\u0000${kind}`, { organization, project, kind });
     if (project !== null) this.counter(organization, null, kind);
-  }
-}
-
-/** Registers what `operation` needs in `plan` (the rows its answer may depend on). */
-export function planOf(operation: Operation, plan: Plan): void {
-  plan.organizations.add(operation.organization);
-  switch (operation.op) {
-    case 'allocation.create':
-    case 'hold.create':
-    case 'allocation.replace': {
-      plan.project(operation.organization, operation.project);
-      const { resource, allocations } = operation.input;
-      plan.resource(operation.organization, resource.kind, resource.id);
-      for (const line of allocations) plan.counter(operation.organization, operation.project, line.kind);
-      if (operation.op === 'allocation.replace') plan.records.add(operation.id);
-      return;
-    }
-    case 'allocation.delete':
-    case 'hold.confirm':
-    case 'hold.release':
-      plan.project(operation.organization, operation.project);
-      plan.records.add(operation.id);
-      return;
-    case 'quota.set':
-      plan.allKindsOf.add(operation.organization);
-      for (const input of operation.inputs) plan.counter(operation.organization, null, input.kind);
-      return;
-    case 'envelope.set':
-      plan.project(operation.organization, operation.project);
-      plan.lockProjects('no-key-update');
-      plan.allKindsOf.add(operation.organization);
-      plan.everyKind = true;
-      plan.allProjectCountersOf.set(`${operation.organization}\u0000${operation.project}`, operation);
-      for (const input of operation.inputs) plan.counter(operation.organization, operation.project, input.kind);
-      return;
-    case 'project.delete':
-      plan.project(operation.organization, operation.project);
-      plan.lockProjects('update');
-      plan.projectRecords.set(`${operation.organization}\u0000${operation.project}`, operation);
-      plan.everyKind = true;
-      plan.allProjectCountersOf.set(`${operation.organization}\u0000${operation.project}`, operation);
-      return;
-    case 'holds.expire':
-      return;
   }
 }

@@ -10,8 +10,8 @@
  */
 import { assert } from '../../domain/assert.js';
 import type { Line } from '../../domain/decision.js';
-import type { StoredResponse } from '../idempotency.js';
-import type { JournalAction } from '../journal.js';
+import type { StoredResponse } from '../idempotency/keys.js';
+import type { JournalAction } from '../journal/journal.js';
 import type { AllocationRow } from '../records.js';
 import type { KindFormat } from '../types.js';
 

@@ -111,7 +111,6 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
       keyShareRowsSuffix: ' FOR KEY SHARE',
       lockRowsSuffix: ' FOR NO KEY UPDATE',
       exclusiveRowsSuffix: ' FOR UPDATE',
-      supportsDataModifyingCte: true,
       concurrentWrites: true,
       inList: (column) => `${column} = ANY(?)`,
       list: (values) => values,

@@ -121,7 +121,6 @@ function openConnection(path: string, onClose: () => void): Store {
       keyShareRowsSuffix: '',
       lockRowsSuffix: '',
       exclusiveRowsSuffix: '',
-      supportsDataModifyingCte: false,
       concurrentWrites: false,
       inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
       list: (values) => JSON.stringify(values),

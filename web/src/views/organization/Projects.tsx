@@ -27,8 +27,8 @@ export function ProjectsSection({ session, organization, version, project }: Sec
       project === undefined
         ? await session.client.projects(organization, { cursor: paging.cursor, limit: pageSize })
         : { items: [{ id: project }], nextCursor: null };
-    const envelopes = await Promise.all(page.items.map((project) => session.client.projectQuotas(organization, project.id)));
-    return { page, envelopes };
+    const quotas = await Promise.all(page.items.map((project) => session.client.projectQuotas(organization, project.id)));
+    return { page, quotas };
   }, [session, organization, project, paging.cursor, version]);
   return (
     <section aria-labelledby="projects-heading">
@@ -58,7 +58,7 @@ export function ProjectsSection({ session, organization, version, project }: Sec
                 session={session}
                 organization={organization}
                 project={project.id}
-                envelope={projects.data!.envelopes[index]!}
+                quotas={projects.data!.quotas[index]!}
                 onSaved={projects.reload}
               />
             ))}
@@ -74,11 +74,11 @@ function ProjectRows(props: {
   session: Session;
   organization: string;
   project: string;
-  envelope: Answer<ProjectQuotaSet>;
+  quotas: Answer<ProjectQuotaSet>;
   onSaved: () => void;
 }) {
   const [editing, setEditing] = useState<string | null>(null);
-  const rows = props.envelope.body.quotas;
+  const rows = props.quotas.body.quotas;
   const buttons = useRef(new Map<string, HTMLButtonElement>());
   // Closing the editor gives the focus back to the button that opened it.
   const close = (kind: string) => {
@@ -130,7 +130,7 @@ function ProjectRows(props: {
           editing === row.kind ? (
             <tr key={`${row.kind}-editor`} class="editor">
               <td colSpan={6}>
-                <EnvelopeEditor {...props} row={row} onClose={() => close(row.kind)} />
+                <ProjectQuotaEditor {...props} row={row} onClose={() => close(row.kind)} />
               </td>
             </tr>
           ) : null,
@@ -140,11 +140,11 @@ function ProjectRows(props: {
   );
 }
 
-function EnvelopeEditor(props: {
+function ProjectQuotaEditor(props: {
   session: Session;
   organization: string;
   project: string;
-  envelope: Answer<ProjectQuotaSet>;
+  quotas: Answer<ProjectQuotaSet>;
   row: ProjectQuotaUsage;
   onClose: () => void;
   onSaved: () => void;
@@ -152,7 +152,7 @@ function EnvelopeEditor(props: {
   const { row } = props;
   const fmt = (value: number | null) => formatQuantity(value, row.format);
   // The ETag as the editor opened: a change made meanwhile is refused (412), not overwritten.
-  const [etag, setEtag] = useState(props.envelope.etag);
+  const [etag, setEtag] = useState(props.quotas.etag);
   const [capText, setCapText] = useState(row.cap === null ? '' : String(row.cap));
   const [guaranteeText, setGuaranteeText] = useState(row.guaranteed === 0 ? '' : String(row.guaranteed));
   const cap = parseQuantityField(capText);
@@ -160,7 +160,7 @@ function EnvelopeEditor(props: {
   const saving = useForcibleSave(
     async (force) => {
       if (!cap.ok || !guaranteed.ok) return;
-      await props.session.client.setEnvelope(
+      await props.session.client.setProjectQuota(
         props.organization,
         props.project,
         { kind: row.kind, cap: cap.value, guaranteed: guaranteed.value },
@@ -179,7 +179,7 @@ function EnvelopeEditor(props: {
     [saving.conflict],
   );
   const now = current.data?.body.quotas.find((candidate) => candidate.kind === row.kind);
-  const id = `envelope-${props.project}-${row.kind}`;
+  const id = `project-quota-${props.project}-${row.kind}`;
   return (
     <ForcibleEditor
       saving={saving}

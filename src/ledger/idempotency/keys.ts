@@ -7,9 +7,9 @@
  * original, should it still be running, then fails to store its response and rolls back.
  */
 import { randomUUID } from 'node:crypto';
-import { idempotencyClaimStaleMs, idempotencyRetentionMs } from '../domain/constants.js';
-import { AllotError } from '../domain/errors.js';
-import type { Executor, Store } from '../store/store.js';
+import { idempotencyClaimStaleMs, idempotencyRetentionMs } from '../../domain/constants.js';
+import { AllotError } from '../../domain/errors.js';
+import type { Executor, Store } from '../../store/store.js';
 
 export interface StoredResponse {
   status: number;

@@ -2,18 +2,18 @@
  * Reading allocations: one, or a page of a project's or an organization's live ones. (Their
  * changes are decisions: see engine/.)
  */
-import type { Executor } from '../store/store.js';
+import type { Executor } from '../../store/store.js';
 
-import { decodeCursor, pageOf } from './pages.js';
+import { decodeCursor, pageOf } from '../pages.js';
 import {
   allocationOf,
   readLines,
   readLinesOf,
   readRecord,
   type AllocationRow,
-} from './records.js';
-import { requireOrganization, requireProject } from './tenants.js';
-import type { Allocation, AllocationFilter, Page } from './types.js';
+} from '../records.js';
+import { requireOrganization, requireProject } from '../catalog/tenants.js';
+import type { Allocation, AllocationFilter, Page } from '../types.js';
 
 export async function readAllocation(
   tx: Executor,

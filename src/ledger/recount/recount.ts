@@ -7,12 +7,12 @@
  * `repairOrganization` fixes what it finds with that organization's counters locked, and
  * journals the correction (stored and true values).
  */
-import { shortfallOf } from '../domain/decision.js';
-import type { Executor } from '../store/store.js';
-import type { WriteContext } from './context.js';
-import { journalPageSizeMax } from '../domain/constants.js';
-import { appendJournal, readJournal } from './journal.js';
-import type { CounterDiscrepancy, CounterValues, JournalDiscrepancy } from './types.js';
+import { shortfallOf } from '../../domain/decision.js';
+import type { Executor } from '../../store/store.js';
+import type { WriteContext } from '../context.js';
+import { journalPageSizeMax } from '../../domain/constants.js';
+import { appendJournal, readJournal } from '../journal/journal.js';
+import type { CounterDiscrepancy, CounterValues, JournalDiscrepancy } from '../types.js';
 
 interface SumRow {
   organization_id: string;

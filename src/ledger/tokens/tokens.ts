@@ -3,11 +3,11 @@
  * digest, so a copy of the database lets nobody in. The token is returned once, when made.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { checkScope, roles, type Principal, type Role } from '../domain/access.js';
-import { invalid, notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
-import { isoOf } from './time.js';
-import { checkId } from './validate.js';
+import { checkScope, roles, type Principal, type Role } from '../../domain/access.js';
+import { invalid, notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
+import { isoOf } from '../time.js';
+import { checkId } from '../validate.js';
 
 export interface TokenInput {
   role: Role;

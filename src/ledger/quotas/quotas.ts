@@ -1,9 +1,9 @@
-import { effectiveLimit, limitChangeAllowed, shortfallOf } from '../domain/decision.js';
-import { AllotError, notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
+import { effectiveLimit, limitChangeAllowed, shortfallOf } from '../../domain/decision.js';
+import { AllotError, notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
 
-import { expiredHeldOf } from './holds.js';
-import type { KindFormat, QuotaSet, QuotaSource, QuotaUsage } from './types.js';
+import { expiredHeldOf } from '../holds/reads.js';
+import type { KindFormat, QuotaSet, QuotaSource, QuotaUsage } from '../types.js';
 
 export interface QuotaRow {
   name: string;
@@ -88,13 +88,13 @@ export function quotaUsageOf(row: QuotaRow): QuotaUsage {
 }
 
 /**
- * The refusals of a change to an organization's envelope (its quota, or a project's cap or
+ * The refusals of a change to a bound (an organization's quota, or a project's cap or
  * guarantee), collected over the kinds of one request and thrown together, most severe
  * first: guarantees that would add up to more than the quota (never allowed), then a limit
  * below usage, then usage plus what the guarantees keep back above the quota (both allowed
  * with force, which leaves the kind over limit: only changes that do not raise usage pass).
  */
-export class EnvelopeRefusals {
+export class QuotaChangeRefusals {
   private readonly overGuaranteed: { kind: string; guaranteed: number; quantity: number }[] = [];
   private readonly belowUsage: { kind: string; quantity: number; used: number }[] = [];
   private readonly unavailable: { kind: string; used: number; keptBack: number; quantity: number }[] = [];

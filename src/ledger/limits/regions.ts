@@ -4,13 +4,13 @@
  * project has a primary region (whose controller manages its trackers everywhere) and the
  * regions it is enabled in.
  */
-import { hostStaleAfterMs } from '../domain/constants.js';
-import { AllotError, invalid, notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
-import type { WriteContext } from './context.js';
-import { appendJournal } from './journal.js';
-import { lockProject, requireProject } from './tenants.js';
-import { isoOf } from './time.js';
+import { hostStaleAfterMs } from '../../domain/constants.js';
+import { AllotError, invalid, notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
+import type { WriteContext } from '../context.js';
+import { appendJournal } from '../journal/journal.js';
+import { lockProject, requireProject } from '../catalog/tenants.js';
+import { isoOf } from '../time.js';
 
 export interface RegionHost {
   region: string;

@@ -1,7 +1,7 @@
-import { AllotError, invalid, notFound } from '../domain/errors.js';
-import type { Dialect, Executor } from '../store/store.js';
-import { isoOf } from './time.js';
-import type { KindFormat, ResourceKind } from './types.js';
+import { AllotError, invalid, notFound } from '../../domain/errors.js';
+import type { Dialect, Executor } from '../../store/store.js';
+import { isoOf } from '../time.js';
+import type { KindFormat, ResourceKind } from '../types.js';
 
 interface KindRow {
   name: string;

@@ -5,15 +5,15 @@
  * what is in use never pretends the resources are gone; the gap (active − configured) shows
  * until usage falls back under the configured value.
  */
-import { notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
-import type { WriteContext } from './context.js';
-import { appendJournal } from './journal.js';
-import { requireOrganization, requireProject } from './tenants.js';
-import { decodeCursor, pageOf } from './pages.js';
+import { notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
+import type { WriteContext } from '../context.js';
+import { appendJournal } from '../journal/journal.js';
+import { requireOrganization, requireProject } from '../catalog/tenants.js';
+import { decodeCursor, pageOf } from '../pages.js';
 import { hostStatusOf } from './regions.js';
-import { isoOf } from './time.js';
-import type { Limit, LimitRegion, CheckedLimitRegion, Page } from './types.js';
+import { isoOf } from '../time.js';
+import type { Limit, LimitRegion, CheckedLimitRegion, Page } from '../types.js';
 
 interface HostColumns {
   host_ok_at: number | null;

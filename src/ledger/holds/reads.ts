@@ -4,11 +4,11 @@
  * organizations' expired holds (engine/), so no decision counts one; the sweeper resolves the
  * rest. Reads leave expired holds out whether or not they are resolved yet.
  */
-import { sweepHoldsPerPassMax } from '../domain/constants.js';
-import { notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
+import { sweepHoldsPerPassMax } from '../../domain/constants.js';
+import { notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
 
-import { decodeCursor, pageOf } from './pages.js';
+import { decodeCursor, pageOf } from '../pages.js';
 import {
   holdOf,
   readLines,
@@ -16,9 +16,9 @@ import {
   readRecord,
   wasHold,
   type AllocationRow,
-} from './records.js';
-import { requireProject } from './tenants.js';
-import type { Hold, Page, PageRequest } from './types.js';
+} from '../records.js';
+import { requireProject } from '../catalog/tenants.js';
+import type { Hold, Page, PageRequest } from '../types.js';
 
 /** Organizations that have expired pending holds, for the sweeper. */
 export async function organizationsWithExpiredHolds(tx: Executor, nowMs: number): Promise<string[]> {

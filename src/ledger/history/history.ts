@@ -9,11 +9,11 @@ import {
   historyPointsMax,
   historyRawRetentionMs,
   quantityMax,
-} from '../domain/constants.js';
-import { invalid } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
-import { requireOrganization, requireProject } from './tenants.js';
-import { isoOf } from './time.js';
+} from '../../domain/constants.js';
+import { invalid } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
+import { requireOrganization, requireProject } from '../catalog/tenants.js';
+import { isoOf } from '../time.js';
 
 const hourMs = 60 * 60 * 1000;
 

@@ -1,8 +1,8 @@
-import { notFound } from '../domain/errors.js';
-import type { Dialect, Executor } from '../store/store.js';
-import { decodeCursor, pageOf } from './pages.js';
-import { isoOf } from './time.js';
-import type { Organization, Page, Project } from './types.js';
+import { notFound } from '../../domain/errors.js';
+import type { Dialect, Executor } from '../../store/store.js';
+import { decodeCursor, pageOf } from '../pages.js';
+import { isoOf } from '../time.js';
+import type { Organization, Page, Project } from '../types.js';
 
 interface OrganizationRow {
   id: string;

@@ -5,11 +5,11 @@
  * organization are in commit order (a rolled-back change takes its revision back with it).
  * Different organizations never wait on each other's journal.
  */
-import type { Delta } from '../domain/decision.js';
-import { notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
-import type { WriteContext } from './context.js';
-import { isoOf } from './time.js';
+import type { Delta } from '../../domain/decision.js';
+import { notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
+import type { WriteContext } from '../context.js';
+import { isoOf } from '../time.js';
 
 export type JournalAction =
   | 'quota.set'
@@ -87,31 +87,11 @@ function entryValues(context: WriteContext, input: JournalInput) {
   ];
 }
 
-/**
- * The journal insert as the tail of a data-modifying CTE (PostgreSQL): takes the next
- * revision from the organization's row and writes the entry in one statement. `guard`, if
- * given, is a condition the revision is taken under (e.g. that a counter update matched).
- */
-export function journalCteSql(guard = ''): string {
-  return `next AS (UPDATE organizations SET revision = revision + 1 WHERE id = ?${guard}
-      RETURNING id, revision)
-    INSERT INTO journal (organization_id, revision, project_id, at, principal, action,
-      subject_id, changes, deltas)
-    SELECT next.id, next.revision, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT),
-      CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT) FROM next`;
-}
-
-export function journalCteParams(context: WriteContext, input: JournalInput) {
-  return [input.organization, ...entryValues(context, input)];
-}
-
 async function writeEntry(context: WriteContext, input: JournalInput): Promise<void> {
-  const { tx, dialect } = context;
+  // Two statements on both engines: the writes that are not decisions (the decisions journal
+  // in the group's own writes, engine/flush.ts) are few, so one SQL text serves both.
+  const { tx } = context;
   const values = entryValues(context, input);
-  if (dialect.supportsDataModifyingCte) {
-    await tx.run(`WITH ${journalCteSql()}`, journalCteParams(context, input));
-    return;
-  }
   const row = await tx.get<{ revision: number }>(
     'UPDATE organizations SET revision = revision + 1 WHERE id = ? RETURNING revision',
     [input.organization],

@@ -1,17 +1,17 @@
 /**
- * Project envelopes: per project and kind, a cap (a ceiling on the project's usage; caps may
+ * Project quotas: per project and kind, a cap (a ceiling on the project's usage; caps may
  * add up to more than the organization's quota) and a guarantee (a part of the
  * organization's quota that no other project may take; guarantees never add up to more than
  * the quota). Decisions enforce both through the counters (see counters.ts); this file reads
- * and changes the envelopes, and deletes projects.
+ * and changes the project quotas, and deletes projects.
  */
-import { availableTo, effectiveLimit, shortfallOf } from '../domain/decision.js';
-import { notFound } from '../domain/errors.js';
-import type { Executor } from '../store/store.js';
+import { availableTo, effectiveLimit, shortfallOf } from '../../domain/decision.js';
+import { notFound } from '../../domain/errors.js';
+import type { Executor } from '../../store/store.js';
 
-import { expiredHeldOf } from './holds.js';
-import { requireProject } from './tenants.js';
-import type { KindFormat, ProjectQuotaSet, ProjectQuotaUsage } from './types.js';
+import { expiredHeldOf } from '../holds/reads.js';
+import { requireProject } from '../catalog/tenants.js';
+import type { KindFormat, ProjectQuotaSet, ProjectQuotaUsage } from '../types.js';
 
 export interface ProjectQuotaRow {
   name: string;

@@ -4,9 +4,8 @@
  * sweep at once, since expiries are decisions like any other (`holds.expire`, through the
  * group commit), each hold read under lock and resolved at most once.
  */
-import { sweepIntervalMs } from '../domain/constants.js';
-import { purgeKeys } from './idempotency.js';
-import type { Ledger } from './ledger.js';
+import { sweepIntervalMs } from '../../domain/constants.js';
+import type { Ledger } from '../ledger.js';
 
 const purgeEveryPasses = 60;
 
@@ -23,7 +22,7 @@ export function startSweeper(
     running = (async () => {
       try {
         await ledger.sweepExpiredHolds();
-        if (pass % purgeEveryPasses === 0) await purgeKeys(ledger.store, ledger.clock.nowMs());
+        if (pass % purgeEveryPasses === 0) await ledger.purgeKeys();
       } catch (error) {
         onError(error);
       }
