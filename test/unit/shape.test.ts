@@ -50,8 +50,9 @@ const oversized: readonly Oversized[] = [
 
 /**
  * Top-level folders of src/ (`root`: files directly in src/, i.e. src/index.ts), each with the
- * folders it may import: today's imports, which point one way. api imports controller only for
- * its metrics (controller/metrics.ts); limits (the mixin) builds on store, not on the ledger.
+ * folders it may import: today's imports, which point one way, and ledger → schemas, kept for the
+ * ledger's record types to derive from the wire schemas. api imports controller only for its
+ * metrics (controller/metrics.ts); limits (the mixin) builds on store, not on the ledger.
  */
 const mayImport = {
   domain: [],
