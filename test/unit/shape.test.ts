@@ -34,7 +34,7 @@ const oversized: readonly Oversized[] = [
   { path: 'src/ledger/ledger.ts', lines: 836 },
   { path: 'src/limits/mixin.ts', lines: 450 },
   // Functions
-  { path: 'src/api/app.ts', function: 'buildApp', lines: 137 },
+  { path: 'src/api/app.ts', function: 'buildApp', lines: 133 },
   { path: 'src/api/compat/identity.ts', function: 'identityCompatRoutes', lines: 107 },
   { path: 'src/api/watchers.ts', function: 'stream', lines: 92 },
   { path: 'src/controller/controller.ts', function: 'LimitsController.reconcileOnce', lines: 82 },
