@@ -34,7 +34,7 @@ const oversized: readonly Oversized[] = [
   { path: 'src/ledger/ledger.ts', lines: 836 },
   { path: 'src/limits/mixin.ts', lines: 450 },
   // Functions
-  { path: 'src/api/app.ts', function: 'buildApp', lines: 137 },
+  { path: 'src/api/app.ts', function: 'buildApp', lines: 133 },
   { path: 'src/api/compat/identity.ts', function: 'identityCompatRoutes', lines: 107 },
   { path: 'src/api/watchers.ts', function: 'stream', lines: 92 },
   { path: 'src/controller/controller.ts', function: 'LimitsController.reconcileOnce', lines: 82 },
@@ -50,8 +50,9 @@ const oversized: readonly Oversized[] = [
 
 /**
  * Top-level folders of src/ (`root`: files directly in src/, i.e. src/index.ts), each with the
- * folders it may import: today's imports, which point one way. api imports controller only for
- * its metrics (controller/metrics.ts); limits (the mixin) builds on store, not on the ledger.
+ * folders it may import: today's imports, which point one way, and ledger → schemas, kept for the
+ * ledger's record types to derive from the wire schemas. api imports controller only for its
+ * metrics (controller/metrics.ts); limits (the mixin) builds on store, not on the ledger.
  */
 const mayImport = {
   domain: [],
