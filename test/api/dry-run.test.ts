@@ -43,7 +43,7 @@ describe.each(engines)('dry runs on %s', (engine) => {
     shown: await snapshot(api.app),
     journal: (await send(api.app, { method: 'GET', url: `${base}/journal?tail=1` })).json.lastRevision,
     holds: (await send(api.app, { method: 'GET', url: `${web}/holds` })).json,
-    envelope: (await send(api.app, { method: 'GET', url: `${web}/quotas` })).json,
+    projectQuota: (await send(api.app, { method: 'GET', url: `${web}/quotas` })).json,
     counters: await api.test.ledger.verifyCounters(),
   });
 

@@ -259,7 +259,7 @@ async function checkState(m: World, r: Real): Promise<void> {
         expect(normalizeActual(gone as never), `getProjectQuotaSet(${organization}, ${project}) of a deleted project`).toEqual({ ok: false, code: 'not-found' });
         continue;
       }
-      const envelope = (await r.ledger.getProjectQuotaSet(organization, project)).quotas
+      const projectQuota = (await r.ledger.getProjectQuotaSet(organization, project)).quotas
         .filter((q) => m.ref.kinds.has(q.kind))
         .map(({ kind, cap, guaranteed, committed, reserved, held, used, available, overCap }) => ({
           kind,
@@ -272,10 +272,10 @@ async function checkState(m: World, r: Real): Promise<void> {
           available,
           overCap,
         }));
-      expect(envelope, `getProjectQuotaSet(${organization}, ${project}) at +${elapsed(m, r)} ms`).toEqual(
+      expect(projectQuota, `getProjectQuotaSet(${organization}, ${project}) at +${elapsed(m, r)} ms`).toEqual(
         m.ref.projectQuotasOf(organization, project),
       );
-      for (const quota of envelope) {
+      for (const quota of projectQuota) {
         if (quota.cap !== null && !m.ref.isForcedOverCap(organization, project, quota.kind)) {
           expect(quota.used, `cap of ${organization}/${project}/${quota.kind}`).toBeLessThanOrEqual(quota.cap);
         }
@@ -929,8 +929,8 @@ class AdvanceClock implements fc.AsyncCommand<World, Real> {
  * (for a guarantee) to the most the organization's limit leaves for it, so they land just
  * below, at or above the edges.
  */
-type EnvelopeSpec = null | { absolute: number } | { usage: number } | { room: number };
-const envelopeSpec: fc.Arbitrary<EnvelopeSpec> = fc.oneof(
+type ProjectQuotaSpec = null | { absolute: number } | { usage: number } | { room: number };
+const projectQuotaSpec: fc.Arbitrary<ProjectQuotaSpec> = fc.oneof(
   { arbitrary: fc.constant(null), weight: 2 },
   { arbitrary: fc.nat(12).map((absolute) => ({ absolute })), weight: 1 },
   { arbitrary: fc.integer({ min: -1, max: 2 }).map((usage) => ({ usage })), weight: 2 },
@@ -941,7 +941,7 @@ class SetProjectQuotas implements fc.AsyncCommand<World, Real> {
   constructor(
     readonly organization: number,
     readonly project: number,
-    readonly entries: { kind: number; cap: EnvelopeSpec; guaranteed: EnvelopeSpec }[],
+    readonly entries: { kind: number; cap: ProjectQuotaSpec; guaranteed: ProjectQuotaSpec }[],
     readonly force: boolean,
     readonly unknownKind: boolean,
   ) {}
@@ -955,8 +955,8 @@ class SetProjectQuotas implements fc.AsyncCommand<World, Real> {
       if (inputs.some((input) => input.kind === kind)) continue;
       const used = m.ref.projectUsedOf(organization, project, kind);
       const limit = m.ref.limitOf(organization, kind);
-      const othersGuaranteed = m.ref.guaranteedOf(organization, kind) - m.ref.envelopeOf(organization, project, kind).guaranteed;
-      const resolve = (spec: EnvelopeSpec) =>
+      const othersGuaranteed = m.ref.guaranteedOf(organization, kind) - m.ref.projectQuotaOf(organization, project, kind).guaranteed;
+      const resolve = (spec: ProjectQuotaSpec) =>
         spec === null
           ? null
           : 'absolute' in spec
@@ -1319,7 +1319,7 @@ const setProjectQuotas = fc
   .tuple(
     organizationIndex,
     fc.nat(1),
-    fc.uniqueArray(fc.record({ kind: kindIndex, cap: envelopeSpec, guaranteed: envelopeSpec }), {
+    fc.uniqueArray(fc.record({ kind: kindIndex, cap: projectQuotaSpec, guaranteed: projectQuotaSpec }), {
       minLength: 1,
       maxLength: 2,
       selector: (entry) => entry.kind,
@@ -1404,7 +1404,7 @@ const commands = fc.commands(
 
 const setup = fc.record({
   /**
-   * Give every project a counter row of every kind up front (an envelope with no cap and no
+   * Give every project a counter row of every kind up front (a project quota with no cap and no
    * guarantee). PostgreSQL decides in one statement only for a project that already has the
    * kind's row; without it the general path runs. Runs with and without cover both.
    */

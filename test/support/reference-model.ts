@@ -29,7 +29,7 @@
  *   (currentGeneration), except a delete of an already-deleted allocation ({deleted: false}).
  * - Journal: every committed change appends one entry (quota.set, allocation.created/updated/
  *   deleted, hold.created/confirmed/released/expired) to its organization's journal.
- * - Project envelopes: per project and kind a cap (null: none) and a guarantee (0: none). A
+ * - Project project quotas: per project and kind a cap (null: none) and a guarantee (0: none). A
  *   change raising project P's usage of a kind by delta > 0 must keep P within its cap
  *   (scope "project"), the organization within its limit (scope "organization"), and the
  *   organization's usage plus what the other projects' guarantees keep back unused
@@ -141,7 +141,7 @@ export interface Unavailable {
   quantity: number;
 }
 
-export interface Envelope {
+export interface ProjectQuota {
   cap: number | null;
   guaranteed: number;
 }
@@ -235,7 +235,7 @@ export class ReferenceModel {
   /** Organization -> the journal entries it should have, oldest first. */
   private readonly journals = new Map<string, ModelJournalEntry[]>();
   /** `${organization}/${project}/${kind}` -> the project's cap and guarantee. */
-  private readonly envelopes = new Map<string, Envelope>();
+  private readonly projectQuotas = new Map<string, ProjectQuota>();
   /** `${organization}/${project}/${kind}` for kinds a forced cap left over it. */
   private readonly forcedOverCap = new Set<string>();
   /** `${organization}/${kind}` where a forced change left usage plus unused guarantees over the limit. */
@@ -400,21 +400,21 @@ export class ReferenceModel {
     return committed + reserved + held;
   }
 
-  envelopeOf(organization: string, project: string, kind: string): Envelope {
-    return this.envelopes.get(`${organization}/${project}/${kind}`) ?? { cap: null, guaranteed: 0 };
+  projectQuotaOf(organization: string, project: string, kind: string): ProjectQuota {
+    return this.projectQuotas.get(`${organization}/${project}/${kind}`) ?? { cap: null, guaranteed: 0 };
   }
 
   /** Projects of the organization with a guarantee of the kind (deleted ones have none). */
   private guaranteedProjects(organization: string, kind: string): string[] {
     return [...(this.projects.get(organization) ?? [])].filter(
-      (project) => this.envelopeOf(organization, project, kind).guaranteed > 0,
+      (project) => this.projectQuotaOf(organization, project, kind).guaranteed > 0,
     );
   }
 
   /** The sum of the projects' guarantees of the kind. */
   guaranteedOf(organization: string, kind: string): number {
     return this.guaranteedProjects(organization, kind).reduce(
-      (sum, project) => sum + this.envelopeOf(organization, project, kind).guaranteed,
+      (sum, project) => sum + this.projectQuotaOf(organization, project, kind).guaranteed,
       0,
     );
   }
@@ -424,7 +424,7 @@ export class ReferenceModel {
     return this.guaranteedProjects(organization, kind)
       .filter((project) => project !== except)
       .reduce((sum, project) => {
-        const { guaranteed } = this.envelopeOf(organization, project, kind);
+        const { guaranteed } = this.projectQuotaOf(organization, project, kind);
         return sum + Math.max(0, guaranteed - this.projectUsedOf(organization, project, kind));
       }, 0);
   }
@@ -434,7 +434,7 @@ export class ReferenceModel {
    * frees its own lines); Infinity when nothing limits it.
    */
   roomOf(organization: string, project: string, kind: string, ownUsed = 0): number {
-    const { cap } = this.envelopeOf(organization, project, kind);
+    const { cap } = this.projectQuotaOf(organization, project, kind);
     const byCap = cap === null ? Infinity : cap - (this.projectUsedOf(organization, project, kind) - ownUsed);
     const limit = this.limitOf(organization, kind);
     const byOrganization =
@@ -447,7 +447,7 @@ export class ReferenceModel {
   /** What getProjectQuotaSet should report (sorted by kind). */
   projectQuotasOf(organization: string, project: string): ModelProjectQuota[] {
     return [...this.kinds.keys()].sort().map((kind) => {
-      const { cap, guaranteed } = this.envelopeOf(organization, project, kind);
+      const { cap, guaranteed } = this.projectQuotaOf(organization, project, kind);
       const { committed, reserved, held } = this.projectUsageOf(organization, project, kind);
       const used = committed + reserved + held;
       const quantity = this.quotas.get(`${organization}/${kind}`) ?? this.kinds.get(kind) ?? null;
@@ -469,7 +469,7 @@ export class ReferenceModel {
   /** True while a forced cap keeps the project's kind over it. */
   isForcedOverCap(organization: string, project: string, kind: string): boolean {
     const key = `${organization}/${project}/${kind}`;
-    const { cap } = this.envelopeOf(organization, project, kind);
+    const { cap } = this.projectQuotaOf(organization, project, kind);
     if (this.forcedOverCap.has(key) && (cap === null || this.projectUsedOf(organization, project, kind) <= cap)) {
       this.forcedOverCap.delete(key);
     }
@@ -594,7 +594,7 @@ export class ReferenceModel {
     const refusals = new Refusals();
     for (const input of [...inputs].sort(byKind)) {
       const { kind } = input;
-      const before = this.envelopeOf(organization, project, kind);
+      const before = this.projectQuotaOf(organization, project, kind);
       const guaranteed = input.guaranteed ?? 0;
       const projectUsed = this.projectUsedOf(organization, project, kind);
       refusals.cap(kind, input.cap, projectUsed, force);
@@ -616,7 +616,7 @@ export class ReferenceModel {
     this.settle(organization);
     for (const input of inputs) {
       const key = `${organization}/${project}/${input.kind}`;
-      this.envelopes.set(key, { cap: input.cap, guaranteed: input.guaranteed ?? 0 });
+      this.projectQuotas.set(key, { cap: input.cap, guaranteed: input.guaranteed ?? 0 });
       if (input.cap !== null && this.projectUsedOf(organization, project, input.kind) > input.cap) this.forcedOverCap.add(key);
       this.noteForced(organization, input.kind);
     }
@@ -647,8 +647,8 @@ export class ReferenceModel {
         this.journal(organization, 'hold.released', id);
       }
     }
-    for (const key of [...this.envelopes.keys()]) {
-      if (key.startsWith(`${organization}/${project}/`)) this.envelopes.delete(key);
+    for (const key of [...this.projectQuotas.keys()]) {
+      if (key.startsWith(`${organization}/${project}/`)) this.projectQuotas.delete(key);
     }
     for (const key of [...this.forcedOverCap]) {
       if (key.startsWith(`${organization}/${project}/`)) this.forcedOverCap.delete(key);
@@ -872,7 +872,7 @@ export class ReferenceModel {
       const delta = sum(after) - sum(before);
       if (delta <= 0) continue;
       const projectUsed = this.projectUsedOf(organization, project, kind);
-      const { cap } = this.envelopeOf(organization, project, kind);
+      const { cap } = this.projectQuotaOf(organization, project, kind);
       if (cap !== null && projectUsed + delta > cap) {
         violations.push({ kind, scope: 'project', requested: delta, used: projectUsed, limit: cap });
       }
@@ -891,7 +891,7 @@ export class ReferenceModel {
 }
 
 /**
- * The refusals of an envelope change, collected over its kinds and answered most severe
+ * The refusals of a project quota change, collected over its kinds and answered most severe
  * first: guarantees above the limit, then a limit below usage (a quota's, or a cap below the
  * project's usage), then usage plus unused guarantees above the limit.
  */

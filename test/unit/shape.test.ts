@@ -31,7 +31,6 @@ const oversized: readonly Oversized[] = [
   { path: 'src/cli/main.ts', lines: 505 },
   { path: 'src/ledger/engine/engine.ts', lines: 447 },
   { path: 'src/ledger/engine/load.ts', lines: 439 },
-  { path: 'src/ledger/ledger.ts', lines: 836 },
   { path: 'src/limits/mixin.ts', lines: 450 },
   // Functions
   { path: 'src/api/app.ts', function: 'buildApp', lines: 133 },
@@ -39,10 +38,10 @@ const oversized: readonly Oversized[] = [
   { path: 'src/api/watchers.ts', function: 'stream', lines: 92 },
   { path: 'src/controller/controller.ts', function: 'LimitsController.reconcileOnce', lines: 82 },
   { path: 'src/controller/metrics.ts', function: 'createMetrics', lines: 155 },
-  { path: 'src/ledger/engine/envelopes.ts', function: 'deleteProject', lines: 72 },
+  { path: 'src/ledger/catalog/decide.ts', function: 'deleteProject', lines: 72 },
   { path: 'src/ledger/engine/flush.ts', function: 'flush', lines: 175 },
   { path: 'src/ledger/engine/load.ts', function: 'firstQueries', lines: 129 },
-  { path: 'src/ledger/limits.ts', function: 'writeLimit', lines: 85 },
+  { path: 'src/ledger/limits/limits.ts', function: 'writeLimit', lines: 85 },
   { path: 'src/limits/plugin.ts', function: 'limitsAdminRoutes', lines: 75 },
   { path: 'src/store/postgres/store.ts', function: 'openPostgresStore', lines: 128 },
   { path: 'src/store/sqlite/store.ts', function: 'openConnection', lines: 114 },
@@ -229,6 +228,18 @@ interface Measured {
   lines: number;
 }
 
+/**
+ * A function whose body is only an object of methods, `(core) => ({ a() {…}, b() {…} })`: a
+ * concern's methods bound to the ledger's core (src/ledger/<concern>/index.ts). It is a module of
+ * methods, not one function: its methods are measured, each on its own.
+ */
+function isFactoryOfMethods(node: ts.Node): boolean {
+  if (!ts.isArrowFunction(node)) return false;
+  let body: ts.Node = node.body;
+  while (ts.isParenthesizedExpression(body)) body = body.expression;
+  return ts.isObjectLiteralExpression(body) && body.properties.every((p) => ts.isMethodDeclaration(p));
+}
+
 /** Every function-like node with a body, named after the functions it sits in. */
 function functionsOf(source: Source): Measured[] {
   const { file } = source;
@@ -236,7 +247,7 @@ function functionsOf(source: Source): Measured[] {
   const seen = new Map<string, number>();
   const visit = (node: ts.Node, outer: string[]): void => {
     let inside = outer;
-    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body && !isFactoryOfMethods(node)) {
       let name = [...outer, functionName(node as ts.FunctionLikeDeclaration, file)].join(' > ');
       const count = (seen.get(name) ?? 0) + 1;
       seen.set(name, count);

@@ -2,7 +2,7 @@
 // output or wall-clock reads in the sources, no leftover FIXMEs, and every error code both
 // implemented and documented. Method: read the source files and docs/api.md (the errors table).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { errorCodes } from '../../src/domain/errors.js';
@@ -30,6 +30,16 @@ describe('tidy', () => {
     const offenders = sources
       .filter((file) => !allowed.includes(file.path))
       .filter((file) => pattern.test(file.text))
+      .map((file) => file.path);
+    expect(offenders).toEqual([]);
+  });
+
+  it('runs SQL on the ledger\'s tables only inside src/ledger (others ask the ledger)', () => {
+    // The mixin (src/limits) keeps its own tables in the host's database; the store opens them all.
+    const owners = ['src/ledger/', 'src/store/', 'src/limits/'].map((prefix) => prefix.split('/').join(sep));
+    const offenders = sources
+      .filter((file) => !owners.some((prefix) => file.path.startsWith(prefix)))
+      .filter((file) => /\bledger\.store\b|\.transaction\(\s*(async\s*)?\(?tx\b/.test(file.text))
       .map((file) => file.path);
     expect(offenders).toEqual([]);
   });

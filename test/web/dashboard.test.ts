@@ -212,7 +212,7 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     await shot('org-admin');
   });
 
-  it("a project-member sees its project's envelope and allocations, and nothing of its siblings", async () => {
+  it("a project-member sees its project's quotas and allocations, and nothing of its siblings", async () => {
     await signIn(memberToken);
     await page.getByRole('heading', { name: 'Project web' }).waitFor();
     await bar(/^web GPUs: 4 used of 10/).waitFor();

@@ -1,4 +1,4 @@
-// Goal: project envelopes are kept by the database, not by a process: with several server
+// Goal: project project quotas are kept by the database, not by a process: with several server
 // processes on one database, no project takes another project's guarantee, the organization
 // never goes over its quota, and a project deleted with cascade gives its guarantee back.
 // Method: two `allot serve` processes on the same database (a PostgreSQL schema, and a SQLite
@@ -30,7 +30,7 @@ function violationOf(response: Response) {
   return violation as { kind: string; scope: string; requested: number; used: number; limit: number };
 }
 
-describe.each(engines)('project envelopes across two server processes on %s', (engine) => {
+describe.each(engines)('project project quotas across two server processes on %s', (engine) => {
   let database: TestDatabase;
   let servers: ServerProcess[] = [];
   let urls: [string, string];
@@ -58,9 +58,9 @@ describe.each(engines)('project envelopes across two server processes on %s', (e
       expect((await call(via(i), 'PUT', `/v1/organizations/acme/projects/${project}`, {})).status).toBe(201);
     }
     expect((await call(a, 'PUT', '/v1/organizations/acme/quotas', { quotas: [{ kind: 'gpus', quantity: 60 }] })).status).toBe(200);
-    const envelope = await call(b, 'PUT', '/v1/organizations/acme/projects/g/quotas', { quotas: [{ kind: 'gpus', guaranteed: 20 }] });
-    expect(envelope.status).toBe(200);
-    expect(gpusOf(envelope.json)).toMatchObject({ cap: null, guaranteed: 20, used: 0, available: 60 });
+    const projectQuota = await call(b, 'PUT', '/v1/organizations/acme/projects/g/quotas', { quotas: [{ kind: 'gpus', guaranteed: 20 }] });
+    expect(projectQuota.status).toBe(200);
+    expect(gpusOf(projectQuota.json)).toMatchObject({ cap: null, guaranteed: 20, used: 0, available: 60 });
     for (let i = 0; i < 5; i += 1) {
       expect((await call(via(i), 'POST', '/v1/organizations/acme/projects/g/allocations', allocation(`g-seed-${i}`))).status).toBe(201);
     }

@@ -1,4 +1,4 @@
-// Goal: project envelopes hold under any interleaving: no project takes another project's
+// Goal: project project quotas hold under any interleaving: no project takes another project's
 // guarantee, no project goes past its cap, no organization past its quota, the guarantees never
 // add up to more than the quota, and a project deleted with cascade keeps nothing — with
 // decisions, guarantee and cap changes, quota cuts and deletions racing each other.
@@ -10,7 +10,7 @@
 // in the middle of the races check the invariants while they run; afterwards the ledger's own
 // reads, a model of the successful operations, the recount (verifyCounters) and the journal
 // replay (verifyJournal) agree, and replaying the journal entry by entry shows that no
-// committed state, however short-lived, broke an envelope.
+// committed state, however short-lived, broke a project quota.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllotError, openLedger, type Executor, type Ledger, type LineInput, type Violation } from '../../src/index.js';
 import type { ErrorCode } from '../../src/domain/errors.js';
@@ -132,11 +132,11 @@ async function expectSamplesPassed(samples: Promise<unknown>[]) {
  * sum within the quota, usage plus what the guarantees keep back within the quota, every
  * project within its cap, and the derived numbers (freeForAnyProject, available) as specified.
  */
-async function expectEnvelopesHold(ledger: Ledger, organization: string, projects: string[]) {
+async function expectProjectQuotasHold(ledger: Ledger, organization: string, projects: string[]) {
   const set = await ledger.getQuotaSet(organization);
-  const envelopes = await Promise.all(projects.map((project) => ledger.getProjectQuotaSet(organization, project)));
+  const projectQuotas = await Promise.all(projects.map((project) => ledger.getProjectQuotaSet(organization, project)));
   for (const quota of set.quotas) {
-    const perProject = envelopes.map((envelope) => envelope.quotas.find((q) => q.kind === quota.kind)!);
+    const perProject = projectQuotas.map((projectQuota) => projectQuota.quotas.find((q) => q.kind === quota.kind)!);
     expect(quota.quantity).not.toBeNull();
     const limit = quota.quantity!;
     const shortfall = sum(perProject.map((p) => shortfallOf(p.guaranteed, p.used)));
@@ -170,13 +170,13 @@ async function journalOf(ledger: Ledger, organization: string, after = 0): Promi
 
 /**
  * Replays an organization's journal (its revisions are in commit order: each change takes the
- * next revision under the organization's row lock, held to commit) and checks the envelope
+ * next revision under the organization's row lock, held to commit) and checks the project quota
  * invariants after every entry, so a state that was broken only for a moment is caught too.
  * Returns one line per broken invariant (empty: every committed state was within bounds).
  */
 function brokenStates(entries: JournalEntry[], kindDefault: (kind: string) => number | null): string[] {
   const quota = new Map<string, number | null>();
-  const envelope = new Map<string, { cap: number | null; guaranteed: number }>();
+  const projectQuota = new Map<string, { cap: number | null; guaranteed: number }>();
   const used = new Map<string, number>();
   const key = (project: string, kind: string) => `${project}\u0000${kind}`;
   const limitOf = (kind: string) => (quota.has(kind) ? quota.get(kind)! : null) ?? kindDefault(kind) ?? Number.MAX_SAFE_INTEGER;
@@ -190,11 +190,11 @@ function brokenStates(entries: JournalEntry[], kindDefault: (kind: string) => nu
       }
     } else if (entry.action === 'project-quota.set') {
       for (const change of entry.changes.quotas as { kind: string; after: { cap: number | null; guaranteed: number } }[]) {
-        envelope.set(key(entry.project!, change.kind), change.after);
+        projectQuota.set(key(entry.project!, change.kind), change.after);
         touched.add(change.kind);
       }
     } else if (entry.action === 'project.deleted') {
-      for (const k of [...envelope.keys()]) if (k.startsWith(`${entry.project}\u0000`)) envelope.delete(k);
+      for (const k of [...projectQuota.keys()]) if (k.startsWith(`${entry.project}\u0000`)) projectQuota.delete(k);
     }
     for (const delta of entry.deltas) {
       const k = key(entry.project!, delta.kind);
@@ -207,11 +207,11 @@ function brokenStates(entries: JournalEntry[], kindDefault: (kind: string) => nu
       let guaranteed = 0;
       let shortfall = 0;
       const projects = new Set(
-        [...used.keys(), ...envelope.keys()].filter((k) => k.endsWith(`\u0000${kind}`)).map((k) => k.split('\u0000')[0]!),
+        [...used.keys(), ...projectQuota.keys()].filter((k) => k.endsWith(`\u0000${kind}`)).map((k) => k.split('\u0000')[0]!),
       );
       for (const project of projects) {
         const u = used.get(key(project, kind)) ?? 0;
-        const e = envelope.get(key(project, kind)) ?? { cap: null, guaranteed: 0 };
+        const e = projectQuota.get(key(project, kind)) ?? { cap: null, guaranteed: 0 };
         organizationUsed += u;
         guaranteed += e.guaranteed;
         shortfall += shortfallOf(e.guaranteed, u);
@@ -235,7 +235,7 @@ async function lastRevision(ledger: Ledger, organization: string): Promise<numbe
   return entries.length === 0 ? 0 : entries[entries.length - 1]!.revision;
 }
 
-describe.each(engines)('project envelopes under concurrency on %s', (engine) => {
+describe.each(engines)('project project quotas under concurrency on %s', (engine) => {
   let database: TestDatabase;
   let ledgers: Ledger[] = [];
   const on = (i: number) => ledgers[i % ledgers.length]!;
@@ -310,11 +310,11 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
     }
 
     expect(gpusOf(await first.getQuotas(organization))).toMatchObject({ used: 90, free: 10, guaranteed: 30, freeForAnyProject: 0, overLimit: false });
-    const envelopes = await Promise.all(others.map((p) => first.getProjectQuotaSet(organization, p)));
-    expect(sum(envelopes.map((e) => e.quotas.find((q) => q.kind === 'gpus')!.used))).toBe(70);
-    for (const envelope of envelopes) expect(envelope.quotas.find((q) => q.kind === 'gpus')!.available).toBe(0);
-    const guardedEnvelope = await first.getProjectQuotaSet(organization, guarded);
-    expect(guardedEnvelope.quotas.find((q) => q.kind === 'gpus')).toMatchObject({
+    const projectQuotas = await Promise.all(others.map((p) => first.getProjectQuotaSet(organization, p)));
+    expect(sum(projectQuotas.map((e) => e.quotas.find((q) => q.kind === 'gpus')!.used))).toBe(70);
+    for (const projectQuota of projectQuotas) expect(projectQuota.quotas.find((q) => q.kind === 'gpus')!.available).toBe(0);
+    const guardedProjectQuota = await first.getProjectQuotaSet(organization, guarded);
+    expect(guardedProjectQuota.quotas.find((q) => q.kind === 'gpus')).toMatchObject({
       used: 20,
       guaranteed: 30,
       available: 10,
@@ -358,10 +358,10 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
       const [refusal] = await Promise.allSettled([first.createAllocation(organization, project, gpus(`full-${project}`))]);
       expect(violationsOf(refusal!)).toEqual([{ kind: 'gpus', scope: 'organization', requested: 1, used: 100, limit: 100 }]);
     }
-    await expectEnvelopesHold(first, organization, [...others, guarded]);
+    await expectProjectQuotasHold(first, organization, [...others, guarded]);
     expect(await first.verifyCounters()).toEqual([]);
     expect(await first.verifyJournal()).toEqual([]);
-    // No committed state, however short-lived, broke an envelope (kind defaults are 0 here).
+    // No committed state, however short-lived, broke a project quota (kind defaults are 0 here).
     expect(brokenStates(await journalOf(first, organization), () => 0)).toEqual([]);
   });
 
@@ -430,14 +430,14 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
     expect(quotas.find((q) => q.kind === 'cpus')).toMatchObject({ used: 20 });
     const listed = await first.listAllocations(organization, 'c1', { limit: 1000 });
     expect(listed.items).toHaveLength(25);
-    await expectEnvelopesHold(first, organization, ['c1', 'c2', 'c3']);
+    await expectProjectQuotasHold(first, organization, ['c1', 'c2', 'c3']);
     expect(await first.verifyCounters()).toEqual([]);
     expect(await first.verifyJournal()).toEqual([]);
-    // No committed state, however short-lived, broke an envelope (kind defaults are 0 here).
+    // No committed state, however short-lived, broke a project quota (kind defaults are 0 here).
     expect(brokenStates(await journalOf(first, organization), () => 0)).toEqual([]);
   });
 
-  it('keeps every envelope invariant while guarantees, caps and quota cuts race with decisions', async () => {
+  it('keeps every project quota invariant while guarantees, caps and quota cuts race with decisions', async () => {
     const organization = 'mixed';
     const projects = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];
     const kinds = ['cpus', 'gpus'] as const;
@@ -475,7 +475,7 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
       };
       const ops: Op[] = [];
       const samples: Promise<unknown>[] = [];
-      const envelopeRefusals: ErrorCode[] = ['quota-below-usage', 'guarantee-unavailable', 'guarantees-exceed-quota'];
+      const projectQuotaRefusals: ErrorCode[] = ['quota-below-usage', 'guarantee-unavailable', 'guarantees-exceed-quota'];
       for (let i = 0; i < 90; i += 1) {
         const ledger = on(i + round);
         const project = pick(projects);
@@ -551,9 +551,9 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
           const cap = random() < 0.4 ? null : (4 + Math.floor(random() * 36)) * scale;
           const guaranteed = Math.min(Math.floor(random() * 22) * scale, cap ?? Number.MAX_SAFE_INTEGER);
           ops.push({
-            name: 'envelope',
+            name: 'project quota',
             result: ledger.setProjectQuotaSet(organization, project, [{ kind, cap, guaranteed }]),
-            allowed: envelopeRefusals,
+            allowed: projectQuotaRefusals,
           });
         } else {
           const kind = pick(kinds);
@@ -561,7 +561,7 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
           ops.push({
             name: 'quota',
             result: ledger.setQuotas(organization, [{ kind, quantity }]),
-            allowed: envelopeRefusals,
+            allowed: projectQuotaRefusals,
           });
         }
         if (i % 15 === 7) {
@@ -597,11 +597,11 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
 
       // Quiescent: the ledger's reads satisfy every invariant, and each project's usage is
       // exactly what the successful operations add up to (no refused change left a trace).
-      await expectEnvelopesHold(on(round), organization, projects);
+      await expectProjectQuotasHold(on(round), organization, projects);
       for (const project of projects) {
-        const envelope = await on(round + 1).getProjectQuotaSet(organization, project);
+        const projectQuota = await on(round + 1).getProjectQuotaSet(organization, project);
         for (const kind of kinds) {
-          const quota = envelope.quotas.find((q) => q.kind === kind)!;
+          const quota = projectQuota.quotas.find((q) => q.kind === kind)!;
           expect(
             { committed: quota.committed, reserved: quota.reserved, held: quota.held },
             `${project}/${kind} after round ${round}`,
@@ -612,15 +612,15 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
     }
     // The races really exercised both sides of each rule.
     expect(successesSeen.get('create') ?? 0).toBeGreaterThan(0);
-    expect(successesSeen.get('envelope') ?? 0).toBeGreaterThan(0);
+    expect(successesSeen.get('project quota') ?? 0).toBeGreaterThan(0);
     expect(successesSeen.get('quota') ?? 0).toBeGreaterThan(0);
     expect(refusalsSeen.get('quota-exceeded') ?? 0).toBeGreaterThan(0);
     expect(await ledgers[0]!.verifyJournal()).toEqual([]);
-    // No committed state, however short-lived, broke an envelope (kind defaults are 0 here).
+    // No committed state, however short-lived, broke a project quota (kind defaults are 0 here).
     expect(brokenStates(await journalOf(ledgers[0]!, organization), () => 0)).toEqual([]);
   });
 
-  it('deletes a project with cascade while creates, holds and envelope changes race in it', async () => {
+  it('deletes a project with cascade while creates, holds and project quota changes race in it', async () => {
     const organization = 'del';
     const doomed = 'doomed';
     const bystander = 'bystander';
@@ -652,7 +652,7 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
       }
       const startRevision = await lastRevision(first, organization);
 
-      type Op = { kind: 'create' | 'hold' | 'confirm' | 'release' | 'envelope' | 'bystander' | 'delete'; result: Promise<unknown> };
+      type Op = { kind: 'create' | 'hold' | 'confirm' | 'release' | 'project quota' | 'bystander' | 'delete'; result: Promise<unknown> };
       const ops: Op[] = [];
       const samples: Promise<unknown>[] = [];
       for (let i = 0; i < 100; i += 1) {
@@ -678,7 +678,7 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
           );
         } else {
           ops.push({
-            kind: 'envelope',
+            kind: 'project quota',
             result: ledger.setProjectQuotaSet(organization, doomed, [{ kind: 'gpus', cap: 80, guaranteed: 20 + (i % 10) }]),
           });
         }
@@ -772,7 +772,7 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
     expect(doomedGranted).toBeGreaterThan(0);
     expect(doomedNotFound).toBeGreaterThan(0);
 
-    // The revived project is empty and free of the old envelope.
+    // The revived project is empty and free of the old project quota.
     await first.putProject(organization, doomed, {});
     expect((await first.listAllocations(organization, doomed, { limit: 1000 })).items).toEqual([]);
     expect((await first.listHolds(organization, doomed, { limit: 1000 })).items).toEqual([]);
@@ -783,7 +783,7 @@ describe.each(engines)('project envelopes under concurrency on %s', (engine) => 
     });
     expect(await first.verifyCounters()).toEqual([]);
     expect(await first.verifyJournal()).toEqual([]);
-    // No committed state, however short-lived, broke an envelope (kind defaults are 0 here).
+    // No committed state, however short-lived, broke a project quota (kind defaults are 0 here).
     expect(brokenStates(await journalOf(first, organization), () => 0)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-// Goal: project envelopes (caps and guarantees) do over HTTP exactly what the spec promises.
+// Goal: project project quotas (caps and guarantees) do over HTTP exactly what the spec promises.
 // GET/PUT …/projects/{project}/quotas list every kind (sorted) with cap, guaranteed, usage,
 // `available` and `overCap`, with an ETag honoured by If-Match (412) and Idempotency-Key
 // replays; quantity strings become exact integers and a left-out or null cap/guarantee means
@@ -98,7 +98,7 @@ type RequestStep = ApiCase & {
 };
 type Step = RequestStep | { name: string; advanceMs: number } | { name: string; run: () => Promise<void> };
 
-describe.each(engines)('project envelopes API on %s', (engine) => {
+describe.each(engines)('project project quotas API on %s', (engine) => {
   let api: ClockedApi;
   const ids: Record<string, string> = {};
   const tokens: Record<string, { id: string; token: string }> = {};
@@ -143,7 +143,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   const orgUsage = (organization: string, expected: Record<string, Record<string, unknown>>, name?: string) =>
     usageCase(organization, expected, name ?? `GET ${organization} quotas: ${JSON.stringify(expected)}`);
 
-  const putEnvelope = (
+  const putProjectQuota = (
     organization: string,
     project: string,
     quotas: unknown[],
@@ -292,7 +292,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
       ram: { quantity: Ti, guaranteed: 0, freeForAnyProject: Ti },
     }),
     projectUsage('acme', 'b', { gpus: { cap: null, guaranteed: 0, available: 90 } }, "b can take 90: a's guarantee keeps back 10"),
-    putEnvelope(
+    putProjectQuota(
       'acme',
       'a',
       [{ kind: 'ram', cap: '2Ti', guaranteed: '1Gi' }],
@@ -305,14 +305,14 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
     ),
     orgUsage('acme', { ram: { quantity: Ti, guaranteed: Gi, freeForAnyProject: Ti - Gi } }),
     projectUsage('acme', 'b', { ram: { available: Ti - Gi } }),
-    putEnvelope(
+    putProjectQuota(
       'acme',
       'a',
       [{ kind: 'ram', cap: '1Gi' }],
       { ram: { cap: Gi, guaranteed: 0, available: Gi } },
       { name: 'PUT ram with cap "1Gi" and no guaranteed → the guarantee is removed (absent = none)' },
     ),
-    putEnvelope(
+    putProjectQuota(
       'acme',
       'a',
       [{ kind: 'ram', cap: null, guaranteed: null }, { kind: 'cpu' }],
@@ -385,7 +385,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
       name: 'Idempotency-Key: a retry replays the 200 (body, ETag) and changes nothing; another body → 422',
       run: async () => {
         const request = (cap: number) =>
-          call(api.app, 'PUT', pq('acme', 'a'), { quotas: [{ kind: 'gpus', cap, guaranteed: 10 }] }, { 'idempotency-key': 'envelope-1' });
+          call(api.app, 'PUT', pq('acme', 'a'), { quotas: [{ kind: 'gpus', cap, guaranteed: 10 }] }, { 'idempotency-key': 'project quota-1' });
         const revision = await lastRevisionOf(api.app, 'acme');
         const first = await request(45);
         expect(first.status, first.text).toBe(200);
@@ -562,7 +562,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // The worked example (ex: gpus quota 100; a guaranteed 30).
   const example: Step[] = [
-    putEnvelope('ex', 'a', [{ kind: 'gpus', guaranteed: 30 }], { gpus: { cap: null, guaranteed: 30, available: 100 } }),
+    putProjectQuota('ex', 'a', [{ kind: 'gpus', guaranteed: 30 }], { gpus: { cap: null, guaranteed: 30, available: 100 } }),
     orgUsage('ex', { gpus: { quantity: 100, used: 0, free: 100, guaranteed: 30, freeForAnyProject: 70 } }),
     projectUsage('ex', 'b', { gpus: { available: 70 } }, 'b can take 70'),
     { name: 'a allocates 10', method: 'POST', url: allocs('ex', 'a'), body: allocation('ex-a1', gpus(10)), status: 201, json: remember('exA1') },
@@ -612,7 +612,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // Caps (caps: gpus quota 20; p cap 10).
   const capsSteps: Step[] = [
-    putEnvelope('caps', 'p', [{ kind: 'gpus', cap: 10 }], { gpus: { cap: 10, guaranteed: 0, available: 10 } }),
+    putProjectQuota('caps', 'p', [{ kind: 'gpus', cap: 10 }], { gpus: { cap: 10, guaranteed: 0, available: 10 } }),
     orgUsage('caps', { gpus: { guaranteed: 0, freeForAnyProject: 20 } }, 'a cap guarantees nothing: freeForAnyProject stays 20'),
     { name: 'p holds 8', method: 'POST', url: holdsOf('caps', 'p'), body: hold('caps-h1', gpus(8)), status: 201, json: remember('capsH1') },
     projectUsage('caps', 'p', { gpus: { held: 8, used: 8, committed: 0, reserved: 0, available: 2, overCap: false } }),
@@ -640,8 +640,8 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
     denied('replacing r2 8 → 9 → 409 project, requested 1 (the difference), used 10, limit 10', `${allocs('caps', 'p')}/ID:capsR2`, allocation('caps-r2', gpus(9)), [
       { kind: 'gpus', scope: 'project', requested: 1, used: 10, limit: 10 },
     ], 'PUT'),
-    putEnvelope('caps', 'q', [{ kind: 'gpus', cap: 5 }], { gpus: { cap: 5, available: 5 } }),
-    putEnvelope('caps', 'r', [{ kind: 'gpus', guaranteed: 6 }], { gpus: { guaranteed: 6, available: 10 } }),
+    putProjectQuota('caps', 'q', [{ kind: 'gpus', cap: 5 }], { gpus: { cap: 5, available: 5 } }),
+    putProjectQuota('caps', 'r', [{ kind: 'gpus', guaranteed: 6 }], { gpus: { guaranteed: 6, available: 10 } }),
     orgUsage('caps', { gpus: { used: 10, free: 10, guaranteed: 6, freeForAnyProject: 4 } }),
     projectUsage('caps', 'q', { gpus: { cap: 5, available: 4 } }, 'q can take min(5, 20 - 10 - 6) = 4'),
     denied('q allocates 12 → 409 naming two levels: project (used 0, limit 5) and organization (used 10, limit 20)', allocs('caps', 'q'), allocation('caps-q0', gpus(12)), [
@@ -685,7 +685,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
       problem: 'quota-below-usage',
       refused: true,
     },
-    putEnvelope('caps', 'p', [{ kind: 'gpus', cap: 7 }], { gpus: { cap: 7, used: 10, overCap: true, available: 0 } }, { force: true }),
+    putProjectQuota('caps', 'p', [{ kind: 'gpus', cap: 7 }], { gpus: { cap: 7, used: 10, overCap: true, available: 0 } }, { force: true }),
     lastEntry(
       'caps',
       {
@@ -728,7 +728,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // Guarantee refusals (gu: gpus quota 50).
   const guSteps: Step[] = [
-    putEnvelope('gu', 'x', [{ kind: 'gpus', guaranteed: 30 }], { gpus: { guaranteed: 30, available: 50 } }),
+    putProjectQuota('gu', 'x', [{ kind: 'gpus', guaranteed: 30 }], { gpus: { guaranteed: 30, available: 50 } }),
     orgUsage('gu', { gpus: { guaranteed: 30, freeForAnyProject: 20 } }),
     {
       name: 'y guaranteed 21: sum 51 > 50 → 409 guarantees-exceed-quota',
@@ -750,13 +750,13 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
       refused: true,
       json: (body) => expect(body.overGuaranteed).toEqual([{ kind: 'gpus', guaranteed: 51, quantity: 50 }]),
     },
-    putEnvelope('gu', 'y', [{ kind: 'gpus', guaranteed: 20 }], { gpus: { guaranteed: 20, available: 20 } }, { name: 'y guaranteed 20: sum exactly 50 → 200' }),
+    putProjectQuota('gu', 'y', [{ kind: 'gpus', guaranteed: 20 }], { gpus: { guaranteed: 20, available: 20 } }, { name: 'y guaranteed 20: sum exactly 50 → 200' }),
     orgUsage('gu', { gpus: { guaranteed: 50, freeForAnyProject: 0, free: 50 } }),
     projectUsage('gu', 'z', { gpus: { available: 0 } }, 'z can take nothing'),
     denied('z allocates 1 → 409 guarantees (used 0, limit 0)', allocs('gu', 'z'), allocation('gu-z0', gpus(1)), [
       { kind: 'gpus', scope: 'guarantees', requested: 1, used: 0, limit: 0 },
     ]),
-    putEnvelope('gu', 'y', [{ kind: 'gpus', guaranteed: 5 }], { gpus: { guaranteed: 5 } }, { name: 'lowering y to 5 → 200' }),
+    putProjectQuota('gu', 'y', [{ kind: 'gpus', guaranteed: 5 }], { gpus: { guaranteed: 5 } }, { name: 'lowering y to 5 → 200' }),
     orgUsage('gu', { gpus: { guaranteed: 35, freeForAnyProject: 15 } }),
     { name: 'z allocates 15 → 201', method: 'POST', url: allocs('gu', 'z'), body: allocation('gu-z1', gpus(15)), status: 201 },
     orgUsage('gu', { gpus: { used: 15, guaranteed: 35, freeForAnyProject: 0 } }),
@@ -808,7 +808,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
         expect(await everything(api.app)).toEqual(before);
       },
     },
-    putEnvelope(
+    putProjectQuota(
       'gu',
       'y',
       [{ kind: 'gpus', guaranteed: 6 }],
@@ -818,8 +818,8 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
     ),
     orgUsage('gu', { gpus: { used: 15, free: 35, guaranteed: 36, freeForAnyProject: 0 } }),
     projectUsage('gu', 'x', { gpus: { guaranteed: 30, available: 29 } }, 'x can take 50 - 15 - 6 = 29'),
-    putEnvelope('gu', 'y', [{ kind: 'gpus', guaranteed: 10 }], { gpus: { guaranteed: 10 } }, { force: true, name: 'y forced up to 10 (15 + 40 = 55 > 50)' }),
-    putEnvelope(
+    putProjectQuota('gu', 'y', [{ kind: 'gpus', guaranteed: 10 }], { gpus: { guaranteed: 10 } }, { force: true, name: 'y forced up to 10 (15 + 40 = 55 > 50)' }),
+    putProjectQuota(
       'gu',
       'y',
       [{ kind: 'gpus', guaranteed: 8 }],
@@ -850,8 +850,8 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // Org quota PUT against guarantees (oq: gpus 100; m guaranteed 40, n guaranteed 20 using 10, o using 30).
   const oqSteps: Step[] = [
-    putEnvelope('oq', 'm', [{ kind: 'gpus', guaranteed: 40 }], { gpus: { guaranteed: 40 } }),
-    putEnvelope('oq', 'n', [{ kind: 'gpus', guaranteed: 20 }], { gpus: { guaranteed: 20 } }),
+    putProjectQuota('oq', 'm', [{ kind: 'gpus', guaranteed: 40 }], { gpus: { guaranteed: 40 } }),
+    putProjectQuota('oq', 'n', [{ kind: 'gpus', guaranteed: 20 }], { gpus: { guaranteed: 20 } }),
     { name: 'n allocates 10', method: 'POST', url: allocs('oq', 'n'), body: allocation('oq-n1', gpus(10)), status: 201 },
     { name: 'o allocates 30', method: 'POST', url: allocs('oq', 'o'), body: allocation('oq-o1', gpus(30)), status: 201 },
     orgUsage('oq', { gpus: { quantity: 100, used: 40, free: 60, guaranteed: 60, freeForAnyProject: 10 } }),
@@ -932,9 +932,9 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // Kind defaults (seats default 10; dflt has no explicit seats quota, dflt2 has 100).
   const defaults: Step[] = [
-    putEnvelope('dflt', 's', [{ kind: 'seats', guaranteed: 6 }], { seats: { guaranteed: 6, available: 10 } }),
+    putProjectQuota('dflt', 's', [{ kind: 'seats', guaranteed: 6 }], { seats: { guaranteed: 6, available: 10 } }),
     orgUsage('dflt', { seats: { quantity: 10, source: 'default', guaranteed: 6, freeForAnyProject: 4 } }),
-    putEnvelope('dflt2', 's', [{ kind: 'seats', guaranteed: 50 }], { seats: { guaranteed: 50, available: 100 } }),
+    putProjectQuota('dflt2', 's', [{ kind: 'seats', guaranteed: 50 }], { seats: { guaranteed: 50, available: 100 } }),
     {
       name: "lowering seats' default to 5 below dflt's guarantees 6 → 409 guarantees-exceed-quota naming dflt",
       method: 'PUT',
@@ -960,7 +960,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // Project deletion (del: gpus quota 50; doomed cap 40 guaranteed 20).
   const deletion: Step[] = [
-    putEnvelope('del', 'doomed', [{ kind: 'gpus', cap: 40, guaranteed: 20 }], { gpus: { cap: 40, guaranteed: 20, available: 40 } }),
+    putProjectQuota('del', 'doomed', [{ kind: 'gpus', cap: 40, guaranteed: 20 }], { gpus: { cap: 40, guaranteed: 20, available: 40 } }),
     newToken('memberDoomed', { role: 'project-member', organization: 'del', project: 'doomed' }),
     { ...projectUsage('del', 'doomed', {}, 'the project-member token works'), as: 'memberDoomed' },
     { name: 'doomed allocates 5', method: 'POST', url: allocs('del', 'doomed'), body: allocation('del-1', gpus(5)), status: 201, json: remember('del1') },
@@ -1091,7 +1091,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
         for (const token of others) expect(token.revokedAt, token.id).toBeNull();
       },
     },
-    putEnvelope('del', 'other', [{ kind: 'gpus', guaranteed: 35 }], { gpus: { guaranteed: 35, available: 50 } }, { name: 'the freed guarantee lets other take 35 → 200' }),
+    putProjectQuota('del', 'other', [{ kind: 'gpus', guaranteed: 35 }], { gpus: { guaranteed: 35, available: 50 } }, { name: 'the freed guarantee lets other take 35 → 200' }),
     orgUsage('del', { gpus: { used: 0, guaranteed: 35, freeForAnyProject: 15 } }),
     { name: 'PUT the same project id again → 201 (a fresh project)', method: 'PUT', url: base('del', 'doomed'), body: {}, status: 201 },
     {
@@ -1156,7 +1156,7 @@ describe.each(engines)('project envelopes API on %s', (engine) => {
   // ---------------------------------------------------------------------------------------
   // Expired holds (exp: gpus quota 20; g guaranteed 10).
   const expiry: Step[] = [
-    putEnvelope('exp', 'g', [{ kind: 'gpus', guaranteed: 10 }], { gpus: { guaranteed: 10, available: 20 } }),
+    putProjectQuota('exp', 'g', [{ kind: 'gpus', guaranteed: 10 }], { gpus: { guaranteed: 10, available: 20 } }),
     { name: 'g holds 15 for 60 s', method: 'POST', url: holdsOf('exp', 'g'), body: hold('exp-g', gpus(15), 60), status: 201 },
     { name: 'h holds 3 for 60 s', method: 'POST', url: holdsOf('exp', 'h'), body: hold('exp-h', gpus(3), 60), status: 201 },
     projectUsage('exp', 'g', { gpus: { held: 15, used: 15, available: 2 } }),

@@ -50,7 +50,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
         resource: { kind: 'server', id: 'b1' },
         allocations: [{ kind: 'gpus', committed: 4, reserved: 0 }],
       });
-      // A second organization whose envelope only the bad-options case below touches.
+      // A second organization whose project quota only the bad-options case below touches.
       await ledger.putOrganization('solo', {});
       await ledger.putProject('solo', 'p', {});
       await ledger.setQuotas('solo', [{ kind: 'gpus', quantity: 50 }]);
@@ -210,7 +210,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
       const batch = await ledger.getProjectQuotaSet('acme', 'batch');
       expect(batch.generation).toBe(2);
       expect(rowOf(batch, 'gpus')).toMatchObject({ cap: 3, used: 4, available: 0, overCap: true });
-      // Kinds not named keep their envelope.
+      // Kinds not named keep their project quota.
       expect(rowOf(batch, 'cpu')).toMatchObject({ cap: 2000 });
       // Over its cap, the project cannot grow.
       const growing = ledger.createAllocation('acme', 'batch', {
@@ -268,7 +268,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
     });
   });
 
-  it('refuses --project with neither --cap nor --guaranteed instead of clearing the envelope', async () => {
+  it('refuses --project with neither --cap nor --guaranteed instead of clearing the project quota', async () => {
     const before = await withLedger((ledger) => ledger.getProjectQuotaSet('solo', 'p'));
     expect(rowOf(before, 'gpus')).toMatchObject({ cap: 10, guaranteed: 5 });
     // Nothing to set was named: this must be refused, not read as "no cap, no guarantee".
@@ -356,7 +356,7 @@ describe.each(engines)('allot quota and project commands on %s', (engine) => {
       expect((await ledger.listProjects('acme')).items.map((p) => p.id)).toEqual(['batch']);
       expect(await ledger.verifyCounters()).toEqual([]);
       expect(await ledger.verifyJournal()).toEqual([]);
-      // The id can be used again: a fresh project with no envelope.
+      // The id can be used again: a fresh project with no project quota.
       await ledger.putProject('acme', 'web', {});
       expect(rowOf(await ledger.getProjectQuotaSet('acme', 'web'), 'gpus')).toMatchObject({
         cap: null,
