@@ -1,4 +1,4 @@
-// Goal: project project quotas (caps and guarantees) do over HTTP exactly what the spec promises.
+// Goal: project quotas (caps and guarantees) do over HTTP exactly what the spec promises.
 // GET/PUT …/projects/{project}/quotas list every kind (sorted) with cap, guaranteed, usage,
 // `available` and `overCap`, with an ETag honoured by If-Match (412) and Idempotency-Key
 // replays; quantity strings become exact integers and a left-out or null cap/guarantee means
@@ -98,7 +98,7 @@ type RequestStep = ApiCase & {
 };
 type Step = RequestStep | { name: string; advanceMs: number } | { name: string; run: () => Promise<void> };
 
-describe.each(engines)('project project quotas API on %s', (engine) => {
+describe.each(engines)('project quotas API on %s', (engine) => {
   let api: ClockedApi;
   const ids: Record<string, string> = {};
   const tokens: Record<string, { id: string; token: string }> = {};
@@ -385,7 +385,7 @@ describe.each(engines)('project project quotas API on %s', (engine) => {
       name: 'Idempotency-Key: a retry replays the 200 (body, ETag) and changes nothing; another body → 422',
       run: async () => {
         const request = (cap: number) =>
-          call(api.app, 'PUT', pq('acme', 'a'), { quotas: [{ kind: 'gpus', cap, guaranteed: 10 }] }, { 'idempotency-key': 'project quota-1' });
+          call(api.app, 'PUT', pq('acme', 'a'), { quotas: [{ kind: 'gpus', cap, guaranteed: 10 }] }, { 'idempotency-key': 'project-quota-1' });
         const revision = await lastRevisionOf(api.app, 'acme');
         const first = await request(45);
         expect(first.status, first.text).toBe(200);

@@ -1,4 +1,4 @@
-// Goal: project project quotas hold under any interleaving: no project takes another project's
+// Goal: project quotas hold under any interleaving: no project takes another project's
 // guarantee, no project goes past its cap, no organization past its quota, the guarantees never
 // add up to more than the quota, and a project deleted with cascade keeps nothing — with
 // decisions, guarantee and cap changes, quota cuts and deletions racing each other.
@@ -235,7 +235,7 @@ async function lastRevision(ledger: Ledger, organization: string): Promise<numbe
   return entries.length === 0 ? 0 : entries[entries.length - 1]!.revision;
 }
 
-describe.each(engines)('project project quotas under concurrency on %s', (engine) => {
+describe.each(engines)('project quotas under concurrency on %s', (engine) => {
   let database: TestDatabase;
   let ledgers: Ledger[] = [];
   const on = (i: number) => ledgers[i % ledgers.length]!;
@@ -551,7 +551,7 @@ describe.each(engines)('project project quotas under concurrency on %s', (engine
           const cap = random() < 0.4 ? null : (4 + Math.floor(random() * 36)) * scale;
           const guaranteed = Math.min(Math.floor(random() * 22) * scale, cap ?? Number.MAX_SAFE_INTEGER);
           ops.push({
-            name: 'project quota',
+            name: 'project-quota',
             result: ledger.setProjectQuotaSet(organization, project, [{ kind, cap, guaranteed }]),
             allowed: projectQuotaRefusals,
           });
@@ -612,7 +612,7 @@ describe.each(engines)('project project quotas under concurrency on %s', (engine
     }
     // The races really exercised both sides of each rule.
     expect(successesSeen.get('create') ?? 0).toBeGreaterThan(0);
-    expect(successesSeen.get('project quota') ?? 0).toBeGreaterThan(0);
+    expect(successesSeen.get('project-quota') ?? 0).toBeGreaterThan(0);
     expect(successesSeen.get('quota') ?? 0).toBeGreaterThan(0);
     expect(refusalsSeen.get('quota-exceeded') ?? 0).toBeGreaterThan(0);
     expect(await ledgers[0]!.verifyJournal()).toEqual([]);
@@ -652,7 +652,7 @@ describe.each(engines)('project project quotas under concurrency on %s', (engine
       }
       const startRevision = await lastRevision(first, organization);
 
-      type Op = { kind: 'create' | 'hold' | 'confirm' | 'release' | 'project quota' | 'bystander' | 'delete'; result: Promise<unknown> };
+      type Op = { kind: 'create' | 'hold' | 'confirm' | 'release' | 'project-quota' | 'bystander' | 'delete'; result: Promise<unknown> };
       const ops: Op[] = [];
       const samples: Promise<unknown>[] = [];
       for (let i = 0; i < 100; i += 1) {
@@ -678,7 +678,7 @@ describe.each(engines)('project project quotas under concurrency on %s', (engine
           );
         } else {
           ops.push({
-            kind: 'project quota',
+            kind: 'project-quota',
             result: ledger.setProjectQuotaSet(organization, doomed, [{ kind: 'gpus', cap: 80, guaranteed: 20 + (i % 10) }]),
           });
         }

@@ -28,7 +28,7 @@ const rowOf = <T extends { kind: string }>(rows: readonly T[], kind: string): T 
   return row!;
 };
 
-describe.each(engines)('project project quota recount on %s', (engine) => {
+describe.each(engines)('project quota recount on %s', (engine) => {
   it('(a, d) verifyCounters and verifyJournal find nothing after a mixed workload', async () => {
     const clock = new ManualClock();
     const test = await openTestLedger(engine, clock);

@@ -1,4 +1,4 @@
-// Goal: project project quotas are kept by the database, not by a process: with several server
+// Goal: project quotas are kept by the database, not by a process: with several server
 // processes on one database, no project takes another project's guarantee, the organization
 // never goes over its quota, and a project deleted with cascade gives its guarantee back.
 // Method: two `allot serve` processes on the same database (a PostgreSQL schema, and a SQLite
@@ -30,7 +30,7 @@ function violationOf(response: Response) {
   return violation as { kind: string; scope: string; requested: number; used: number; limit: number };
 }
 
-describe.each(engines)('project project quotas across two server processes on %s', (engine) => {
+describe.each(engines)('project quotas across two server processes on %s', (engine) => {
   let database: TestDatabase;
   let servers: ServerProcess[] = [];
   let urls: [string, string];

@@ -29,7 +29,7 @@
  *   (currentGeneration), except a delete of an already-deleted allocation ({deleted: false}).
  * - Journal: every committed change appends one entry (quota.set, allocation.created/updated/
  *   deleted, hold.created/confirmed/released/expired) to its organization's journal.
- * - Project project quotas: per project and kind a cap (null: none) and a guarantee (0: none). A
+ * - Project quotas: per project and kind a cap (null: none) and a guarantee (0: none). A
  *   change raising project P's usage of a kind by delta > 0 must keep P within its cap
  *   (scope "project"), the organization within its limit (scope "organization"), and the
  *   organization's usage plus what the other projects' guarantees keep back unused
