@@ -13,12 +13,7 @@ import {
   idempotencyWaitMsMax,
 } from '../domain/constants.js';
 import { AllotError, invalid } from '../domain/errors.js';
-import {
-  abandonKey,
-  claimKey,
-  completeKey,
-  type StoredResponse,
-} from '../ledger/idempotency/keys.js';
+import { completeKey, type StoredResponse } from '../ledger/idempotency/keys.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WriteOptions } from '../ledger/types.js';
 import { assert } from '../domain/assert.js';

@@ -6,7 +6,7 @@ import { listAllocations, listOrganizationAllocations, readAllocation } from '..
 import { pageSize } from '../pages.js';
 import { requireProject } from '../catalog/tenants.js';
 import type { Allocation, AllocationFilter, AllocationInput, Page, WriteOptions } from '../types.js';
-import { checkAllocationFilter } from '../validate.js';
+import { checkAllocationFilter } from './validate.js';
 import type { Core } from '../core.js';
 
 export const allocationsOf = (core: Core) => ({

@@ -11,13 +11,9 @@ import type {
   ProjectQuotaInput,
   QuotaInput,
 } from '../types.js';
-import {
-  checkAllocationInput,
-  checkConfirmInput,
-  checkHoldInput,
-  checkProjectQuotaInputs,
-  checkQuotaInputs,
-} from '../validate.js';
+import { checkAllocationInput } from '../allocations/validate.js';
+import { checkConfirmInput, checkHoldInput } from '../holds/validate.js';
+import { checkProjectQuotaInputs, checkQuotaInputs } from '../quotas/validate.js';
 import type { AllocationMetadata, Operation } from './operations.js';
 
 type Of<N extends Operation['op']> = Extract<Operation, { op: N }>;

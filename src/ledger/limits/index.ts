@@ -31,7 +31,8 @@ import {
   type RegionHost,
 } from '../limits/regions.js';
 import type { Limit, LimitRegion, LimitRegionInput, Page, PageRequest, QuantityInput, WriteOptions } from '../types.js';
-import { checkDisplayName, checkHostInput, checkId, checkLimitRegions, checkProjectRegionsInput, checkQuantity } from '../validate.js';
+import { checkDisplayName, checkId, checkQuantity } from '../validate.js';
+import { checkHostInput, checkLimitRegions, checkProjectRegionsInput } from './validate.js';
 import type { Core } from '../core.js';
 import { hostStatusOf } from './regions.js';
 
