@@ -33,6 +33,7 @@ import type { JwtVerifier } from './jwt.js';
 import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
 import { identityCompatRoutes } from './compat/identity.js';
 import type { Metrics } from '../controller/metrics.js';
+import { documentOptions, schemaOf } from './document.js';
 import { installMethodNotAllowed } from './methods.js';
 import type { Api } from './route.js';
 import { table } from './routes/table.js';
@@ -138,23 +139,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
   app.addSchema(Problem);
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'allot',
-        version: apiVersion,
-        description:
-          'A quota ledger for multi-tenant platforms. Errors are application/problem+json; ' +
-          `problem types: ${Object.keys(errorCodes).map((code) => problemTypeOf(code as keyof typeof errorCodes)).join(', ')}.`,
-      },
-      components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      },
-      security: [{ bearer: [] }],
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
-  });
+  await app.register(swagger, documentOptions);
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
@@ -211,12 +196,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
 /** Mounts the route table (routes/table.ts) on the authenticated scope. */
 function mountTable(v1: FastifyInstance, api: Api): void {
-  for (const { method, path, action, tag, endpoint } of table) {
+  for (const row of table) {
+    const { method, path, action, endpoint } = row;
     v1.route({
       method,
       url: path,
       config: { action },
-      schema: { tags: [tag], ...endpoint.schema },
+      schema: schemaOf(row),
       ...(endpoint.bodyLimit === undefined ? {} : { bodyLimit: endpoint.bodyLimit }),
       ...(endpoint.preValidation === undefined ? {} : { preValidation: endpoint.preValidation }),
       handler: (request, reply) => endpoint.handler(request as never, reply as never, api),

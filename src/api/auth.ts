@@ -52,6 +52,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the route does, for authorization. Every /v1 route declares one. */
     action?: Action;
+    /** A route that only answers 405 for a method its path lacks (methods.ts): never counted. */
+    methodNotAllowed?: boolean;
   }
 }
 

@@ -26,18 +26,23 @@ export function installMethodNotAllowed(app: FastifyInstance): () => void {
   return () => {
     mounted = true;
     for (const [url, allowed] of allowedByPath) {
+      // A wildcard (the dashboard's assets) answers its own 404s for every path below it.
+      if (url.includes('*')) continue;
       const missing = methods.filter((method) => !allowed.has(method));
       if (missing.length === 0) continue;
       const allow = methods.filter((method) => allowed.has(method)).join(', ');
       scopeOfPath.get(url)!.route({
         method: [...missing],
         url,
-        config: { action: 'read' },
+        config: { action: 'read', methodNotAllowed: true },
         schema: { hide: true },
-        handler: async (request, reply) => {
+        // Before the body is read (its type or size would answer first): after the scope's
+        // own onRequest hooks, so authentication still comes first.
+        onRequest: async (request, reply) => {
           reply.header('allow', allow);
           throw new AllotError('method-not-allowed', `${request.method} is not allowed here; allowed: ${allow}`);
         },
+        handler: async () => undefined,
       });
     }
   };

@@ -13,7 +13,7 @@ import {
   idempotencyWaitMsMax,
 } from '../domain/constants.js';
 import { AllotError, invalid } from '../domain/errors.js';
-import { completeKey, type StoredResponse } from '../ledger/idempotency/keys.js';
+import type { StoredResponse } from '../ledger/idempotency/keys.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WriteOptions } from '../ledger/types.js';
 import { assert } from '../domain/assert.js';
@@ -132,10 +132,11 @@ async function runClaimed<T>(
   key: string,
   token: string,
 ): Promise<HttpOutcome> {
+  const recordKey = ledger.keyRecorder(principal, key, token);
   try {
     const result = await run({
       principal,
-      record: (tx, value) => completeKey(tx, principal, key, token, toOutcome(value)),
+      record: (tx, value) => recordKey(tx, toOutcome(value)),
     });
     return toOutcome(result);
   } catch (error) {

@@ -35,6 +35,8 @@ declare module 'fastify' {
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: AllotError) {
   request.problemCode = error.code;
   const { status, body } = problemOf(error, request.url);
+  // Unavailable is worth retrying, after a moment (a closing server, a full queue, a lost database).
+  if (status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
   return reply.code(status).type(problemContentType).send(body);
 }
 

@@ -56,6 +56,16 @@ export interface Endpoint<S extends FastifySchema = FastifySchema> {
   bodyLimit?: number;
   /** Runs before the body is validated (to default an absent body, say). */
   preValidation?: preValidationHookHandler;
+  /** Headers its success answers carry, declared in the OpenAPI document. */
+  answers?: Answers;
+  /** The body may be left out (the document marks it optional). */
+  bodyOptional?: boolean;
+}
+
+/** Headers a success answer carries: an ETag of its generation; a Location of what it created. */
+export interface Answers {
+  etag?: boolean;
+  location?: boolean;
 }
 
 /** Checks an endpoint against its own schema, then forgets the schema's type for the table. */
@@ -66,7 +76,7 @@ export function decision<S extends FastifySchema, T>(
   schema: S & { summary: string; description?: string },
   operation: (request: Request<S>) => Operation,
   outcome: (result: T) => HttpOutcome,
-  options: Pick<Endpoint, 'preValidation'> = {},
+  options: Pick<Endpoint, 'preValidation' | 'answers' | 'bodyOptional'> = {},
 ): Endpoint {
   return endpoint<S>({
     schema,
@@ -101,6 +111,7 @@ export function read<S extends FastifySchema>(
 ): Endpoint {
   return endpoint<S>({
     schema,
+    answers: { etag: options.etag ?? false },
     handler: async (request, reply, api) => {
       const value = await run(request, api);
       if (options.etag) reply.header('etag', etagOf((value as { generation: number }).generation));

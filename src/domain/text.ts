@@ -21,7 +21,7 @@ export const idPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const resourceIdPattern = /^(?! )[\p{L}\p{M}\p{N}\p{P}\p{S} ]+(?<! )$/u;
 
 /** Free text: no C0 controls and no DEL (as a `u`-flag pattern, which refuses lone surrogates too). */
-export const freeTextPattern = /^[^\u0000-\u001f\u007f\u{d800}-\u{dfff}]*$/u;
+export const freeTextPattern = /^[^\u0000-\u001f\u007f\ud800-\udfff]*$/u;
 
 /** The length of a text in code points, the unit every text bound counts. */
 export const codePointsOf = (text: string): number => {

@@ -57,19 +57,25 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
 
 
 /** The concerns' operations, all on the one ledger object (see each folder's index.ts). */
-type Concerns = ReturnType<typeof catalogOf> &
-  ReturnType<typeof quotasOf> &
-  ReturnType<typeof allocationsOf> &
-  ReturnType<typeof holdsOf> &
-  ReturnType<typeof limitsOf> &
-  ReturnType<typeof historyOf> &
-  ReturnType<typeof journalOf> &
-  ReturnType<typeof recountOf> &
-  ReturnType<typeof tokensOf> &
-  ReturnType<typeof idempotencyOf>;
+const concernsOf = (core: Core) => ({
+  ...catalogOf(core),
+  ...quotasOf(core),
+  ...allocationsOf(core),
+  ...holdsOf(core),
+  ...limitsOf(core),
+  ...historyOf(core),
+  ...journalOf(core),
+  ...recountOf(core),
+  ...tokensOf(core),
+  ...idempotencyOf(core),
+});
+type Concerns = ReturnType<typeof concernsOf>;
 
-// A class and an interface of one name merge: the class has the concerns' methods (assigned in
-// its constructor) without listing them again.
+/** Each ledger's concerns, bound to its core. */
+const concernsOfLedger = new WeakMap<Ledger, Concerns>();
+
+// A class and an interface of one name merge: the class has the concerns' methods (forwarded
+// from its prototype, below) without listing them again.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface Ledger extends Concerns {}
 
@@ -86,19 +92,7 @@ export class Ledger {
     this.#core = core;
     this.clock = clock;
     this.engine = core.engine;
-    Object.assign(
-      this,
-      catalogOf(core),
-      quotasOf(core),
-      allocationsOf(core),
-      holdsOf(core),
-      limitsOf(core),
-      historyOf(core),
-      journalOf(core),
-      recountOf(core),
-      tokensOf(core),
-      idempotencyOf(core),
-    );
+    concernsOfLedger.set(this, concernsOf(core));
   }
 
   /**
@@ -152,4 +146,18 @@ export class Ledger {
     await this.#core.engine.close();
     await this.#core.store.close();
   }
+}
+
+// Every concern's method on the prototype, forwarding to this ledger's own: so a subclass may
+// override one and call `super`, and a method calling `this.x` reaches the override. (The
+// factories only close over the core; building them with none, once, just lists the names.)
+for (const name of Object.keys(concernsOf(undefined as unknown as Core))) {
+  Object.defineProperty(Ledger.prototype, name, {
+    value: function forward(this: Ledger, ...args: unknown[]) {
+      const method = concernsOfLedger.get(this)![name as keyof Concerns] as (...args: unknown[]) => unknown;
+      return method.apply(this, args);
+    },
+    writable: true,
+    configurable: true,
+  });
 }

@@ -7,6 +7,7 @@ import { buildApp } from '../../src/api/app.js';
 import { errorCodes, type ErrorCode } from '../../src/domain/errors.js';
 import type { Engine } from '../../src/store/store.js';
 import { openTestLedger, type TestLedger } from '../support/engines.js';
+import { validatorOf } from '../support/openapi-validator.js';
 
 export const adminToken = 'test-token';
 export const auth: Record<string, string> = { authorization: `Bearer ${adminToken}` };
@@ -79,6 +80,12 @@ export async function send(
     headers,
     ...(payload === undefined ? {} : { payload }),
   });
+  const broken = validatorOf(app).check(request.method, resolve(request.url), {
+    status: response.statusCode,
+    headers: response.headers,
+    text: response.body,
+  });
+  expect(broken, 'the answer as the OpenAPI document declares it').toEqual([]);
   let json: unknown;
   try {
     json = response.body ? JSON.parse(response.body) : undefined;

@@ -55,13 +55,18 @@ describe.each(engines)('shutdown with open watch streams on %s', (engine) => {
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     // Holds the request between its authentication and its stream, where closing can begin.
     const lookup = test.ledger.getOrganization.bind(test.ledger);
+    let entered!: () => void;
+    const lookingUp = new Promise<void>((resolve) => (entered = resolve));
     test.ledger.getOrganization = async (id: string) => {
+      entered();
       await new Promise((resolve) => setTimeout(resolve, 300));
       return lookup(id);
     };
     try {
       const watch = fetch(`${address}/v1/organizations/acme/watch`, { headers: { authorization: `Bearer ${adminToken}` } });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Closing begins once the request is in its lookup (on a busy machine, a fixed wait could
+      // begin it before the request arrived, and Fastify's own 503 would answer).
+      await lookingUp;
       expect(await closeWithin3s(app)).toBe('closed');
       const response = await watch;
       expect(response.status).toBe(503);

@@ -54,11 +54,14 @@ export const allocations = {
     },
     ({ params, body }) => build.createAllocation(params.organization, params.project, body),
     outcomeOf('allocations', 201),
+    { answers: { etag: true, location: true } },
   ),
 
   list: read(
     {
       summary: "List a project's live allocations",
+      description:
+        'By id, a page at a time; filter by the referenced resource (`resourceKind`, `resourceId`).',
       params: ProjectParams,
       querystring: AllocationQuery,
       response: { 200: pageOf(AllocationSchema), ...problemResponses(400, 401, 404) },
@@ -86,6 +89,8 @@ export const allocations = {
   get: read(
     {
       summary: 'Read an allocation',
+      description:
+        'Its ETag is its generation: send it in If-Match to change it only if no one else has.',
       params: AllocationParams,
       response: { 200: AllocationSchema, ...problemResponses(400, 401, 404) },
     },
@@ -110,6 +115,7 @@ export const allocations = {
       return build.replaceAllocation(organization, project, id, request.body, ifMatchOf(request));
     },
     outcomeOf('allocations', 200),
+    { answers: { etag: true } },
   ),
 
   delete: decision(

@@ -27,9 +27,11 @@ export const kinds = {
   put: endpoint({
     schema: {
       summary: 'Create or update a resource kind',
+      description:
+        "201 when created, 200 when updated. The default applies to organizations without their own quota; lowering it below an organization's usage leaves that kind over limit there, and below what projects' guarantees keep back is refused (409 guarantees-exceed-quota).",
       params: KindParams,
       body: KindBody,
-      response: { 200: Kind, 201: Kind, ...problemResponses(400, 401) },
+      response: { 200: Kind, 201: Kind, ...problemResponses(400, 401, 409) },
     },
     handler: async (request, reply, { ledger }) => {
       const { kind, created } = await ledger.putKind(request.params.kind, request.body);
@@ -38,13 +40,19 @@ export const kinds = {
   }),
 
   list: read(
-    { summary: 'List resource kinds', response: { 200: listOf(Kind), ...problemResponses(401) } },
+    {
+      summary: 'List resource kinds',
+      description: 'Every kind, by name, with its display name, description, default quota (null: unlimited) and format.',
+      response: { 200: listOf(Kind), ...problemResponses(401) },
+    },
     async (_request, { ledger }) => ({ items: await ledger.listKinds() }),
   ),
 
   get: read(
     {
       summary: 'Read a resource kind',
+      description:
+        '404 if no kind has this name.',
       params: KindParams,
       response: { 200: Kind, ...problemResponses(400, 401, 404) },
     },
@@ -56,6 +64,8 @@ export const organizations = {
   list: read(
     {
       summary: 'List organizations, optionally with their quotas and usage',
+      description:
+        'By id, a page at a time (`limit`, `cursor`); `prefix` keeps ids that start with it. A principal scoped to one organization sees that one only.',
       querystring: OrganizationListQuery,
       response: { 200: pageOf(OrganizationWithQuotas), ...problemResponses(400, 401) },
     },
@@ -86,6 +96,8 @@ export const organizations = {
   put: endpoint({
     schema: {
       summary: 'Create or update an organization',
+      description:
+        '201 when created, 200 when updated (its display name). Service-admins only.',
       params: OrganizationParams,
       body: TenantBody,
       response: { 200: Organization, 201: Organization, ...problemResponses(400, 401) },
@@ -99,6 +111,8 @@ export const organizations = {
   get: read(
     {
       summary: 'Read an organization',
+      description:
+        '404 if it does not exist or the caller may not see it.',
       params: OrganizationParams,
       response: { 200: Organization, ...problemResponses(400, 401, 404) },
     },
@@ -110,6 +124,8 @@ export const projects = {
   list: read(
     {
       summary: "List an organization's projects",
+      description:
+        'By id, a page at a time (`limit`, `cursor`). Not for a project-member (403).',
       params: OrganizationParams,
       querystring: PageQuery,
       response: { 200: pageOf(Project), ...problemResponses(400, 401, 404) },
@@ -121,6 +137,8 @@ export const projects = {
   put: endpoint({
     schema: {
       summary: 'Create or update a project',
+      description:
+        '201 when created, 200 when updated. An id freed by a deletion may be used again for a new, empty project.',
       params: ProjectParams,
       body: TenantBody,
       response: { 200: Project, 201: Project, ...problemResponses(400, 401, 404) },
@@ -153,6 +171,8 @@ export const projects = {
   get: read(
     {
       summary: 'Read a project',
+      description:
+        '404 if it does not exist or the caller may not see it.',
       params: ProjectParams,
       response: { 200: Project, ...problemResponses(400, 401, 404) },
     },

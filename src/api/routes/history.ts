@@ -16,6 +16,8 @@ export const history = {
   ofQuota: read(
     {
       summary: "An organization's usage of a kind over time, sampled by the controller",
+      description:
+        "One point per step (default: an hour over the last day), each the step's highest usage with the quota in force then.",
       params: OrganizationParams,
       querystring: QuotaHistoryQuery,
       response: { 200: HistorySeries, ...problemResponses(400, 401, 404) },
@@ -27,6 +29,8 @@ export const history = {
   ofLimit: read(
     {
       summary: "A limit's usage over time, one series per region (or the one asked for)",
+      description:
+        "One point per step, each the step's highest usage with the limit in force then; 404 for a region the limit does not have.",
       params: LimitParams,
       querystring: LimitHistoryQuery,
       response: { 200: Type.Object({ items: Type.Array(HistorySeries) }), ...problemResponses(400, 401, 404) },

@@ -32,11 +32,14 @@ export const holds = {
     },
     ({ params, body }) => build.createHold(params.organization, params.project, body),
     outcomeOf('holds', 201),
+    { answers: { etag: true, location: true } },
   ),
 
   list: read(
     {
       summary: "List a project's pending holds",
+      description:
+        'Pending only: confirmed, released and expired holds are read one at a time by id.',
       params: ProjectParams,
       querystring: PageQuery,
       response: { 200: pageOf(HoldSchema), ...problemResponses(400, 401, 404) },
@@ -48,6 +51,8 @@ export const holds = {
   get: read(
     {
       summary: 'Read a hold, whatever its status',
+      description:
+        'pending, confirmed (now also an allocation with the same id), released or expired; its ETag is its generation.',
       params: SubResourceParams,
       response: { 200: HoldSchema, ...problemResponses(400, 401, 404) },
     },
@@ -73,6 +78,8 @@ export const holds = {
     },
     outcomeOf('holds', 200),
     {
+      answers: { etag: true },
+      bodyOptional: true,
       // The body is optional (confirm all that is held): validate an absent one as {}.
       // Only an absent one: a JSON `null` is a malformed body and must get a 400.
       preValidation: async (request) => {
@@ -84,6 +91,8 @@ export const holds = {
   release: decision(
     {
       summary: 'Release a hold, freeing all it holds',
+      description:
+        '409 hold-already-resolved if it was confirmed, released or expired. With If-Match, refused with 412 if the hold changed since that ETag.',
       params: SubResourceParams,
       querystring: DryRunQuery,
       headers: MutationHeaders,
@@ -94,5 +103,6 @@ export const holds = {
       return build.releaseHold(organization, project, id, ifMatchOf(request));
     },
     outcomeOf('holds', 200),
+    { answers: { etag: true } },
   ),
 };

@@ -44,7 +44,8 @@ export const journal = {
         '`after` (default 0: the whole journal), or after the `Last-Event-ID` header on reconnect. ' +
         'The stream ends when its credential does (revoked, expired, its project deleted), ' +
         `checked every ${streamRecheckIntervalMs / 1000} s and at a token's expiry. One principal may ` +
-        `hold ${watchersPerPrincipalMaxDefault} streams in a process by default (\`allot serve --watch-per-principal\`; 503 beyond).`,
+        'hold a bounded number of streams in a process (`allot serve --watch-per-principal`, default ' +
+        `${watchersPerPrincipalMaxDefault}; 503 beyond).`,
       params: OrganizationParams,
       querystring: WatchQuery,
       response: {

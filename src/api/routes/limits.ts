@@ -35,6 +35,8 @@ export const limits = {
   list: read(
     {
       summary: "List a project's limits, per service, resource type and region",
+      description:
+        "Every limit of the project, each with its regions' configured and active limits and usage.",
       params: ProjectParams,
       response: { 200: Type.Object({ items: Type.Array(ProjectLimit) }), ...problemResponses(400, 401, 404) },
     },
@@ -44,6 +46,8 @@ export const limits = {
   get: read(
     {
       summary: 'Read one limit in every region: configured, active (never below usage), usage',
+      description:
+        '404 if the project has no limit of this service and resource type.',
       params: LimitParams,
       response: { 200: ProjectLimit, ...problemResponses(400, 401, 404) },
     },
@@ -73,6 +77,8 @@ export const limits = {
   delete: write(
     {
       summary: 'Remove a limit in every region',
+      description:
+        "The regions' trackers lose their limit at the controller's next pass. 404 if there was none.",
       params: LimitParams,
       headers: CreateHeaders,
       response: { 204: { type: 'null', description: 'Removed' }, ...problemResponses(400, 401, 404, 422) },
@@ -89,6 +95,8 @@ export const limits = {
   reportUsage: write(
     {
       summary: "Report a region's usage of a limit (from its host service's tracker)",
+      description:
+        "For the controller (role service): the region's usage as its host counts it; the active limit becomes max(configured, usage).",
       params: LimitRegionParams,
       headers: CreateHeaders,
       body: LimitUsageBody,

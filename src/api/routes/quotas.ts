@@ -50,6 +50,7 @@ export const quotas = {
     (request) =>
       build.setQuotas(request.params.organization, request.body.quotas, request.query.force === 'true', ifMatchOf(request)),
     quotaOutcome,
+    { answers: { etag: true } },
   ),
 };
 
@@ -87,5 +88,6 @@ export const projectQuotas = {
       return build.setProjectQuotas(organization, project, request.body.quotas, request.query.force === 'true', ifMatchOf(request));
     },
     quotaOutcome,
+    { answers: { etag: true } },
   ),
 };

@@ -4,6 +4,7 @@
  * or after a refusal, or the claim given up after a failure. Decisions keep their keys in the
  * group commit itself (engine/).
  */
+import type { Executor } from '../../store/store.js';
 import type { Core } from '../core.js';
 import { abandonKey, claimKey, completeKey, purgeKeys, type StoredResponse } from './keys.js';
 
@@ -11,6 +12,14 @@ export const idempotencyOf = (core: Core) => ({
   /** Claims `key` for `principal`'s request, or says why not (done, reused, pending). */
   claimKey(principal: string, key: string, requestHash: string) {
     return claimKey(core.store, principal, key, requestHash, core.clock.nowMs());
+  },
+
+  /**
+   * The `record` hook of a write under a claimed key: stores its answer in the write's own
+   * transaction (fails the write if another request took the key over meanwhile).
+   */
+  keyRecorder(principal: string, key: string, token: string) {
+    return (tx: Executor, response: StoredResponse): Promise<void> => completeKey(tx, principal, key, token, response);
   },
 
   /** Stores the answer of a claimed key in its own transaction (a refusal's, which wrote nothing). */
