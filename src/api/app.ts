@@ -38,6 +38,7 @@ import type { Api } from './route.js';
 import { table } from './routes/table.js';
 import { Watchers } from './watchers.js';
 import { Problem } from '../schemas/index.js';
+import { withTelemetry } from '../telemetry/http.js';
 
 export interface AppOptions {
   ledger: Ledger;
@@ -81,7 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestMs: options.timeouts?.requestMs ?? requestTimeoutMsDefault,
     idleMs: options.timeouts?.idleMs ?? idleTimeoutMsDefault,
   };
-  const app = Fastify({
+  const app = withTelemetry(Fastify({
     logger: options.logger ?? false,
     bodyLimit: bodyBytesMax,
     // A client that trickles its headers or body is cut off, and so is an idle connection:
@@ -110,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // Refuse, never silently drop or convert: unknown fields and wrong types are a 400.
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, verbose: true },
     },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  })).withTypeProvider<TypeBoxTypeProvider>();
 
   installProblemHandlers(app);
   const mountMethodNotAllowed = installMethodNotAllowed(app);

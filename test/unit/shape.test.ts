@@ -52,16 +52,19 @@ const oversized: readonly Oversized[] = [
  * folders it may import: today's imports, which point one way, and ledger → schemas, kept for the
  * ledger's record types to derive from the wire schemas. api imports controller only for its
  * metrics (controller/metrics.ts); limits (the mixin) builds on store, not on the ledger.
+ * telemetry (spans and log set-up, over @opentelemetry/api) sits just above domain: store, ledger
+ * and api make their spans through it, and the CLI starts its SDK.
  */
 const mayImport = {
   domain: [],
+  telemetry: ['domain'],
   schemas: ['domain'],
-  store: ['domain'],
+  store: ['telemetry', 'domain'],
   limits: ['store', 'domain'],
-  ledger: ['schemas', 'store', 'domain'],
+  ledger: ['schemas', 'store', 'telemetry', 'domain'],
   controller: ['ledger', 'domain'],
-  api: ['controller', 'ledger', 'schemas', 'domain'],
-  cli: ['api', 'controller', 'ledger', 'store', 'domain'],
+  api: ['controller', 'ledger', 'schemas', 'telemetry', 'domain'],
+  cli: ['api', 'controller', 'ledger', 'store', 'telemetry', 'domain'],
   root: ['ledger', 'store', 'domain'],
 } satisfies Record<string, readonly string[]>;
 

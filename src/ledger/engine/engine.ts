@@ -24,6 +24,7 @@ import { decideOperation, planOf } from './decisions.js';
 import { flush, KeyRaced } from './flush.js';
 import { CountersMissing, createCounters, DueHoldsFound, load } from './load.js';
 import { Plan, type Operation } from './operations.js';
+import { traced, traceGroup } from './tracing.js';
 import { idempotencyKey, type WorkingSet } from './working-set.js';
 
 /** How one operation of a decision ended. */
@@ -163,7 +164,7 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     assert(options.pipelines >= 1, 'at least one pipeline');
-    this.pipelines = Array.from({ length: options.pipelines }, () => new Pipeline((group) => this.runGroup(group)));
+    this.pipelines = Array.from({ length: options.pipelines }, () => new Pipeline((group) => traceGroup(group, () => this.runGroup(group))));
   }
 
   /** Decisions queued and not yet in a group (beyond `groupQueueMax` a decision is refused). */
@@ -213,7 +214,7 @@ export class Engine {
     if (pipeline.waiting >= groupQueueMax) {
       return Promise.reject(new AllotError('service-unavailable', 'too many decisions are waiting; retry shortly'));
     }
-    return new Promise((resolve, reject) => pipeline.submit({ decision, resolve, reject }));
+    return new Promise((resolve, reject) => pipeline.submit(traced({ decision, resolve, reject })));
   }
 
   /**
