@@ -33,6 +33,7 @@ import type { JwtVerifier } from './jwt.js';
 import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
 import { identityCompatRoutes } from './compat/identity.js';
 import type { Metrics } from '../controller/metrics.js';
+import { installRequestMetrics } from './request-metrics.js';
 import { installMethodNotAllowed } from './methods.js';
 import type { Api } from './route.js';
 import { table } from './routes/table.js';
@@ -191,12 +192,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   const metrics = options.metrics;
   if (metrics) {
-    app.addHook('onResponse', async (request, reply) => {
-      if (request.method === 'GET' || request.method === 'HEAD' || !request.routeOptions.url) return;
-      const route = `${request.method} ${request.routeOptions.url}`;
-      metrics.decisions.inc({ route, status: String(reply.statusCode) });
-      if (request.problemCode === 'quota-exceeded') metrics.denials.inc({ route });
-    });
+    installRequestMetrics(app, metrics);
     await app.register(async (scope) => {
       installAuth(scope, auth);
       scope.get('/metrics', { config: { action: 'administer' }, schema: { hide: true } }, async (_request, reply) =>
