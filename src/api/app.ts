@@ -34,11 +34,13 @@ import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.j
 import { identityCompatRoutes } from './compat/identity.js';
 import type { Metrics } from '../controller/metrics.js';
 import { documentOptions, schemaOf } from './document.js';
+import { installRequestMetrics } from './request-metrics.js';
 import { installMethodNotAllowed } from './methods.js';
 import type { Api } from './route.js';
 import { table } from './routes/table.js';
 import { Watchers } from './watchers.js';
 import { Problem } from '../schemas/index.js';
+import { withTelemetry } from '../telemetry/http.js';
 
 export interface AppOptions {
   ledger: Ledger;
@@ -82,7 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestMs: options.timeouts?.requestMs ?? requestTimeoutMsDefault,
     idleMs: options.timeouts?.idleMs ?? idleTimeoutMsDefault,
   };
-  const app = Fastify({
+  const app = withTelemetry(Fastify({
     logger: options.logger ?? false,
     bodyLimit: bodyBytesMax,
     // A client that trickles its headers or body is cut off, and so is an idle connection:
@@ -111,7 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // Refuse, never silently drop or convert: unknown fields and wrong types are a 400.
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, verbose: true },
     },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  })).withTypeProvider<TypeBoxTypeProvider>();
 
   installProblemHandlers(app);
   const mountMethodNotAllowed = installMethodNotAllowed(app);
@@ -175,12 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   const metrics = options.metrics;
   if (metrics) {
-    app.addHook('onResponse', async (request, reply) => {
-      if (request.method === 'GET' || request.method === 'HEAD' || !request.routeOptions.url) return;
-      const route = `${request.method} ${request.routeOptions.url}`;
-      metrics.decisions.inc({ route, status: String(reply.statusCode) });
-      if (request.problemCode === 'quota-exceeded') metrics.denials.inc({ route });
-    });
+    installRequestMetrics(app, metrics);
     await app.register(async (scope) => {
       installAuth(scope, auth);
       scope.get('/metrics', { config: { action: 'administer' }, schema: { hide: true } }, async (_request, reply) =>

@@ -12,6 +12,8 @@ import {
   headersTimeoutMsDefault,
   strongAdminTokenLengthMin,
   idleTimeoutMsDefault,
+  metricsOrganizationsDefault,
+  metricsOrganizationsMax,
   requestTimeoutMsDefault,
   watchersMax,
   watchersPerPrincipalMaxDefault,
@@ -41,37 +43,19 @@ const dbOption = () =>
     .env('ALLOT_DB')
     .default(defaultDatabase);
 
-const parsePort = (value: string) => {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new InvalidArgumentError('must be a port number from 0 to 65535');
+/** Parses a whole number from `min` to `max`; `what` names it in the error message. */
+const wholeNumber = (min: number, max: number, what: string) => (value: string) => {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw new InvalidArgumentError(`must be ${what} from ${min} to ${max}`);
   }
-  return port;
+  return number;
 };
 
-const parseInterval = (value: string) => {
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms < 10 || ms > 3_600_000) {
-    throw new InvalidArgumentError('must be a number of milliseconds from 10 to 3600000');
-  }
-  return ms;
-};
-
-const parseTimeout = (value: string) => {
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms < 100 || ms > 3_600_000) {
-    throw new InvalidArgumentError('must be a number of milliseconds from 100 to 3600000');
-  }
-  return ms;
-};
-
-const parseStreamCount = (value: string) => {
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 1 || count > watchersMax) {
-    throw new InvalidArgumentError(`must be a whole number from 1 to ${watchersMax}`);
-  }
-  return count;
-};
+const parsePort = wholeNumber(0, 65535, 'a port number');
+const parseInterval = wholeNumber(10, 3_600_000, 'a number of milliseconds');
+const parseTimeout = wholeNumber(100, 3_600_000, 'a number of milliseconds');
+const parseStreamCount = wholeNumber(1, watchersMax, 'a whole number');
 
 /** Addresses or CIDR ranges, as proxy-addr (Fastify's trustProxy) reads them. */
 const parseAddressList = (value: string) => {
@@ -121,6 +105,11 @@ program
   .option('--controller', 'also run the limits controller of --region in this process')
   .option('--region <region>', 'the region this process serves (with --controller)')
   .addOption(new Option('--controller-interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
+  .addOption(
+    new Option('--metrics-organizations <count>', 'organizations with quota and limit series of their own in /metrics (the most utilized; the others are summed)')
+      .default(metricsOrganizationsDefault)
+      .argParser(wholeNumber(0, metricsOrganizationsMax, 'a whole number')),
+  )
   .action(async (options: ServeOptions) => {
     if (options.controller && options.region === undefined) throw new Error('--controller needs --region');
     if ((options.jwtIssuer === undefined) !== (options.jwtJwks === undefined)) {
@@ -151,7 +140,7 @@ program
       );
     }
     const ledger = await openLedger({ db: options.db });
-    const metrics = createMetrics(ledger);
+    const metrics = createMetrics(ledger, { organizations: options.metricsOrganizations });
     const app = await buildApp({
       ledger,
       adminToken,
@@ -204,6 +193,7 @@ interface ServeOptions {
   requestTimeout: number;
   idleTimeout: number;
   watchPerPrincipal: number;
+  metricsOrganizations: number;
 }
 
 program

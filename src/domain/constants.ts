@@ -103,6 +103,13 @@ export const transactionBackoffMsMax = 200;
 export const postgresPoolSizeMax = 16;
 /** How long SQLite waits for another process's write lock before failing. */
 export const sqliteBusyTimeoutMs = 10_000;
+/**
+ * Organizations whose quotas and limits keep series of their own in /metrics (the most
+ * utilized); the others are summed per kind into `organization="_other"`, so a scrape's size
+ * and the monitoring system's series stay bounded however many organizations there are.
+ */
+export const metricsOrganizationsDefault = 100;
+export const metricsOrganizationsMax = 100_000;
 
 assert(watchersPerPrincipalMaxDefault <= watchersMax, 'a principal may not have more streams than the process');
 assert(headersTimeoutMsDefault <= requestTimeoutMsDefault, 'headers arrive within the request time');

@@ -9,7 +9,7 @@ import { assert } from '../domain/assert.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
-import type { Engine as EngineName, Store } from '../store/store.js';
+import type { Engine as EngineName, Store, StoreStats } from '../store/store.js';
 import { allocationsOf } from './allocations/index.js';
 import { catalogOf } from './catalog/index.js';
 import { Core, systemPrincipal } from './core.js';
@@ -106,6 +106,11 @@ export class Ledger {
   /** Which engine the books are on (sqlite or postgres), for messages. */
   get engineName(): EngineName {
     return this.#core.store.engine;
+  }
+
+  /** The store's connections and retried transactions so far (a metrics scrape); a store may keep none. */
+  storeStats(): StoreStats | undefined {
+    return this.#core.store.stats?.();
   }
 
   /**

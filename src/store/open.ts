@@ -1,6 +1,7 @@
 import { openPostgresStore } from './postgres/store.js';
 import { openSqliteStore } from './sqlite/store.js';
 import type { Store } from './store.js';
+import { tracedStore } from './traced.js';
 
 export const defaultDatabase = 'sqlite:./data/allot.db';
 
@@ -12,10 +13,10 @@ export function openStore(url: string): Store {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path === '') throw new Error('sqlite: needs a path, e.g. sqlite:./data/allot.db');
-    return openSqliteStore(path);
+    return tracedStore(openSqliteStore(path));
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
-    return openPostgresStore(url);
+    return tracedStore(openPostgresStore(url));
   }
   throw new Error(`unsupported database URL "${url}": use sqlite:PATH or postgres://…`);
 }

@@ -142,5 +142,17 @@ export interface Store {
   transaction<T>(work: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** True if `error` is a unique-constraint violation raised by this engine. */
   isUniqueViolation(error: unknown): boolean;
+  /** Its connections and retried transactions so far (for metrics; a store may have none). */
+  stats?(): StoreStats;
   close(): Promise<void>;
+}
+
+export interface StoreStats {
+  /**
+   * Connections open, idle, transactions waiting for one, and the most there may be (SQLite:
+   * its one connection, idle when no transaction runs, and the transactions queued behind it).
+   */
+  pool: { total: number; idle: number; waiting: number; max: number };
+  /** Transactions run again, by reason (serialization-failure, deadlock, busy). */
+  retries: Readonly<Record<string, number>>;
 }

@@ -24,6 +24,7 @@ import { decideOperation, planOf } from './decisions.js';
 import { flush, KeyRaced } from './flush.js';
 import { CountersMissing, createCounters, DueHoldsFound, load } from './load.js';
 import { Plan, type Operation } from './operations.js';
+import { traced, traceGroup } from './tracing.js';
 import { idempotencyKey, type WorkingSet } from './working-set.js';
 
 /** How one operation of a decision ended. */
@@ -140,9 +141,19 @@ export interface GroupCommitted {
   seconds: number;
 }
 
+/** One decision answered, as the metrics see it. */
+export interface DecisionSettled {
+  decision: Decision;
+  /** Its outcome, or the failure it was answered with (no room in the queue, a failed commit). */
+  outcome: DecisionOutcome | Error;
+  /** From its arrival to its answer. */
+  seconds: number;
+}
+
 export class Engine {
   private readonly pipelines: Pipeline[];
   private readonly groupListeners = new Set<(group: GroupCommitted) => void>();
+  private readonly decisionListeners = new Set<(settled: DecisionSettled) => void>();
   /** Totals since the start, for the metrics and the benchmark. */
   readonly stats = { groups: 0, decisions: 0, operations: 0, retries: 0, splits: 0 };
   private closed = false;
@@ -153,7 +164,7 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     assert(options.pipelines >= 1, 'at least one pipeline');
-    this.pipelines = Array.from({ length: options.pipelines }, () => new Pipeline((group) => this.runGroup(group)));
+    this.pipelines = Array.from({ length: options.pipelines }, () => new Pipeline((group) => traceGroup(group, () => this.runGroup(group))));
   }
 
   /** Decisions queued and not yet in a group (beyond `groupQueueMax` a decision is refused). */
@@ -167,6 +178,12 @@ export class Engine {
     return () => this.groupListeners.delete(listener);
   }
 
+  /** Heard as each decision is answered, refusals and failures included. */
+  onDecision(listener: (settled: DecisionSettled) => void): () => void {
+    this.decisionListeners.add(listener);
+    return () => this.decisionListeners.delete(listener);
+  }
+
   /**
    * Refuses new decisions (503) and resolves once every queued one is answered: what was
    * accepted is committed or failed before the store closes under it.
@@ -178,6 +195,18 @@ export class Engine {
 
   /** Queues a decision; resolves after the commit of the group that decided it. */
   decide(decision: Decision): Promise<DecisionOutcome> {
+    const started = performance.now();
+    const answered = this.enqueue(decision);
+    if (this.decisionListeners.size === 0) return answered;
+    const settle = (outcome: DecisionOutcome | Error) =>
+      observe(() => {
+        for (const listener of this.decisionListeners) listener({ decision, outcome, seconds: (performance.now() - started) / 1000 });
+      });
+    answered.then(settle, (error: unknown) => settle(error instanceof Error ? error : new Error(String(error))));
+    return answered;
+  }
+
+  private enqueue(decision: Decision): Promise<DecisionOutcome> {
     assert(decision.operations.length > 0, 'a decision has operations');
     if (this.closed) return Promise.reject(new AllotError('service-unavailable', 'the ledger is closing; retry on another server'));
     const organization = decision.operations[0]!.organization;
@@ -185,7 +214,7 @@ export class Engine {
     if (pipeline.waiting >= groupQueueMax) {
       return Promise.reject(new AllotError('service-unavailable', 'too many decisions are waiting; retry shortly'));
     }
-    return new Promise((resolve, reject) => pipeline.submit({ decision, resolve, reject }));
+    return new Promise((resolve, reject) => pipeline.submit(traced({ decision, resolve, reject })));
   }
 
   /**

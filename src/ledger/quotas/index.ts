@@ -77,13 +77,21 @@ export const quotasOf = (core: Core) => ({
       return core.one(build.setProjectQuotas(organization, project, inputs, options.force ?? false, options.ifGeneration), options);
     },
 
-  /** Every organization's usage of every kind (a metrics scrape), from the counters. */
-  async usageOfEveryQuota(): Promise<{ organization: string; kind: string; used: number }[]> {
+  /**
+   * Every organization's usage of every kind and the limit in force (its quota, else the kind's
+   * default; null: unlimited), from the counters (a metrics scrape).
+   */
+  async usageOfEveryQuota(): Promise<{ organization: string; kind: string; used: number; limit: number | null }[]> {
     const rows = await core.read((tx) =>
-      tx.all<{ organization_id: string; kind: string; used: number | string }>(
-        'SELECT organization_id, kind, committed + reserved + held AS used FROM quota_counters',
+      tx.all<{ organization_id: string; kind: string; used: number | string; quota_limit: number | string | null }>(
+        'SELECT organization_id, kind, committed + reserved + held AS used, COALESCE(quota, kind_default) AS quota_limit FROM quota_counters',
       ),
     );
-    return rows.map((row) => ({ organization: row.organization_id, kind: row.kind, used: Number(row.used) }));
+    return rows.map((row) => ({
+      organization: row.organization_id,
+      kind: row.kind,
+      used: Number(row.used),
+      limit: row.quota_limit === null ? null : Number(row.quota_limit),
+    }));
   },
 });

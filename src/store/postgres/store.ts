@@ -29,6 +29,7 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
   });
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  const retries: Record<string, number> = {};
 
   const executorFor = (client: pg.PoolClient): Executor => {
     const query = (sql: string, params: readonly SqlValue[]) =>
@@ -129,11 +130,10 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
-      return withRetries(() => runOnce(work, options), isRetryable);
+      return withRetries(() => runOnce(work, options), isRetryable, (error) => countRetry(retries, error));
     },
-    isUniqueViolation(error: unknown) {
-      return sqlState(error) === '23505';
-    },
+    isUniqueViolation: (error: unknown) => sqlState(error) === '23505',
+    stats: () => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }, retries: { ...retries } }),
     async close() {
       await pool.end();
     },
@@ -144,6 +144,12 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
 function isRetryable(error: unknown): boolean {
   const state = sqlState(error);
   return state === '40001' || state === '40P01';
+}
+
+/** A retry, counted by its reason. */
+function countRetry(retries: Record<string, number>, error: unknown): void {
+  const reason = sqlState(error) === '40P01' ? 'deadlock' : 'serialization-failure';
+  retries[reason] = (retries[reason] ?? 0) + 1;
 }
 
 function sqlState(error: unknown): unknown {

@@ -101,6 +101,7 @@ function openConnection(path: string, onClose: () => void): Store {
 
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
+  const counts = { transactions: 0, retries: {} as Record<string, number> };
 
   const runOnce = async <T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions) => {
     db.exec(options.readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE');
@@ -137,14 +138,13 @@ function openConnection(path: string, onClose: () => void): Store {
     setupStatements: [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
       if (closed) return Promise.reject(new Error('store is closed'));
-      const result = queue.then(() => withRetries(() => runOnce(work, options), isBusy));
-      queue = result.catch(() => undefined);
+      counts.transactions += 1;
+      const result = queue.then(() => withRetries(() => runOnce(work, options), isBusy, () => (counts.retries.busy = (counts.retries.busy ?? 0) + 1)));
+      queue = result.catch(() => undefined).finally(() => (counts.transactions -= 1));
       return result;
     },
-    isUniqueViolation(error: unknown) {
-      const code = (error as { code?: unknown } | null)?.code;
-      return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-    },
+    isUniqueViolation,
+    stats: () => ({ pool: { total: 1, idle: counts.transactions === 0 ? 1 : 0, waiting: Math.max(0, counts.transactions - 1), max: 1 }, retries: { ...counts.retries } }),
     async close() {
       closed = true;
       onClose();
@@ -152,6 +152,11 @@ function openConnection(path: string, onClose: () => void): Store {
       db.close();
     },
   };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 /** Another process held the write lock for longer than busy_timeout. */
