@@ -35,6 +35,7 @@ const loadServer = async () => ({
   ...(await import('../api/jwt.js')),
   ...(await import('../ledger/holds/sweeper.js')),
   ...(await import('../controller/metrics.js')),
+  ...(await import('../telemetry/serve.js')),
 });
 const loadController = () => import('../controller/controller.js');
 
@@ -115,7 +116,7 @@ program
     if ((options.jwtIssuer === undefined) !== (options.jwtJwks === undefined)) {
       throw new Error('--jwt-issuer and --jwt-jwks go together');
     }
-    const { buildApp, jwtVerifier, startSweeper, createMetrics } = await loadServer();
+    const { buildApp, jwtVerifier, startSweeper, createMetrics, loggerOptions, exportTraces } = await loadServer();
     const { LimitsController } = await loadController();
     const jwt =
       options.jwtIssuer && options.jwtJwks
@@ -146,11 +147,12 @@ program
       adminToken,
       jwt,
       metrics,
-      logger: { level: process.env.ALLOT_LOG_LEVEL ?? 'info', stream: process.stderr },
+      logger: loggerOptions(process.env.ALLOT_LOG_LEVEL ?? 'info', process.stderr, [adminToken]),
       trustedProxies: options.trustProxy ?? [],
       timeouts: { headersMs: options.headersTimeout, requestMs: options.requestTimeout, idleMs: options.idleTimeout },
       watchersPerPrincipalMax: options.watchPerPrincipal,
     });
+    await exportTraces(app);
     const stopSweeper = startSweeper(ledger, (error) => app.log.error({ err: error }, 'sweep failed'));
     const stopController = options.controller
       ? new LimitsController({

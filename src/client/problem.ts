@@ -67,8 +67,8 @@ export class AllotProblem extends Error {
     }
   }
 
-  /** Is `error` an AllotProblem (of this code, when given)? */
-  static is(error: unknown, code?: ProblemCode): error is AllotProblem {
+  /** Is `error` an AllotProblem (of this code, when given: one the server knows, so a typo does not compile)? */
+  static is(error: unknown, code?: ErrorCode | 'unexpected-response'): error is AllotProblem {
     return error instanceof AllotProblem && (code === undefined || error.code === code);
   }
 }

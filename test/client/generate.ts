@@ -44,13 +44,22 @@ export async function servedDocument(): Promise<Record<string, any>> {
   }
 }
 
+/** A parameter as written, or the one its `$ref` names (`#/components/parameters/…`). */
+function resolved(document: Record<string, any>, parameter: Record<string, any>): { in: string; name: string } {
+  if (typeof parameter.$ref !== 'string') return parameter as { in: string; name: string };
+  let target: any = document;
+  for (const part of parameter.$ref.replace(/^#\//, '').split('/')) target = target?.[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  if (!target) throw new Error(`unresolved parameter ${parameter.$ref}`);
+  return resolved(document, target);
+}
+
 function routesSource(document: Record<string, any>): string {
   const lines: string[] = [];
   for (const [path, item] of Object.entries<Record<string, any>>(document.paths ?? {})) {
     for (const method of methods) {
       const operation = item[method];
       if (!operation) continue;
-      const parameters = [...(item.parameters ?? []), ...(operation.parameters ?? [])] as { in: string; name: string }[];
+      const parameters = [...(item.parameters ?? []), ...(operation.parameters ?? [])].map((p) => resolved(document, p));
       const keyed = parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
       lines.push(`  ${JSON.stringify(`${method.toUpperCase()} ${path}`)}: { idempotencyKey: ${keyed} },`);
     }
