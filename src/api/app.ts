@@ -30,7 +30,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { Authenticator, FailureCounter, installAuth } from './auth.js';
 import { installJsonParser } from './json.js';
 import type { JwtVerifier } from './jwt.js';
-import { installProblemHandlers, problemTypeOf, sendProblem } from './problems.js';
+import { installProblemHandlers, problemContentType, problemTypeOf, sendProblem } from './problems.js';
 import { identityCompatRoutes } from './compat/identity.js';
 import type { Metrics } from '../controller/metrics.js';
 import { documentOptions, schemaOf } from './document.js';
@@ -144,19 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, documentOptions);
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
-    try {
-      await options.ledger.ping();
-      return { status: 'ok' };
-    } catch {
-      return reply.code(503).type('application/problem+json').send({
-        type: problemTypeOf('service-unavailable'),
-        title: errorCodes['service-unavailable'].title,
-        status: 503,
-        detail: 'the database does not answer',
-      });
-    }
-  });
+  installHealth(app, options.ledger);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await serveDashboard(app, options.dashboardDir ?? defaultDashboardDir);
 
@@ -205,6 +193,41 @@ function mountTable(v1: FastifyInstance, api: Api): void {
       handler: (request, reply) => endpoint.handler(request as never, reply as never, api),
     });
   }
+}
+
+/** Whether each app is draining: its `/readyz` answers 503 from `drain(app)` or its close on. */
+const drainingApps = new WeakSet<FastifyInstance>();
+
+/**
+ * Starts draining: `/readyz` answers 503 so a load balancer sends no new requests, while the
+ * server still answers every request that reaches it. `allot serve` drains on SIGTERM for
+ * `--drain-ms` before closing.
+ */
+export function drain(app: FastifyInstance): void {
+  drainingApps.add(app);
+}
+
+/**
+ * `/healthz`: the process is alive (200, no database needed). `/readyz`: it should get traffic —
+ * the database answers, the schema is current, and it is not draining or closing; else 503.
+ */
+function installHealth(app: FastifyInstance, ledger: Ledger): void {
+  app.addHook('preClose', async () => drain(app));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (request, reply) => {
+    const { ready, detail } = drainingApps.has(app)
+      ? { ready: false, detail: 'the server is shutting down' }
+      : await ledger.readiness();
+    if (ready) return { status: 'ready' };
+    // Not through the error handler: a probe's 503 is an answer, not a failure to log.
+    return reply.code(503).header('retry-after', '1').type(problemContentType).send({
+      type: problemTypeOf('service-unavailable'),
+      title: errorCodes['service-unavailable'].title,
+      status: 503,
+      detail,
+      instance: request.url,
+    });
+  });
 }
 
 function safeDecode(text: string): string | undefined {

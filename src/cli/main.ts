@@ -57,6 +57,7 @@ const parsePort = wholeNumber(0, 65535, 'a port number');
 const parseInterval = wholeNumber(10, 3_600_000, 'a number of milliseconds');
 const parseTimeout = wholeNumber(100, 3_600_000, 'a number of milliseconds');
 const parseStreamCount = wholeNumber(1, watchersMax, 'a whole number');
+const parseDrain = wholeNumber(0, 600_000, 'a number of milliseconds');
 
 /** Addresses or CIDR ranges, as proxy-addr (Fastify's trustProxy) reads them. */
 const parseAddressList = (value: string) => {
@@ -103,6 +104,7 @@ program
       .default(watchersPerPrincipalMaxDefault)
       .argParser(parseStreamCount),
   )
+  .addOption(new Option('--drain-ms <ms>', 'on SIGTERM, answer /readyz 503 this long, still serving, then close').default(0).argParser(parseDrain))
   .option('--controller', 'also run the limits controller of --region in this process')
   .option('--region <region>', 'the region this process serves (with --controller)')
   .addOption(new Option('--controller-interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
@@ -116,7 +118,7 @@ program
     if ((options.jwtIssuer === undefined) !== (options.jwtJwks === undefined)) {
       throw new Error('--jwt-issuer and --jwt-jwks go together');
     }
-    const { buildApp, jwtVerifier, startSweeper, createMetrics, loggerOptions, exportTraces } = await loadServer();
+    const { buildApp, drain, jwtVerifier, startSweeper, createMetrics, loggerOptions, exportTraces } = await loadServer();
     const { LimitsController } = await loadController();
     const jwt =
       options.jwtIssuer && options.jwtJwks
@@ -166,6 +168,9 @@ program
     const address = await app.listen({ host: options.host, port: options.port });
     out(`allot ${apiVersion} listening on ${address} (${ledger.engineName}); dashboard at ${address}/, docs at ${address}/docs`);
     const stop = async () => {
+      // A load balancer sees /readyz fail and stops sending; what still arrives is answered.
+      drain(app);
+      await new Promise((resolve) => setTimeout(resolve, options.drainMs));
       await stopController();
       await stopSweeper();
       await app.close();
@@ -196,6 +201,7 @@ interface ServeOptions {
   idleTimeout: number;
   watchPerPrincipal: number;
   metricsOrganizations: number;
+  drainMs: number;
 }
 
 program

@@ -7,7 +7,7 @@
  */
 import { assert } from '../domain/assert.js';
 import { systemClock, type Clock } from '../domain/clock.js';
-import { migrate } from '../store/migrations.js';
+import { migrate, pendingMigrations } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
 import type { Engine as EngineName, Store, StoreStats } from '../store/store.js';
 import { allocationsOf } from './allocations/index.js';
@@ -111,6 +111,21 @@ export class Ledger {
   /** The store's connections and retried transactions so far (a metrics scrape); a store may keep none. */
   storeStats(): StoreStats | undefined {
     return this.#core.store.stats?.();
+  }
+
+  /**
+   * Whether this ledger can serve: the database answers and its schema has every migration
+   * this code knows (`/readyz`). Never throws.
+   */
+  async readiness(): Promise<{ ready: boolean; detail: string }> {
+    try {
+      await this.#core.read((tx) => tx.get('SELECT 1 AS ok'));
+    } catch {
+      return { ready: false, detail: 'the database does not answer' };
+    }
+    const pending = await pendingMigrations(this.#core.store);
+    if (pending.length > 0) return { ready: false, detail: `migrations not applied: ${pending.join(', ')} (run allot migrate)` };
+    return { ready: true, detail: 'ready' };
   }
 
   /**

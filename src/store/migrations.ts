@@ -363,3 +363,19 @@ export async function migrate(
   }
   return applied;
 }
+
+/**
+ * The versions of `list` not applied yet (all of them when the table is missing): a server
+ * whose schema is behind its code is not ready (`/readyz`).
+ */
+export async function pendingMigrations(
+  store: Store,
+  list: readonly Migration[] = migrations,
+  table = 'schema_migrations',
+): Promise<number[]> {
+  const applied = await store
+    .transaction((tx) => tx.all<{ version: number | string }>(`SELECT version FROM ${table}`), { readOnly: true })
+    .catch(() => []);
+  const done = new Set(applied.map((row) => Number(row.version)));
+  return list.filter((migration) => !done.has(migration.version)).map((migration) => migration.version);
+}

@@ -16,10 +16,14 @@ export interface ServerProcess {
 
 export const testAdminToken = 'test-admin-token';
 
-export async function startServer(db: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServer(
+  db: string,
+  extraEnv: Record<string, string> = {},
+  extraArgs: readonly string[] = [],
+): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [cliPath, 'serve', '--port', '0', '--db', db],
+    [cliPath, 'serve', '--port', '0', '--db', db, ...extraArgs],
     {
       cwd: root,
       env: { ...process.env, ALLOT_ADMIN_TOKEN: testAdminToken, ALLOT_LOG_LEVEL: 'warn', ...extraEnv },
