@@ -122,7 +122,9 @@ async function delayAfter(
 
 /** A `fetch` that adds idempotency keys to mutating requests and retries as described above. */
 export function retryingFetch(transport: Transport, retryOptions: RetryOptions = {}): Fetch {
-  const options = { ...defaults, ...retryOptions };
+  // An option left undefined keeps its default (never an unbounded `retries`).
+  const given = Object.fromEntries(Object.entries(retryOptions).filter(([, value]) => typeof value === 'number' && value >= 0));
+  const options: Required<RetryOptions> = { ...defaults, ...given };
   return async (input) => {
     const method = input.method.toUpperCase();
     const headers = new Headers(input.headers);

@@ -256,6 +256,16 @@ describe('the retry policy', () => {
     expect(outcome).toMatchObject({ code: 'service-unavailable' });
   });
 
+  it('an option left undefined keeps its default: retries stay bounded', async () => {
+    const { proxy, server } = setup;
+    const client = server.client({ baseUrl: proxy.url, retries: { retries: undefined, baseDelayMs: 1, maxDelayMs: 2 } });
+    proxy.faults.push(...Array.from({ length: 5 }, (): Fault => ({ kind: 'status', status: 503 })));
+    const { attempts, outcome } = await attemptsOf(proxy, () => client.GET('/v1/whoami'));
+    expect(attempts).toHaveLength(4);
+    expect(outcome).toMatchObject({ code: 'service-unavailable' });
+    proxy.faults.length = 0;
+  });
+
   it('Retry-After and backoff, computed', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     expect(retryAfterMs('3', now)).toBe(3000);
