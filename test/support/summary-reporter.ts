@@ -1,10 +1,21 @@
 /**
- * Prints the closing line CI reads: "N passed, N failed" (and skipped, which CI must keep at 0).
+ * Prints the slowest test files (where the run's time went, which the dot reporter used in CI
+ * does not show), then the closing line CI reads: "N passed, N failed" (and skipped, which CI
+ * must keep at 0).
  */
-import type { Reporter, TestModule } from 'vitest/node';
+import { relative } from 'node:path';
+import type { Reporter, TestModule, Vitest } from 'vitest/node';
+
+/** How many of the slowest files to name. */
+const slowestShown = 8;
 
 export default class SummaryReporter implements Reporter {
-  private line = '';
+  private root = process.cwd();
+  private text = '';
+
+  onInit(vitest: Vitest): void {
+    this.root = vitest.config.root;
+  }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     let passed = 0;
@@ -21,11 +32,21 @@ export default class SummaryReporter implements Reporter {
     }
     // An unhandled error fails the run even when every test passed: count it as a failure.
     failed += unhandledErrors.length;
-    this.line = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
+    const slowest = testModules
+      .map((module) => ({ path: relative(this.root, module.moduleId), ms: module.diagnostic().duration }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, slowestShown)
+      .map(({ path, ms }) => `${(ms / 1000).toFixed(1).padStart(7)} s  ${path}`);
+    // One write: the main process also answers the workers, so it prints little and at once.
+    this.text = [
+      ...(slowest.length ? ['Slowest files (their tests and hooks):', ...slowest, ''] : []),
+      `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`,
+      '',
+    ].join('\n');
   }
 
   /** Runs after the default reporter's summary, so this is the closing line. */
   onFinished(): void {
-    setImmediate(() => process.stdout.write(`${this.line}\n`));
+    setImmediate(() => process.stdout.write(this.text));
   }
 }
