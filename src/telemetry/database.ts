@@ -7,7 +7,7 @@
  * code.
  */
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { errorType, failed, tracer } from './tracer.js';
+import { failed, tracer } from './tracer.js';
 
 /** The engines, as OpenTelemetry names them (`db.system`, `db.system.name`). */
 export type DatabaseSystem = 'sqlite' | 'postgresql';
@@ -45,10 +45,4 @@ export function traceTransaction<T>(system: DatabaseSystem, options: Transaction
       throw error;
     },
   );
-}
-
-/** Notes on the current transaction's span that an attempt failed and is retried. */
-export function noteRetry(error: unknown, retry: number): void {
-  const span = trace.getActiveSpan();
-  if (span?.isRecording()) span.addEvent('retry', { 'error.type': errorType(error), 'allot.db.retry': retry + 1 });
 }

@@ -9,7 +9,7 @@
  * Refusals for quota (409 quota-exceeded, replayed or not) log their violations at info.
  */
 import type { IncomingMessage } from 'node:http';
-import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import {
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -17,7 +17,7 @@ import {
   ATTR_URL_PATH,
 } from '@opentelemetry/semantic-conventions';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { tracer } from './tracer.js';
+import { tracer, tracingOff } from './tracer.js';
 
 interface RequestTrace {
   span: Span;
@@ -28,9 +28,13 @@ interface RequestTrace {
 /** Each request's span, by its raw request (what Fastify's logger factory is given). */
 const traces = new WeakMap<IncomingMessage, RequestTrace>();
 
+/** A request's when no provider is registered: nothing to record, nothing to end. */
+const untraced: RequestTrace = { span: trace.wrapSpanContext(INVALID_SPAN_CONTEXT), context: ROOT_CONTEXT, ended: true };
+
 function traceOf(raw: IncomingMessage): RequestTrace {
   let found = traces.get(raw);
   if (found === undefined) {
+    if (tracingOff()) return untraced;
     const parent = propagation.extract(ROOT_CONTEXT, raw.headers);
     const method = raw.method ?? 'GET';
     const span = tracer().startSpan(method, { kind: SpanKind.SERVER }, parent);
@@ -58,29 +62,27 @@ export function withTelemetry<App extends FastifyInstance>(app: App): App {
     const ids = logIds(traceOf(raw as IncomingMessage).span);
     return logger.child(ids ? { ...bindings, ...ids } : bindings, options) as FastifyBaseLogger;
   });
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const traced = traceOf(request.raw);
+    if (traced === untraced) return done();
     const route = request.routeOptions.url;
     if (route !== undefined && traced.span.isRecording()) {
       traced.span.updateName(`${request.method} ${route}`);
       traced.span.setAttribute(ATTR_HTTP_ROUTE, route);
     }
+    // The response's 'close' comes once it is sent, or once its client went away.
+    reply.raw.once('close', () => end(traced, reply));
     context.with(traced.context, done);
   });
   // A body is read in the socket's callbacks, outside the request's context: what follows it
   // (validation, authorization, the handler) runs in the context again.
-  app.addHook('preValidation', (request, _reply, done) => context.with(traceOf(request.raw).context, done));
+  app.addHook('preValidation', (request, _reply, done) => {
+    const traced = traces.get(request.raw);
+    return traced === undefined ? done() : context.with(traced.context, done);
+  });
   app.addHook('preSerialization', (request, reply, payload, done) => {
     noteProblem(request, reply, payload);
     done(null, payload);
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    end(request, reply);
-    done();
-  });
-  app.addHook('onRequestAbort', (request, done) => {
-    end(request, undefined);
-    done();
   });
   return app;
 }
@@ -91,8 +93,8 @@ function noteProblem(request: FastifyRequest, reply: FastifyReply, payload: unkn
   const { type, violations, failedOperation } = payload as { type?: unknown; violations?: unknown; failedOperation?: unknown };
   if (typeof type !== 'string' || !type.startsWith('/problems/')) return;
   const problem = type.slice('/problems/'.length);
-  const { span } = traceOf(request.raw);
-  if (span.isRecording()) span.setAttribute('allot.problem', problem);
+  const span = traces.get(request.raw)?.span;
+  if (span?.isRecording()) span.setAttribute('allot.problem', problem);
   if (problem === 'quota-exceeded') {
     const replayed = reply.getHeader('idempotent-replayed') === 'true';
     request.log.info(
@@ -102,18 +104,17 @@ function noteProblem(request: FastifyRequest, reply: FastifyReply, payload: unkn
   }
 }
 
-function end(request: FastifyRequest, reply: FastifyReply | undefined): void {
-  const traced = traces.get(request.raw);
-  if (traced === undefined || traced.ended) return;
+function end(traced: RequestTrace, reply: FastifyReply): void {
+  if (traced.ended) return;
   traced.ended = true;
   const { span } = traced;
-  if (reply === undefined) span.setAttribute('allot.aborted', true);
-  else {
-    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, reply.statusCode);
-    if (reply.statusCode >= 500) {
-      span.setAttribute('error.type', String(reply.statusCode));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-    }
+  if (!reply.raw.writableFinished) span.setAttribute('allot.aborted', true);
+  // A client gone before the answer began has none.
+  if (!reply.raw.headersSent) return span.end();
+  span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, reply.statusCode);
+  if (reply.statusCode >= 500) {
+    span.setAttribute('error.type', String(reply.statusCode));
+    span.setStatus({ code: SpanStatusCode.ERROR });
   }
   span.end();
 }

@@ -1,11 +1,11 @@
 /**
- * allot's spans are made through `@opentelemetry/api` alone: until a tracer provider is
+ * allot's spans are made through `@opentelemetry/api` alone. Until a tracer provider is
  * registered (by `allot serve` when an OTLP endpoint is configured, see sdk.ts, or by a library
- * user's own SDK) every call below reaches the API's no-op tracer, which records nothing and
- * costs a few allocations. Attributes that take work to compute are only computed for a span
- * that records (`span.isRecording()`).
+ * user's own SDK) the request and decision paths see `tracingOff()` and make no span at all, and
+ * a database transaction with no span around it makes none either. With a provider, attributes
+ * that take work to compute are only computed for a span that records (`span.isRecording()`).
  */
-import { SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { ProxyTracerProvider, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { apiVersion } from '../domain/constants.js';
 
 /** The instrumentation scope of every allot span. */
@@ -17,6 +17,19 @@ export const scopeName = 'allot';
  */
 export function tracer(): Tracer {
   return trace.getTracer(scopeName, apiVersion);
+}
+
+/** The API's no-op provider: what the global provider delegates to while none is registered. */
+const noopProvider = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether no tracer provider is registered (every span would be a no-op one): the request and
+ * decision paths then skip their spans altogether. Asked at each request and decision, so a
+ * provider registered later is used from then on.
+ */
+export function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === noopProvider;
 }
 
 /**

@@ -15,7 +15,7 @@ import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor, type Rea
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { tracer } from '../../src/telemetry/tracer.js';
+import { tracer, tracingOff } from '../../src/telemetry/tracer.js';
 import { exportTraces, tracesRequested } from '../../src/telemetry/serve.js';
 import { engines, openTestLedger, type TestLedger } from '../support/engines.js';
 
@@ -60,10 +60,10 @@ async function post(app: FastifyInstance, traceparent: string | undefined, id: s
   });
 }
 
-describe('tracing off (no provider registered)', () => {
+describe(`tracing off (no provider registered), on ${engines[0]}`, () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await open('sqlite');
+    harness = await open(engines[0]!);
   });
   afterAll(async () => {
     await harness.app.close();
@@ -78,6 +78,7 @@ describe('tracing off (no provider registered)', () => {
     expect(await exportTraces(harness.app, {})).toBeUndefined();
     const provider = trace.getTracerProvider() as ProxyTracerProvider;
     expect(provider.getDelegate().constructor.name).toBe('NoopTracerProvider');
+    expect(tracingOff()).toBe(true);
     expect(tracer().startSpan('probe').isRecording()).toBe(false);
 
     const { traceId, traceparent } = caller();
@@ -95,6 +96,7 @@ describe('tracing on (a provider with an in-memory exporter)', () => {
 
   beforeAll(() => {
     provider.register({ propagator: new W3CTraceContextPropagator() });
+    expect(tracingOff()).toBe(false);
   });
   afterAll(async () => {
     await provider.shutdown();

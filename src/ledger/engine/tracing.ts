@@ -15,7 +15,7 @@
  * With no provider registered, the spans are the API's no-op ones and nothing is computed.
  */
 import { context, ROOT_CONTEXT, SpanKind, trace, type Context, type Link, type Span } from '@opentelemetry/api';
-import { failed, tracer } from '../../telemetry/tracer.js';
+import { failed, tracer, tracingOff } from '../../telemetry/tracer.js';
 import type { Decision, DecisionOutcome, OperationOutcome } from './engine.js';
 import type { Operation } from './operations.js';
 
@@ -35,6 +35,7 @@ const traces = new WeakMap<object, DecisionTrace>();
 
 /** A queue entry whose decision has a span, ended as it is answered. */
 export function traced<Q extends Answerable>(queued: Q): Q {
+  if (tracingOff()) return queued;
   const parent = context.active();
   const { decision } = queued;
   const span = tracer().startSpan(
@@ -63,6 +64,7 @@ export function traced<Q extends Answerable>(queued: Q): Q {
 
 /** Runs a group's work in the context of its span (see above). */
 export function traceGroup(group: readonly object[], run: () => Promise<void>): Promise<void> {
+  if (tracingOff()) return run();
   const decisions = group.map((queued) => traces.get(queued)).filter((found): found is DecisionTrace => found !== undefined);
   const parent = decisions.find(({ span }) => span.isRecording());
   // None recorded: the work still runs in a decision's context, never in whichever request's
