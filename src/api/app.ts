@@ -25,12 +25,12 @@ import {
   requestTimeoutMsDefault,
   watchersPerPrincipalMaxDefault,
 } from '../domain/constants.js';
-import { AllotError, errorCodes } from '../domain/errors.js';
+import { AllotError } from '../domain/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { Authenticator, FailureCounter, installAuth } from './auth.js';
 import { installJsonParser } from './json.js';
 import type { JwtVerifier } from './jwt.js';
-import { installProblemHandlers, problemContentType, problemTypeOf, sendProblem } from './problems.js';
+import { installProblemHandlers, sendProblem } from './problems.js';
 import { identityCompatRoutes } from './compat/identity.js';
 import type { Metrics } from '../controller/metrics.js';
 import { documentOptions, schemaOf } from './document.js';
@@ -219,14 +219,8 @@ function installHealth(app: FastifyInstance, ledger: Ledger): void {
       ? { ready: false, detail: 'the server is shutting down' }
       : await ledger.readiness();
     if (ready) return { status: 'ready' };
-    // Not through the error handler: a probe's 503 is an answer, not a failure to log.
-    return reply.code(503).header('retry-after', '1').type(problemContentType).send({
-      type: problemTypeOf('service-unavailable'),
-      title: errorCodes['service-unavailable'].title,
-      status: 503,
-      detail,
-      instance: request.url,
-    });
+    // Sent, not thrown: a probe's 503 is an answer, not a failure for the error handler to log.
+    return sendProblem(reply, request, new AllotError('service-unavailable', detail));
   });
 }
 

@@ -13,17 +13,21 @@ import { errorCodes, type ErrorCode } from '../domain/errors.js';
 import { problemResponses } from '../schemas/index.js';
 import { problemContentType, problemTypeOf } from './problems.js';
 import type { Answers } from './route.js';
-import { tags, type Row } from './routes/table.js';
+import { table, tags, type Row } from './routes/table.js';
 
-/** What the document says beyond the routes' schemas, per operationId. */
-const answersOf = new Map<string, Answers & { keyed: boolean; bodyOptional: boolean }>();
+/** What the document says beyond the routes' schemas, per operationId (from the table). */
+const answersOf = new Map<string, Answers & { keyed: boolean; bodyOptional: boolean }>(
+  table.map(({ operationId, endpoint }) => [
+    operationId,
+    { ...endpoint.answers, keyed: hasHeader(endpoint.schema, 'idempotency-key'), bodyOptional: endpoint.bodyOptional ?? false },
+  ]),
+);
 
 /** A table row's schema as mounted: its endpoint's, with operationId, tag and every status. */
 export function schemaOf(row: Row): FastifySchema {
   const { endpoint } = row;
   const schema = endpoint.schema as FastifySchema & { response?: Record<string, unknown> };
-  const keyed = hasHeader(schema, 'idempotency-key');
-  answersOf.set(row.operationId, { ...endpoint.answers, keyed, bodyOptional: endpoint.bodyOptional ?? false });
+  const { keyed } = answersOf.get(row.operationId)!;
   const statuses = [400, 401, 429, 500, 503];
   // A role may lack every action but reading its own tenants, which answers 404 instead.
   if (row.action !== 'read') statuses.push(403);

@@ -119,7 +119,7 @@ export class Ledger {
    */
   async readiness(): Promise<{ ready: boolean; detail: string }> {
     try {
-      await this.#core.read((tx) => tx.get('SELECT 1 AS ok'));
+      await this.ping();
     } catch {
       return { ready: false, detail: 'the database does not answer' };
     }

@@ -1,6 +1,6 @@
 /** Usage over time: an organization's quota usage per kind, and a limit's usage per region. */
 import { Type } from '@sinclair/typebox';
-import { read } from '../route.js';
+import { numberOrUndefined, read } from '../route.js';
 import {
   HistorySeries,
   LimitHistoryQuery,
@@ -9,8 +9,6 @@ import {
   problemResponses,
   QuotaHistoryQuery,
 } from '../../schemas/index.js';
-
-const stepOf = (step: string | undefined) => (step === undefined ? undefined : Number(step));
 
 export const history = {
   ofQuota: read(
@@ -23,7 +21,7 @@ export const history = {
       response: { 200: HistorySeries, ...problemResponses(400, 401, 404) },
     },
     ({ params, query }, { ledger }) =>
-      ledger.getQuotaHistory(params.organization, query.kind, { from: query.from, to: query.to, step: stepOf(query.step) }),
+      ledger.getQuotaHistory(params.organization, query.kind, { from: query.from, to: query.to, step: numberOrUndefined(query.step) }),
   ),
 
   ofLimit: read(
@@ -39,7 +37,7 @@ export const history = {
       const { organization, project, service, resourceType } = params;
       const { region, from, to, step } = query;
       return {
-        items: await ledger.getLimitHistory(organization, project, service, resourceType, { region, from, to, step: stepOf(step) }),
+        items: await ledger.getLimitHistory(organization, project, service, resourceType, { region, from, to, step: numberOrUndefined(step) }),
       };
     },
   ),
