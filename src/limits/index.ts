@@ -11,8 +11,9 @@ export {
   type Drift,
   type LimitsJournalEntry,
   type CountFunction,
+  type Leftover,
 } from './mixin.js';
-export { LimitExceededError, LimitsUsageError } from './errors.js';
+export { LimitExceededError, LimitsUsageError, isLimitExceeded } from './errors.js';
 export { limitsAdminRoutes, type LimitsAdminOptions } from './plugin.js';
 export type { RegisteredTable } from './triggers.js';
 export { openStore } from '../store/open.js';

@@ -50,4 +50,14 @@ export const limitsMigrations: readonly Migration[] = [
       `CREATE INDEX allot_limit_journal_by_tracker ON allot_limit_journal (region, project, resource_type, at)`,
     ],
   },
+  {
+    version: 2,
+    name: 'enforced in the database',
+    statements: [
+      // The deltas now carry their region (the triggers apply them to its trackers themselves,
+      // whatever client wrote the rows), and no limits-transaction token is needed any more.
+      `ALTER TABLE allot_limit_deltas ADD COLUMN region TEXT NOT NULL DEFAULT ''`,
+      `DROP TABLE allot_limit_tx`,
+    ],
+  },
 ];

@@ -3,21 +3,20 @@
  * tracker per (region, project, resource type) — a limit and a count of the host's resources —
  * updated in the same transaction as the resources, so the count can never drift.
  *
- * The host writes its rows inside `mixin.transaction(work)`. Creates and deletes are counted
- * two ways: on registered tables by triggers (the host declares nothing), and by explicit
- * `tx.created()` / `tx.deleted()`. When `work` is done the mixin applies the summed deltas with
- * one conditional UPDATE per tracker; one that would pass its limit throws LimitExceededError
- * and the whole transaction — the host's rows included — rolls back. Each tracker's row lock
- * serializes creates in one project and type; other projects never wait (on PostgreSQL; SQLite
- * has one writer).
+ * The enforcement lives in the database (src/store/limit-triggers.ts): once `openLimits` has
+ * run the migration and registered the host's tables, every insert, delete and move on them is
+ * counted and checked in the writing transaction, whatever client made it, and a write that
+ * would pass a limit fails that transaction (`isLimitExceeded(error)` recognizes the error).
+ * `mixin.transaction(work)` is sugar on top: it also takes declared counts (`tx.created()`)
+ * and throws LimitExceededError. Each tracker's row lock serializes creates in one project and
+ * type; other projects never wait (on PostgreSQL; SQLite has one writer).
  */
-import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { quantityMax } from '../domain/constants.js';
 import { migrate } from '../store/migrations.js';
 import { openStore } from '../store/open.js';
 import type { Executor, SqlValue, Store } from '../store/store.js';
-import { LimitExceededError, LimitsUsageError } from './errors.js';
+import { isLimitExceeded, LimitsUsageError } from './errors.js';
 import { limitsMigrations, limitsMigrationsTable } from './migrations.js';
 import { checkRegisteredTable, type RegisteredTable } from './triggers.js';
 
@@ -66,8 +65,17 @@ export interface LimitsJournalEntry {
   region: string;
   project: string;
   resourceType: string;
-  action: 'limit.set' | 'recount.drift' | 'tracker.deleted';
+  action: 'limit.set' | 'recount.drift' | 'deltas.leftover' | 'tracker.deleted';
   detail: Record<string, unknown>;
+}
+
+/** Deltas a finished transaction noted and never applied, removed by `cleanLeftovers`. */
+export interface Leftover {
+  project: string;
+  resourceType: string;
+  /** How many rows were left, and their sum. */
+  rows: number;
+  delta: number;
 }
 
 /** Counts the host's resources of one type in one project, inside the given transaction. */
@@ -140,7 +148,7 @@ export class LimitsMixin {
     const triggers = this.store.dialect.limitTriggers;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.store.transaction((tx) => triggers.install(tx, registered));
+        await this.store.transaction((tx) => triggers.install(tx, registered, this.region));
         break;
       } catch (error) {
         // Another host process created them at the same moment: look again.
@@ -163,88 +171,48 @@ export class LimitsMixin {
   }
 
   /**
-   * Runs `work` in one transaction of the host's database and applies its creates and
-   * deletes to the trackers before committing. Throws LimitExceededError (after rolling
-   * everything back) if a tracker would pass its limit. Like every allot transaction, `work`
-   * may run again after a serialization failure or deadlock, so it must do nothing outside
-   * the transaction.
+   * Sugar over the database's own enforcement: runs `work` in one transaction of the host's
+   * database, notes its declared creates and deletes beside the ones the triggers noted, and
+   * applies them all before committing. Throws LimitExceededError (after rolling everything
+   * back) if a tracker would pass its limit. Like every allot transaction, `work` may run again
+   * after a serialization failure or deadlock, so it must do nothing outside the transaction.
    */
-  transaction<T>(work: (tx: LimitsTransaction) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: LimitsTransaction) => Promise<T>): Promise<T> {
     const triggers = this.store.dialect.limitTriggers;
-    return this.store.transaction(async (tx) => {
-      const token = randomUUID();
-      await triggers.begin(tx, token);
-      const declared = new Map<string, number>();
-      const declare = (resourceType: string, project: string, count: number, sign: 1 | -1) => {
-        if (!Number.isInteger(count) || count < 0) {
-          throw new LimitsUsageError('invalid-request', `count must be a non-negative integer, got ${count}`);
+    try {
+      return await this.store.transaction(async (tx) => {
+        const declared = new Map<string, number>();
+        const declare = (resourceType: string, project: string, count: number, sign: 1 | -1) => {
+          if (!Number.isInteger(count) || count < 0) {
+            throw new LimitsUsageError('invalid-request', `count must be a non-negative integer, got ${count}`);
+          }
+          const key = `${checkName('resourceType', resourceType)}\u0000${checkName('project', project)}`;
+          declared.set(key, (declared.get(key) ?? 0) + sign * count);
+        };
+        const handle: LimitsTransaction = {
+          all: <Row>(sql: string, params?: readonly SqlValue[]) => tx.all<Row>(sql, params),
+          get: <Row>(sql: string, params?: readonly SqlValue[]) => tx.get<Row>(sql, params),
+          run: (sql: string, params?: readonly SqlValue[]) => tx.run(sql, params),
+          write: (writes) => tx.write(writes),
+          selectMany: (queries) => tx.selectMany(queries),
+          created: (resourceType, project, count = 1) => declare(resourceType, project, count, 1),
+          deleted: (resourceType, project, count = 1) => declare(resourceType, project, count, -1),
+        };
+        const result = await work(handle);
+        for (const [key, delta] of declared) {
+          if (delta === 0) continue;
+          const [resourceType, project] = key.split('\u0000') as [string, string];
+          await tx.run(
+            `INSERT INTO allot_limit_deltas (tx, region, resource_type, project, delta) VALUES (${triggers.txIdSql}, ?, ?, ?, ?)`,
+            [this.region, resourceType, project, delta],
+          );
         }
-        const key = `${checkName('resourceType', resourceType)}\u0000${checkName('project', project)}`;
-        declared.set(key, (declared.get(key) ?? 0) + sign * count);
-      };
-      const handle: LimitsTransaction = {
-        all: <Row>(sql: string, params?: readonly SqlValue[]) => tx.all<Row>(sql, params),
-        get: <Row>(sql: string, params?: readonly SqlValue[]) => tx.get<Row>(sql, params),
-        run: (sql: string, params?: readonly SqlValue[]) => tx.run(sql, params),
-        write: (writes) => tx.write(writes),
-        selectMany: (queries) => tx.selectMany(queries),
-        created: (resourceType, project, count = 1) => declare(resourceType, project, count, 1),
-        deleted: (resourceType, project, count = 1) => declare(resourceType, project, count, -1),
-      };
-      const result = await work(handle);
-      const noted = await tx.all<{ resource_type: string; project: string; delta: number }>(
-        `SELECT resource_type, project, CAST(SUM(delta) AS BIGINT) AS delta FROM allot_limit_deltas
-          WHERE tx = ? GROUP BY resource_type, project`,
-        [token],
-      );
-      if (noted.length > 0) await tx.run('DELETE FROM allot_limit_deltas WHERE tx = ?', [token]);
-      await triggers.end(tx);
-      for (const row of noted) {
-        const key = `${row.resource_type}\u0000${row.project}`;
-        declared.set(key, (declared.get(key) ?? 0) + Number(row.delta));
-      }
-      // In one order everywhere, so two transactions never deadlock on each other's trackers.
-      for (const key of [...declared.keys()].sort()) {
-        const delta = declared.get(key)!;
-        if (delta === 0) continue;
-        const [resourceType, project] = key.split('\u0000') as [string, string];
-        await this.apply(tx, resourceType, project, delta);
-      }
-      return result;
-    });
-  }
-
-  /** Moves one tracker by `delta`, or throws LimitExceededError. */
-  private async apply(tx: Executor, resourceType: string, project: string, delta: number): Promise<void> {
-    const nowMs = this.clock.nowMs();
-    const move = () =>
-      tx.run(
-        `UPDATE allot_limit_trackers
-          SET used = CASE WHEN used + ? < 0 THEN 0 ELSE used + ? END, updated_at = ?
-          WHERE region = ? AND project = ? AND resource_type = ?
-            AND (CAST(? AS BIGINT) <= 0 OR used + ? <= limit_value)`,
-        [delta, delta, nowMs, this.region, project, resourceType, delta, delta],
-      );
-    if ((await move()) === 1) return;
-    const row = await this.lockTracker(tx, project, resourceType);
-    if (row) {
-      // Judged again under the lock: a limit raised in between lets it through.
-      if (row.used + delta <= row.limit_value && (await move()) === 1) return;
-      throw new LimitExceededError(resourceType, project, this.region, row.limit_value, row.used, delta);
+        await triggers.applyNow(tx);
+        return result;
+      });
+    } catch (error) {
+      throw isLimitExceeded(error) ?? error;
     }
-    if (delta > 0) throw new LimitExceededError(resourceType, project, this.region, 0, 0, delta, false);
-    // Deletes of a type with no tracker count for nothing — unless a tracker is being created
-    // right now (its recount may have counted these rows). On PostgreSQL that tracker is not
-    // visible yet; inserting one waits for it: then move it. Otherwise remove the one made here.
-    if ((await this.insertTracker(tx, project, resourceType, 0, 0, nowMs)) === 1) {
-      await tx.run('DELETE FROM allot_limit_trackers WHERE region = ? AND project = ? AND resource_type = ?', [
-        this.region,
-        project,
-        resourceType,
-      ]);
-      return;
-    }
-    await move();
   }
 
   private insertTracker(tx: Executor, project: string, resourceType: string, limit: number, used: number, nowMs: number) {
@@ -343,6 +311,7 @@ export class LimitsMixin {
    * drifts it found (each one journaled).
    */
   async recount(filter: { project?: string; resourceType?: string } = {}): Promise<Drift[]> {
+    await this.cleanLeftovers();
     const drifts: Drift[] = [];
     for (const tracker of await this.listTrackers(filter)) {
       const count = this.counts.get(tracker.resourceType);
@@ -353,6 +322,52 @@ export class LimitsMixin {
       if (drift) drifts.push(drift);
     }
     return drifts;
+  }
+
+  /**
+   * Removes deltas that a finished transaction noted and never applied (the apply trigger
+   * disabled by hand, or an older allot), journaling each tracker's as `deltas.leftover` — a
+   * drift: the recount that follows sets the trackers to the true count. Returns them.
+   */
+  async cleanLeftovers(): Promise<Leftover[]> {
+    const condition = `region IN (?, '') AND (${this.store.dialect.limitTriggers.leftoverCondition})`;
+    return this.store.transaction(async (tx) => {
+      const rows = await tx.all<{ resource_type: string; project: string; delta: number; n: number }>(
+        `SELECT resource_type, project, CAST(SUM(delta) AS BIGINT) AS delta, CAST(COUNT(*) AS BIGINT) AS n
+          FROM allot_limit_deltas WHERE ${condition} GROUP BY resource_type, project ORDER BY resource_type, project`,
+        [this.region],
+      );
+      if (rows.length === 0) return [];
+      await tx.run(`DELETE FROM allot_limit_deltas WHERE ${condition}`, [this.region]);
+      const leftovers = rows.map((row) => ({
+        project: row.project,
+        resourceType: row.resource_type,
+        rows: Number(row.n),
+        delta: Number(row.delta),
+      }));
+      for (const { project, resourceType, ...detail } of leftovers) {
+        await this.journal(tx, project, resourceType, 'deltas.leftover', detail);
+      }
+      return leftovers;
+    });
+  }
+
+  /**
+   * How many drifts this region's journal holds, of every cause (recounts on demand, by the
+   * controller or by a limit change, and leftover deltas): only grows, so a controller can
+   * count the new ones into its metrics.
+   */
+  async driftCount(): Promise<number> {
+    const row = await this.store.transaction(
+      (tx) =>
+        tx.get<{ n: number }>(
+          `SELECT CAST(COUNT(*) AS BIGINT) AS n FROM allot_limit_journal
+            WHERE region = ? AND action IN ('recount.drift', 'deltas.leftover')`,
+          [this.region],
+        ),
+      { readOnly: true },
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** The mixin's journal for one tracker (or all), oldest first. */

@@ -73,6 +73,7 @@ export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (
 
   app.get(`${prefix}/trackers`, { schema: { querystring: filterSchema } }, async (request) => ({
     items: await mixin.listTrackers(request.query as { project?: string; resourceType?: string }),
+    drifts: await mixin.driftCount(),
   }));
 
   app.get(`${prefix}/trackers/:project/:resourceType`, { schema: { params: trackerParams } }, async (request) => {
@@ -87,9 +88,11 @@ export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (
   app.post(
     `${prefix}/trackers/recount`,
     { schema: { body: { anyOf: [filterSchema, { type: 'null' }] } } },
-    async (request) => ({
-      drifts: await mixin.recount((request.body ?? {}) as { project?: string; resourceType?: string }),
-    }),
+    async (request) => {
+      const leftovers = await mixin.cleanLeftovers();
+      const drifts = await mixin.recount((request.body ?? {}) as { project?: string; resourceType?: string });
+      return { drifts, leftovers };
+    },
   );
 
   app.put(

@@ -3,10 +3,11 @@
 // Method: opens the host's tables and the mixin on the database given as argv[2], starts
 // mixin.transaction, inserts the rows named in argv[5…] into project argv[4] of the registered
 // table, then prints a marker line and waits forever (until the test kills it with SIGKILL).
-// argv[3] says where it stops: "in-work" (inside the host's work, before the mixin has moved the
-// tracker) or "after-apply" (after the mixin's UPDATE of the tracker, just before COMMIT: the
-// store is wrapped so that statement is followed by the marker and the endless wait).
-import { openLimits, openStore, type Executor, type Store } from '../../src/limits/index.js';
+// argv[3] says where it stops: "in-work" (inside the host's work) or "after-apply" (after the
+// mixin applied the deltas to the tracker, just before COMMIT: the store is wrapped so that the
+// end of the work is followed by the marker, with the tracker's used as seen inside, and the
+// endless wait).
+import { openLimits, openStore, type Store } from '../../src/limits/index.js';
 import { createHostTables, instancesTable, region } from './host.js';
 
 const [url, mode, project, ...ids] = process.argv.slice(2);
@@ -30,22 +31,14 @@ const store: Store = {
   isUniqueViolation: (error) => inner.isUniqueViolation(error),
   close: () => inner.close(),
   transaction: (work, options) =>
-    inner.transaction((tx) => {
-      const executor: Executor = {
-        all: (sql, params) => tx.all(sql, params),
-        get: (sql, params) => tx.get(sql, params),
-        write: (writes) => tx.write(writes),
-        selectMany: (queries) => tx.selectMany(queries),
-        run: async (sql, params) => {
-          const changed = await tx.run(sql, params);
-          if (armed && mode === 'after-apply' && /UPDATE allot_limit_trackers/.test(sql)) {
-            console.log(`IN-TRANSACTION after-apply changed=${changed}`);
-            await forever();
-          }
-          return changed;
-        },
-      };
-      return work(executor);
+    inner.transaction(async (tx) => {
+      const result = await work(tx);
+      if (armed && mode === 'after-apply') {
+        const tracker = await tx.get<{ used: number }>('SELECT used FROM allot_limit_trackers WHERE project = ?', [project]);
+        console.log(`IN-TRANSACTION after-apply used=${Number(tracker?.used)}`);
+        await forever();
+      }
+      return result;
     }, options),
 };
 

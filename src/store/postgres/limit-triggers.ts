@@ -1,41 +1,48 @@
-import type { LimitTriggers } from '../limit-triggers.js';
+import { limitExceededMarker, type LimitTriggers } from '../limit-triggers.js';
 
 /**
- * PostgreSQL: a limits transaction sets `allot_limits.tx` for itself (set_config local to the
- * transaction, so it ends with it) and the triggers' function reads it. Installing creates only
- * what is missing, so host processes starting together do not replace each other's functions
- * and triggers mid-flight (a race the caller retries: `isInstallRace`); a table registered again
- * under another resource type keeps its first triggers until they are dropped by hand.
+ * PostgreSQL: the registered table's row triggers note deltas under the transaction's id, and a
+ * deferred constraint trigger on `allot_limit_deltas` applies the transaction's net deltas at
+ * COMMIT, one tracker at a time in one order. Every trigger is ENABLE ALWAYS, so
+ * `session_replication_role` does not turn it off; TRUNCATE of a registered table is refused.
+ *
+ * Installing creates only what is missing or out of date, so host processes starting together
+ * do not replace each other's functions and triggers mid-flight (a race the caller retries:
+ * `isInstallRace`). A table registered again with other names gets its triggers replaced.
  */
 export const limitTriggers: LimitTriggers = {
-  async install(tx, { table, resourceType, projectColumn }) {
-    const name = `allot_limit_${table}`;
+  async install(tx, { table, resourceType, projectColumn }, region) {
     const functions = await tx.all<{ proname: string }>(
       `SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace
-      AND proname IN ('allot_limit_count', 'allot_limit_refuse_truncate')`,
+      AND proname IN ('allot_limit_note', 'allot_limit_apply', 'allot_limit_refuse_truncate')`,
     );
-    const hasFunction = (fn: string) => functions.some((row) => row.proname === fn);
-    if (!hasFunction('allot_limit_count')) await tx.run(countFunction);
-    if (!hasFunction('allot_limit_refuse_truncate')) await tx.run(refuseTruncateFunction);
-    const triggers = await tx.all<{ tgname: string }>(
-      `SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(? AS regclass) AND tgname LIKE 'allot_limit_%'`,
-      [table],
+    for (const [fn, sql] of Object.entries(functionsSql)) {
+      if (!functions.some((row) => row.proname === fn)) await tx.run(sql);
+    }
+    const args = `'${resourceType}', '${projectColumn}', '${region}'`;
+    const name = `allot_limit_${table}`;
+    const wanted: Record<string, string> = {
+      [name]: `CREATE TRIGGER ${name} AFTER INSERT OR DELETE ON ${table}
+        FOR EACH ROW EXECUTE FUNCTION allot_limit_note(${args})`,
+      [`${name}_moved`]: `CREATE TRIGGER ${name}_moved AFTER UPDATE OF ${projectColumn} ON ${table}
+        FOR EACH ROW WHEN (OLD.${projectColumn} IS DISTINCT FROM NEW.${projectColumn})
+        EXECUTE FUNCTION allot_limit_note(${args})`,
+      // TRUNCATE fires no row triggers: it would empty the table behind the trackers' backs.
+      [`${name}_truncate`]: `CREATE TRIGGER ${name}_truncate BEFORE TRUNCATE ON ${table}
+        FOR EACH STATEMENT EXECUTE FUNCTION allot_limit_refuse_truncate()`,
+    };
+    await ensureTriggers(tx, table, wanted, (trigger, definition) =>
+      trigger.endsWith('_truncate') ? true : definition.includes(`allot_limit_note(${args})`),
     );
-    const has = (trigger: string) => triggers.some((row) => row.tgname === trigger);
-    if (!has(name)) {
-      await tx.run(`CREATE TRIGGER ${name} AFTER INSERT OR DELETE ON ${table}
-      FOR EACH ROW EXECUTE FUNCTION allot_limit_count('${resourceType}', '${projectColumn}')`);
-    }
-    if (!has(`${name}_moved`)) {
-      await tx.run(`CREATE TRIGGER ${name}_moved AFTER UPDATE OF ${projectColumn} ON ${table}
-      FOR EACH ROW WHEN (OLD.${projectColumn} IS DISTINCT FROM NEW.${projectColumn})
-      EXECUTE FUNCTION allot_limit_count('${resourceType}', '${projectColumn}')`);
-    }
-    // TRUNCATE fires no row triggers: it would empty the table behind the trackers' backs.
-    if (!has(`${name}_truncate`)) {
-      await tx.run(`CREATE TRIGGER ${name}_truncate BEFORE TRUNCATE ON ${table}
-      FOR EACH STATEMENT EXECUTE FUNCTION allot_limit_refuse_truncate()`);
-    }
+    await ensureTriggers(
+      tx,
+      'allot_limit_deltas',
+      {
+        allot_limit_apply: `CREATE CONSTRAINT TRIGGER allot_limit_apply AFTER INSERT ON allot_limit_deltas
+          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION allot_limit_apply()`,
+      },
+      () => true,
+    );
   },
   // A unique violation in the catalogs, a duplicate object or function, "tuple concurrently
   // updated" (XX000), or a deadlock between the two creators.
@@ -43,32 +50,104 @@ export const limitTriggers: LimitTriggers = {
     const code = (error as { code?: unknown } | null)?.code;
     return code === '23505' || code === '42710' || code === '42723' || code === 'XX000' || code === '40P01';
   },
-  async begin(tx, token) {
-    await tx.get("SELECT set_config('allot_limits.tx', ?, true) AS token", [token]);
+  txIdSql: 'CAST(pg_current_xact_id() AS text)',
+  async applyNow(tx) {
+    await tx.run('SET CONSTRAINTS allot_limit_apply IMMEDIATE');
   },
-  // The setting is local to the transaction: nothing to undo.
-  async end() {},
+  // Noted by a transaction that is over (committed or not) and never applied; an older allot
+  // noted under a token that is not a transaction id.
+  leftoverCondition: `CASE WHEN tx ~ '^[0-9]+$' THEN pg_xact_status(CAST(tx AS xid8)) IS DISTINCT FROM 'in progress'
+    ELSE true END`,
 };
 
-const countFunction = `CREATE FUNCTION allot_limit_count() RETURNS trigger LANGUAGE plpgsql AS $$
+/**
+ * Creates the triggers of `wanted` on `table` that are missing, and replaces those whose
+ * definition `current` rejects (an older allot's, or other names); each one ENABLE ALWAYS.
+ */
+async function ensureTriggers(
+  tx: Parameters<LimitTriggers['install']>[0],
+  table: string,
+  wanted: Record<string, string>,
+  current: (trigger: string, definition: string) => boolean,
+): Promise<void> {
+  const existing = await tx.all<{ tgname: string; definition: string; tgenabled: string }>(
+    `SELECT tgname, pg_get_triggerdef(oid) AS definition, tgenabled FROM pg_trigger
+      WHERE tgrelid = CAST(? AS regclass) AND tgname LIKE 'allot_limit_%'`,
+    [table],
+  );
+  for (const [trigger, sql] of Object.entries(wanted)) {
+    const found = existing.find((row) => row.tgname === trigger);
+    if (found && current(trigger, found.definition) && found.tgenabled === 'A') continue;
+    if (found && !current(trigger, found.definition)) await tx.run(`DROP TRIGGER ${trigger} ON ${table}`);
+    if (!found || !current(trigger, found.definition)) await tx.run(sql);
+    await tx.run(`ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${trigger}`);
+  }
+}
+
+const functionsSql: Record<string, string> = {
+  allot_limit_note: `CREATE FUNCTION allot_limit_note() RETURNS trigger LANGUAGE plpgsql AS $$
   DECLARE
-    token text := current_setting('allot_limits.tx', true);
+    this_tx text := CAST(pg_current_xact_id() AS text);
   BEGIN
-    IF token IS NULL OR token = '' THEN
-      RAISE EXCEPTION 'allot-limits: % changed outside a limits transaction', TG_TABLE_NAME;
-    END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-      INSERT INTO allot_limit_deltas (tx, resource_type, project, delta)
-        VALUES (token, TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1], 1);
+      INSERT INTO allot_limit_deltas (tx, region, resource_type, project, delta)
+        VALUES (this_tx, TG_ARGV[2], TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1], 1);
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
-      INSERT INTO allot_limit_deltas (tx, resource_type, project, delta)
-        VALUES (token, TG_ARGV[0], to_jsonb(OLD) ->> TG_ARGV[1], -1);
+      INSERT INTO allot_limit_deltas (tx, region, resource_type, project, delta)
+        VALUES (this_tx, TG_ARGV[2], TG_ARGV[0], to_jsonb(OLD) ->> TG_ARGV[1], -1);
     END IF;
     RETURN NULL;
-  END $$`;
+  END $$`,
 
-const refuseTruncateFunction = `CREATE FUNCTION allot_limit_refuse_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+  // Fired once per noted row at COMMIT: the first firing takes all of the transaction's deltas,
+  // the others find none. A delete with no tracker counts for nothing — unless a tracker is being
+  // created right now (its recount may have counted the row): inserting one waits for it.
+  allot_limit_apply: `CREATE FUNCTION allot_limit_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    this_tx text := CAST(pg_current_xact_id() AS text);
+    now_ms bigint := CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint);
+    d record;
+    t record;
   BEGIN
-    RAISE EXCEPTION 'allot-limits: % cannot be truncated: delete its rows in a limits transaction', TG_TABLE_NAME;
-  END $$`;
+    FOR d IN
+      WITH taken AS (DELETE FROM allot_limit_deltas WHERE tx = this_tx RETURNING region, resource_type, project, delta)
+      SELECT region, resource_type, project, CAST(SUM(delta) AS bigint) AS delta FROM taken
+        GROUP BY region, resource_type, project
+        ORDER BY region COLLATE "C", resource_type COLLATE "C", project COLLATE "C"
+    LOOP
+      CONTINUE WHEN d.delta = 0;
+      UPDATE allot_limit_trackers SET used = GREATEST(used + d.delta, 0), updated_at = now_ms
+        WHERE region = d.region AND project = d.project AND resource_type = d.resource_type
+          AND (d.delta < 0 OR used + d.delta <= limit_value);
+      CONTINUE WHEN FOUND;
+      SELECT * INTO t FROM allot_limit_trackers
+        WHERE region = d.region AND project = d.project AND resource_type = d.resource_type FOR UPDATE;
+      -- Judged again under the lock: a limit raised in between lets it through.
+      IF FOUND AND t.used + d.delta <= t.limit_value THEN
+        UPDATE allot_limit_trackers SET used = GREATEST(used + d.delta, 0), updated_at = now_ms
+          WHERE region = d.region AND project = d.project AND resource_type = d.resource_type;
+        CONTINUE;
+      END IF;
+      IF FOUND OR d.delta > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'AL409', MESSAGE = '${limitExceededMarker}' || json_build_object(
+          'resourceType', d.resource_type, 'project', d.project, 'region', d.region,
+          'limit', COALESCE(t.limit_value, 0), 'used', COALESCE(t.used, 0), 'requested', d.delta, 'tracked', FOUND);
+      END IF;
+      INSERT INTO allot_limit_trackers (region, project, resource_type, limit_value, used, created_at, updated_at)
+        VALUES (d.region, d.project, d.resource_type, 0, 0, now_ms, now_ms) ON CONFLICT DO NOTHING;
+      IF FOUND THEN
+        DELETE FROM allot_limit_trackers WHERE region = d.region AND project = d.project AND resource_type = d.resource_type;
+      ELSE
+        UPDATE allot_limit_trackers SET used = GREATEST(used + d.delta, 0), updated_at = now_ms
+          WHERE region = d.region AND project = d.project AND resource_type = d.resource_type;
+      END IF;
+    END LOOP;
+    RETURN NULL;
+  END $$`,
+
+  allot_limit_refuse_truncate: `CREATE FUNCTION allot_limit_refuse_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION 'allot-limits: % cannot be truncated: delete its rows instead', TG_TABLE_NAME;
+  END $$`,
+};

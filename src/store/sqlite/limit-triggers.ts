@@ -1,41 +1,57 @@
-import type { LimitTriggers, RegisteredTable } from '../limit-triggers.js';
+import { limitExceededMarker, type LimitTriggers, type RegisteredTable } from '../limit-triggers.js';
 
 /**
- * SQLite: a limits transaction writes its token to `allot_limit_tx` (one writer, so at most one
- * row) and the triggers copy it into each delta; with no row there they abort the write.
- * Installing replaces a table's triggers (the write transaction excludes every other process,
- * so there is no race to retry).
+ * SQLite: one writer, so each delta is applied as it is written — the registered table's
+ * triggers insert it into `allot_limit_deltas`, whose trigger checks and moves the tracker and
+ * removes the row. A transaction that deletes and then creates passes at a full limit; one that
+ * creates first does not. Installing replaces the triggers (the write transaction excludes
+ * every other process, so there is no race to retry).
  */
 export const limitTriggers: LimitTriggers = {
-  async install(tx, registered) {
-    for (const statement of statementsOf(registered)) await tx.run(statement);
+  async install(tx, registered, region) {
+    for (const statement of [...applyStatements, ...statementsOf(registered, region)]) await tx.run(statement);
   },
   isInstallRace: () => false,
-  async begin(tx, token) {
-    await tx.run('INSERT INTO allot_limit_tx (tx) VALUES (?)', [token]);
-  },
-  async end(tx) {
-    await tx.run('DELETE FROM allot_limit_tx');
-  },
+  txIdSql: "''",
+  async applyNow() {},
+  // Every delta is applied and removed in the statement that wrote it: any row still there
+  // (while the caller holds the one write lock) was left by triggers that did not apply it.
+  leftoverCondition: '1 = 1',
 };
 
-function statementsOf({ table, resourceType, projectColumn }: RegisteredTable): string[] {
+const tracker = `FROM allot_limit_trackers
+  WHERE region = NEW.region AND project = NEW.project AND resource_type = NEW.resource_type`;
+
+const applyStatements = [
+  'DROP TRIGGER IF EXISTS allot_limit_apply',
+  `CREATE TRIGGER allot_limit_apply AFTER INSERT ON allot_limit_deltas
+  BEGIN
+    SELECT RAISE(ABORT, '${limitExceededMarker}' || json_object(
+        'resourceType', NEW.resource_type, 'project', NEW.project, 'region', NEW.region,
+        'limit', COALESCE((SELECT limit_value ${tracker}), 0), 'used', COALESCE((SELECT used ${tracker}), 0),
+        'requested', NEW.delta, 'tracked', json(CASE WHEN EXISTS (SELECT 1 ${tracker}) THEN 'true' ELSE 'false' END)))
+      WHERE NEW.delta > 0 AND NOT EXISTS (SELECT 1 ${tracker} AND used + NEW.delta <= limit_value);
+    UPDATE allot_limit_trackers SET used = MAX(used + NEW.delta, 0), updated_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+      WHERE region = NEW.region AND project = NEW.project AND resource_type = NEW.resource_type;
+    DELETE FROM allot_limit_deltas WHERE rowid = NEW.rowid;
+  END`,
+];
+
+function statementsOf({ table, resourceType, projectColumn }: RegisteredTable, region: string): string[] {
   const name = `allot_limit_${table}`;
-  const outside = `allot-limits: ${table} changed outside a limits transaction`;
   const count = (event: string, row: 'NEW' | 'OLD', delta: number, when = '') => `
     CREATE TRIGGER ${name}_${event.toLowerCase().replace(/ .*/, '')}_${row.toLowerCase()}
       AFTER ${event} ON ${table} ${when}
     BEGIN
-      SELECT RAISE(ABORT, '${outside}') WHERE NOT EXISTS (SELECT 1 FROM allot_limit_tx);
-      INSERT INTO allot_limit_deltas (tx, resource_type, project, delta)
-        SELECT tx, '${resourceType}', ${row}.${projectColumn}, ${delta} FROM allot_limit_tx;
+      INSERT INTO allot_limit_deltas (tx, region, resource_type, project, delta)
+        VALUES ('', '${region}', '${resourceType}', ${row}.${projectColumn}, ${delta});
     END`;
   const moved = `FOR EACH ROW WHEN NEW.${projectColumn} IS NOT OLD.${projectColumn}`;
   return [
     ...['insert_new', 'delete_old', 'update_new', 'update_old'].map((t) => `DROP TRIGGER IF EXISTS ${name}_${t}`),
-    count('INSERT', 'NEW', 1),
     count('DELETE', 'OLD', -1),
-    count(`UPDATE OF ${projectColumn}`, 'NEW', 1, moved),
+    count('INSERT', 'NEW', 1),
     count(`UPDATE OF ${projectColumn}`, 'OLD', -1, moved),
+    count(`UPDATE OF ${projectColumn}`, 'NEW', 1, moved),
   ];
 }
