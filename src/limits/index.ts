@@ -4,6 +4,7 @@
  */
 export {
   openLimits,
+  adoptLimits,
   LimitsMixin,
   type LimitsOptions,
   type LimitsTransaction,

@@ -128,6 +128,15 @@ export async function openLimits(options: LimitsOptions): Promise<LimitsMixin> {
   return mixin;
 }
 
+/**
+ * Adopts limits in a host's database: runs the mixin's migration and installs the triggers of
+ * the host's tables. From then on the host's writes to them are counted and checked in its own
+ * transactions, whatever client makes them; no mixin needs to stay open.
+ */
+export async function adoptLimits(options: LimitsOptions): Promise<void> {
+  await (await openLimits(options)).close();
+}
+
 export class LimitsMixin {
   private readonly counts = new Map<string, CountFunction>();
 
