@@ -314,6 +314,17 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX usage_history_by_age ON usage_history (resolution, at)`,
     ],
   },
+  {
+    version: 9,
+    name: 'usage sync per region',
+    statements: [
+      // When the host's own region's controller last copied its usage into allot, and last
+      // failed to. last_ok_at says any controller reached the host; a limit's hostStatus asks
+      // these instead, since only the region's own controller refreshes its usage.
+      `ALTER TABLE region_hosts ADD COLUMN usage_synced_at BIGINT NULL`,
+      `ALTER TABLE region_hosts ADD COLUMN usage_sync_failed_at BIGINT NULL`,
+    ],
+  },
 ];
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -99,8 +99,9 @@ export const limitsOf = (core: Core) => ({
       return core.read((tx) => allHosts(tx));
     },
 
-    recordHostStatus(region: string, service: string, error: string | null): Promise<void> {
-      return core.write({}, ({ tx, nowMs }) => recordHostStatus(tx, region, service, error, nowMs));
+    /** How reaching a host went; `usageSync`: its own region's controller syncing its usage. */
+    recordHostStatus(region: string, service: string, error: string | null, usageSync = false): Promise<void> {
+      return core.write({}, ({ tx, nowMs }) => recordHostStatus(tx, region, service, error, nowMs, usageSync));
     },
 
     /** Which of these project ids exist (not deleted) in some organization. */

@@ -80,10 +80,11 @@ function limitsOf(
   return limits;
 }
 
-// With the limit's global bound, and how the controller last fared with the region's host of
-// the limit's service (a stale host means the limit's usage may be old).
-const withGlobal = `SELECT l.*, g.global_limit, h.service AS host_service, h.last_ok_at AS host_ok_at,
-    h.last_error_at AS host_error_at
+// With the limit's global bound, and how the region's own controller last fared syncing usage
+// from the region's host of the limit's service (stale: the limit's usage may be old). Another
+// region's controller reaching the host does not count: it does not refresh the usage.
+const withGlobal = `SELECT l.*, g.global_limit, h.service AS host_service, h.usage_synced_at AS host_ok_at,
+    h.usage_sync_failed_at AS host_error_at
   FROM limits l
   LEFT JOIN global_limits g ON g.organization_id = l.organization_id AND g.project_id = l.project_id
     AND g.service = l.service AND g.resource_type = l.resource_type

@@ -153,17 +153,26 @@ export async function knownProjects(tx: Executor, projects: readonly string[]): 
   return new Set(rows.map((row) => row.id));
 }
 
-/** Records how reaching a host went (the controller, after each call). */
-export async function recordHostStatus(tx: Executor, region: string, service: string, error: string | null, nowMs: number) {
+/**
+ * Records how reaching a host went (the controller, after each host in a pass). `usageSync`:
+ * the call was the host's own region's controller syncing its usage, which is also recorded
+ * apart (a limit's hostStatus: usage another region's controller reads is not refreshed).
+ */
+export async function recordHostStatus(
+  tx: Executor,
+  region: string,
+  service: string,
+  error: string | null,
+  nowMs: number,
+  usageSync = false,
+) {
+  const where = ' WHERE region = ? AND service = ?';
   if (error === null) {
-    await tx.run('UPDATE region_hosts SET last_ok_at = ? WHERE region = ? AND service = ?', [nowMs, region, service]);
+    const set = usageSync ? 'last_ok_at = ?, usage_synced_at = ?' : 'last_ok_at = ?';
+    await tx.run(`UPDATE region_hosts SET ${set}${where}`, [...(usageSync ? [nowMs, nowMs] : [nowMs]), region, service]);
   } else {
-    await tx.run('UPDATE region_hosts SET last_error = ?, last_error_at = ? WHERE region = ? AND service = ?', [
-      error.slice(0, 500),
-      nowMs,
-      region,
-      service,
-    ]);
+    const set = usageSync ? 'last_error = ?, last_error_at = ?, usage_sync_failed_at = ?' : 'last_error = ?, last_error_at = ?';
+    await tx.run(`UPDATE region_hosts SET ${set}${where}`, [error.slice(0, 500), ...(usageSync ? [nowMs, nowMs] : [nowMs]), region, service]);
   }
 }
 
