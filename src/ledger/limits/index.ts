@@ -14,6 +14,7 @@ import {
 } from '../limits/limits.js';
 import {
   allHosts,
+  checkLimitRegionsEnabled,
   deleteRegionHost,
   hostsOfRegion,
   knownProjects,
@@ -147,7 +148,10 @@ export const limitsOf = (core: Core) => ({
       return core.read((tx) => readLimit(tx, organization, project, service, resourceType, core.clock.nowMs()));
     },
 
-    /** Sets the configured limit per listed region; regions not listed lose theirs. */
+    /**
+     * Sets the configured limit per listed region; regions not listed lose theirs. A project
+     * with enabled regions takes limits in those alone.
+     */
     setLimit(
       organization: string,
       project: string,
@@ -163,6 +167,7 @@ export const limitsOf = (core: Core) => ({
         options,
         async (context) => {
           await writeLimit(context, organization, project, service, resourceType, checked.regions, checked.global);
+          await checkLimitRegionsEnabled(context.tx, organization, project, checked.regions.map((r) => r.region));
           return readLimit(context.tx, organization, project, service, resourceType, context.nowMs);
         },
         organization,
