@@ -3,7 +3,7 @@
  * One host process of an example client, for its tests (and to try by hand):
  *   tsx examples/hosts/worker.ts CLIENT URL create PROJECT COUNT   (COUNT creates at once)
  *   tsx examples/hosts/worker.ts CLIENT URL hang PROJECT           (dies mid-transaction)
- * `create` prints {"created":n,"refused":n} — a refusal is an error isLimitExceeded knows; any
+ * `create` prints READY once its host is open, then {"created":n,"refused":n} — a refusal is an error isLimitExceeded knows; any
  * other error ends the process with it. `hang` writes a create and, before its COMMIT, prints
  * IN-TRANSACTION and blocks until it is killed.
  */
@@ -25,6 +25,7 @@ if (command === 'hang') {
   });
   process.exit(3);
 }
+console.log('READY');
 const outcomes = await Promise.all(
   Array.from({ length: Number(count) }, (_, i) =>
     host.create(project, `vm-${process.pid}-${i}`).then(

@@ -3,8 +3,8 @@
 // queries: its writes are counted and refused by the database in its own transactions.
 // Method: each example host of examples/hosts (adopted once, at start) on a fresh database
 // (SQLite file or PostgreSQL schema); the limits are set and the trackers read through the
-// mixin, rows counted with plain SQL. Two host processes (examples/hosts/worker.ts) race 100
-// creates each against a limit of 50; in-process, a refusal must roll back the host's own
+// mixin, rows counted with plain SQL. Two host processes (examples/hosts/worker.ts and the test's
+// own) race 100 creates each against a limit of 50; in-process, a refusal must roll back the host's own
 // `events` row too, be recognized by isLimitExceeded with its numbers, and a delete must free a
 // slot; a host killed with SIGKILL before its COMMIT must leave the tracker equal to the rows.
 import { spawn } from 'node:child_process';
@@ -36,7 +36,8 @@ function worker(args: string[], until?: RegExp) {
     });
     void exited.then(({ code }) => (code === 0 && !until ? resolve(stdout) : reject(new Error(`worker exited ${code}: ${stderr}`))));
   });
-  return { output, kill: () => (child.kill('SIGKILL'), exited) };
+  const ready = new Promise<void>((resolve) => child.stdout!.on('data', () => stdout.includes('READY') && resolve()));
+  return { output, ready, kill: () => (child.kill('SIGKILL'), exited) };
 }
 
 const cases = Object.entries(clients).flatMap(([client, { engines: supported }]) =>
@@ -72,8 +73,22 @@ describe.each(cases)('the %s host on %s', (client, engine) => {
 
   it('grants exactly 50 of 200 creates racing from two host processes', async () => {
     await mixin.setLimit('race', 'instances', 50);
-    const outputs = await Promise.all([1, 2].map(() => worker([client, database.url, 'create', 'race', '100']).output));
-    const results = outputs.map((output) => JSON.parse(output) as { created: number; refused: number });
+    // This process is the second host: its 100 creates start when the worker's do.
+    const there = worker([client, database.url, 'create', 'race', '100']);
+    await there.ready;
+    const here = Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        host.create('race', `here-${i}`).then(
+          () => ({ created: 1, refused: 0 }),
+          (error: unknown) => {
+            if (isLimitExceeded(error)) return { created: 0, refused: 1 };
+            throw error;
+          },
+        ),
+      ),
+    );
+    const [output, ours] = await Promise.all([there.output, here]);
+    const results = [JSON.parse(output.split('\n')[1]!) as { created: number; refused: number }, ...ours];
     expect(results.reduce((sum, r) => sum + r.created, 0)).toBe(50);
     expect(results.reduce((sum, r) => sum + r.refused, 0)).toBe(150);
     expect(await count('instances', 'race')).toBe(50);
