@@ -1,9 +1,12 @@
 // Goal: the controller's periodic true recount reaches its region's hosts, has them fix
 // trackers that drifted from their rows, and counts what was found in
-// allot_drift_found_total; a host that does not answer is recorded, not fatal.
+// allot_drift_found_total; drifts of every cause in the host's journal (recounts on demand,
+// limit changes, the controller's own recounts) reach that metric exactly once, from the count
+// the host's trackers answer gives; a host that does not answer is recorded, not fatal.
 // Method: per engine for allot's database, the example host in-process (buildInstancesApp,
 // listening on a free port, SQLite file) registered as region eu-1's compute host; a tracker
-// corrupted by hand with SQL; LimitsController.recountHosts with prom-client metrics.
+// corrupted by hand with SQL; LimitsController.recountHosts and reconcileOnce with prom-client
+// metrics, read from the registry's text.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +67,36 @@ describe.each(engines)('controller recount of hosts (allot on %s)', (engine) => 
     expect((await ledger.getLimit('acme', 'web', 'storage', 'volumes')).regions.map((r) => r.hostStatus)).toEqual(['stale']);
     // A usage report answers the region as reads show it, its host's status included.
     expect(await ledger.reportLimitUsage('acme', 'web', 'compute', 'instances', 'eu-1', 1)).toMatchObject({ usage: 1, hostStatus: 'ok' });
+  });
+
+  it('drifts of every cause reach the metric once: on-demand recounts, limit changes, the controller’s recounts', async () => {
+    const metrics = createMetrics(ledger);
+    const controller = new LimitsController({ ledger, region: 'eu-1', metrics: metrics.controller });
+    const counted = async () => {
+      const match = /allot_drift_found_total\{region="eu-1",service="compute"\} (\d+)/.exec(await metrics.registry.metrics());
+      return Number(match?.[1] ?? 0);
+    };
+    const corrupt = (used: number) =>
+      host.mixin.store.transaction((tx) => tx.run("UPDATE allot_limit_trackers SET used = ? WHERE project = 'web'", [used]));
+    // The first answer counts what the host's journal already holds (the first test's drift).
+    const before = await host.mixin.driftCount();
+    expect(before).toBe(1);
+    await controller.reconcileOnce();
+    expect(await counted()).toBe(before);
+    // Two drifts the controller had no part in: a recount on demand, and one a limit change found.
+    await corrupt(9);
+    expect(await host.mixin.recount()).toHaveLength(1);
+    await corrupt(7);
+    await host.mixin.setLimit('web', 'instances', 6);
+    await controller.reconcileOnce();
+    expect(await counted()).toBe(before + 2);
+    // The controller's own recount: counted once, by it or by the next pass, never both.
+    await corrupt(3);
+    expect(await controller.recountHosts()).toBe(1);
+    expect(await counted()).toBe(before + 3);
+    await controller.reconcileOnce();
+    expect(await counted()).toBe(before + 3);
+    expect(await host.mixin.driftCount()).toBe(before + 3);
   });
 
   it('records a host that does not answer, and goes on', async () => {

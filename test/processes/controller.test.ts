@@ -1,8 +1,9 @@
 // Goal: the limits controller keeps two regions' host services in step with the limits in
 // allot, end to end: the primary region's controller sets a tracker per enabled region at the
-// active limit (max(configured, usage)) and each region's controller copies its trackers' use
-// back; a second pass changes nothing; a limit lowered below use leaves a gap, the tracker
-// follows the active limit back down as instances go; removing a limit or deleting the project
+// configured limit and each region's controller copies its trackers' use back; a second pass
+// changes nothing; a limit lowered below use leaves a gap in the active limit
+// (max(configured, usage)) while the tracker enforces the configured value (creates refused,
+// deletes accepted) until instances go; removing a limit or deleting the project
 // removes the trackers; a dead host is reported (pass report, stale in GET /v1/regions) without
 // stopping the other region, and converges once it is back; a global bound across both regions
 // is never exceeded under concurrent load while the escrow moves headroom to the busy region;
@@ -267,7 +268,7 @@ describe('limits controller across two regions (allot on postgres, hosts on sqli
     expect(await tracker('us-1', 'web')).toMatchObject({ limit: 2, used: 2, generation: 1 });
   });
 
-  it('2. a limit lowered below use keeps the active limit at use (a gap), refuses creates, and follows deletes back down to the configured value', async () => {
+  it('2. a limit lowered below use shows a gap in the active limit, while the tracker stays at the configured value: creates refused, deletes accepted', async () => {
     await setLimit('web', { regions: [{ region: 'eu-1', limit: 5 }, { region: 'us-1', limit: 2 }] });
     expect(await pass('eu-1')).toEqual(report({ trackersSet: 1, usageReported: 1 }));
     expect(await tracker('eu-1', 'web')).toMatchObject({ limit: 5, used: 3 });
@@ -275,31 +276,30 @@ describe('limits controller across two regions (allot on postgres, hosts on sqli
     await pass('eu-1');
     expect(await limitIn('web', 'eu-1')).toEqual({ configured: 5, active: 5, usage: 4, gap: 0 });
 
-    // Lowered to 2 with 4 in use: active stays at 4, the gap shows.
+    // Lowered to 2 with 4 in use: the active limit stays at 4 (the gap shows), but the tracker
+    // enforces the configured 2 — usage never loosens enforcement.
     await setLimit('web', { regions: [{ region: 'eu-1', limit: 2 }, { region: 'us-1', limit: 2 }] });
     expect(await limitIn('web', 'eu-1')).toEqual({ configured: 2, active: 4, usage: 4, gap: 2 });
     expect(await pass('eu-1')).toEqual(report({ trackersSet: 1, usageReported: 1 }));
-    expect(await tracker('eu-1', 'web')).toMatchObject({ limit: 4, used: 4 });
+    expect(await tracker('eu-1', 'web')).toMatchObject({ limit: 2, used: 4 });
     const refused = await create('eu-1', 'web', 'eu-5');
     expect(refused.status).toBe(409);
-    expect(refused.json).toMatchObject({ type: '/problems/limit-exceeded', limit: 4, used: 4 });
+    expect(refused.json).toMatchObject({ type: '/problems/limit-exceeded', limit: 2, used: 4 });
 
-    // One delete: usage 3, then the tracker follows to 3 and still refuses.
+    // One delete passes: usage 3, the tracker stays at 2 and still refuses.
     const items = await instances('eu-1', 'web');
     expect(items).toHaveLength(4);
     expect((await remove('eu-1', 'web', items[0]!.id)).status).toBe(204);
-    await pass('eu-1');
+    expect(await pass('eu-1')).toEqual(report({ usageReported: 1 }));
     expect(await limitIn('web', 'eu-1')).toEqual({ configured: 2, active: 3, usage: 3, gap: 1 });
-    expect(await pass('eu-1')).toEqual(report({ trackersSet: 1, usageReported: 1 }));
-    expect(await tracker('eu-1', 'web')).toMatchObject({ limit: 3, used: 3 });
-    expect((await create('eu-1', 'web', 'eu-6')).json).toMatchObject({ type: '/problems/limit-exceeded', limit: 3, used: 3 });
+    expect(await tracker('eu-1', 'web')).toMatchObject({ limit: 2, used: 3 });
+    expect((await create('eu-1', 'web', 'eu-6')).json).toMatchObject({ type: '/problems/limit-exceeded', limit: 2, used: 3 });
 
-    // Two more deletes: usage 1, below the configured 2: the active limit is back at 2.
+    // Two more deletes: usage 1, below the configured 2: the gap is gone and one create fits.
     expect((await remove('eu-1', 'web', items[1]!.id)).status).toBe(204);
     expect((await remove('eu-1', 'web', items[2]!.id)).status).toBe(204);
-    await pass('eu-1');
+    expect(await pass('eu-1')).toEqual(report({ usageReported: 1 }));
     expect(await limitIn('web', 'eu-1')).toEqual({ configured: 2, active: 2, usage: 1, gap: 0 });
-    expect(await pass('eu-1')).toEqual(report({ trackersSet: 1, usageReported: 1 }));
     expect(await tracker('eu-1', 'web')).toMatchObject({ limit: 2, used: 1 });
     expect((await create('eu-1', 'web', 'eu-7')).status).toBe(201);
     expect((await create('eu-1', 'web', 'eu-8')).json).toMatchObject({ type: '/problems/limit-exceeded', limit: 2, used: 2 });
@@ -528,9 +528,11 @@ describe('limits controller across two regions (allot on postgres, hosts on sqli
       return JSON.stringify(usage) === JSON.stringify([['eu-1', 2], ['us-1', 3]]) ? usage : undefined;
     });
 
-    // Lowered below use in us-1: the processes keep the tracker at use, so creates stay refused.
+    // Lowered below use in us-1: the tracker goes to the configured 1, so creates stay refused.
     await setLimit('live', { regions: [{ region: 'eu-1', limit: 2 }, { region: 'us-1', limit: 1 }] });
     expect(await limitIn('live', 'us-1')).toEqual({ configured: 1, active: 3, usage: 3, gap: 2 });
+    await waitFor('us-1 tracker at the configured 1', async () => ((await tracker('us-1', 'live'))?.limit === 1 ? true : undefined));
+    expect((await create('us-1', 'live', 'live-us-over')).json).toMatchObject({ type: '/problems/limit-exceeded', limit: 1, used: 3 });
     const items = await instances('us-1', 'live');
     for (const item of items.slice(0, 2)) expect((await remove('us-1', 'live', item.id)).status).toBe(204);
     await waitFor('us-1 back at its configured limit', async () => {

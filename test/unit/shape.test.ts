@@ -36,7 +36,6 @@ const oversized: readonly Oversized[] = [
   { path: 'src/api/app.ts', function: 'buildApp', lines: 133 },
   { path: 'src/api/compat/identity.ts', function: 'identityCompatRoutes', lines: 107 },
   { path: 'src/api/watchers.ts', function: 'stream', lines: 92 },
-  { path: 'src/controller/controller.ts', function: 'LimitsController.reconcileOnce', lines: 82 },
   { path: 'src/ledger/catalog/decide.ts', function: 'deleteProject', lines: 72 },
   { path: 'src/ledger/engine/flush.ts', function: 'flush', lines: 175 },
   { path: 'src/ledger/engine/load.ts', function: 'firstQueries', lines: 129 },

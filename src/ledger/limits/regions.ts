@@ -278,7 +278,11 @@ export interface ManagedLimit {
   service: string;
   resourceType: string;
   region: string;
-  activeLimit: number;
+  /**
+   * The region's configured limit: what its tracker enforces (a usage report above it shows a
+   * gap in the active limit, but never lets the host create more).
+   */
+  configured: number;
   /** The limit's bound across regions, if it has one (then the controller sets the shares). */
   global: number | null;
 }
@@ -294,8 +298,8 @@ export async function limitsManagedBy(tx: Executor, region: string): Promise<{ l
       WHERE p.primary_region = ? AND p.deleted_at IS NULL`,
     [region],
   );
-  const limits = await tx.all<{ organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; usage: number; global_limit: number | null }>(
-    `SELECT l.organization_id, l.project_id, l.service, l.resource_type, l.region, l.configured, l.usage, g.global_limit
+  const limits = await tx.all<{ organization_id: string; project_id: string; service: string; resource_type: string; region: string; configured: number; global_limit: number | null }>(
+    `SELECT l.organization_id, l.project_id, l.service, l.resource_type, l.region, l.configured, g.global_limit
       FROM limits l
       JOIN projects p ON p.organization_id = l.organization_id AND p.id = l.project_id
       LEFT JOIN global_limits g ON g.organization_id = l.organization_id AND g.project_id = l.project_id
@@ -316,7 +320,7 @@ export async function limitsManagedBy(tx: Executor, region: string): Promise<{ l
       service: l.service,
       resourceType: l.resource_type,
       region: l.region,
-      activeLimit: Math.max(l.configured, l.usage),
+      configured: Number(l.configured),
       global: l.global_limit === null ? null : Number(l.global_limit),
     })),
   };
