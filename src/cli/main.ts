@@ -10,6 +10,7 @@ import { roles, type Role } from '../domain/access.js';
 import {
   apiVersion,
   headersTimeoutMsDefault,
+  historySampleIntervalMs,
   strongAdminTokenLengthMin,
   idleTimeoutMsDefault,
   metricsOrganizationsDefault,
@@ -38,6 +39,7 @@ const loadServer = async () => ({
   ...(await import('../telemetry/serve.js')),
 });
 const loadController = () => import('../controller/controller.js');
+type ControllerCommandOptions = import('./controller.js').ControllerCommandOptions;
 
 const dbOption = () =>
   new Option('--db <url>', 'database: sqlite:PATH or postgres://…')
@@ -58,6 +60,10 @@ const parseInterval = wholeNumber(10, 3_600_000, 'a number of milliseconds');
 const parseTimeout = wholeNumber(100, 3_600_000, 'a number of milliseconds');
 const parseStreamCount = wholeNumber(1, watchersMax, 'a whole number');
 const parseDrain = wholeNumber(0, 600_000, 'a number of milliseconds');
+const historyIntervalOption = () =>
+  new Option('--history-interval <ms>', 'time between samples of usage into the history')
+    .default(historySampleIntervalMs)
+    .argParser(wholeNumber(100, 3_600_000, 'a number of milliseconds'));
 
 /** Addresses or CIDR ranges, as proxy-addr (Fastify's trustProxy) reads them. */
 const parseAddressList = (value: string) => {
@@ -108,6 +114,7 @@ program
   .option('--controller', 'also run the limits controller of --region in this process')
   .option('--region <region>', 'the region this process serves (with --controller)')
   .addOption(new Option('--controller-interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
+  .addOption(historyIntervalOption())
   .addOption(
     new Option('--metrics-organizations <count>', 'organizations with quota and limit series of their own in /metrics (the most utilized; the others are summed)')
       .default(metricsOrganizationsDefault)
@@ -161,6 +168,7 @@ program
           ledger,
           region: options.region!,
           intervalMs: options.controllerInterval,
+          historyIntervalMs: options.historyInterval,
           metrics: metrics.controller,
           onError: (error) => app.log.error({ err: error }, 'reconcile failed'),
         }).start()
@@ -185,6 +193,7 @@ interface ServeOptions {
   controller?: boolean;
   region?: string;
   controllerInterval: number;
+  historyInterval: number;
   host: string;
   port: number;
   db: string;
@@ -212,33 +221,12 @@ program
   )
   .requiredOption('--region <region>', 'the region this controller serves')
   .addOption(new Option('--interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))
+  .addOption(historyIntervalOption())
   .option('--once', 'run one pass, print its report and exit')
+  .addOption(new Option('--metrics-port <port>', 'serve /metrics and /healthz on this port (0 picks a free one)').argParser(parsePort))
+  .option('--metrics-host <host>', 'address the metrics port listens on', '127.0.0.1')
   .addOption(dbOption())
-  .action(async (options: { region: string; interval: number; once?: boolean; db: string }) => {
-    const { LimitsController } = await loadController();
-    const ledger = await openLedger({ db: options.db });
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    const controller = new LimitsController({
-      ledger,
-      region: options.region,
-      intervalMs: options.interval,
-      onError: (error) => log(`reconcile failed: ${error instanceof Error ? error.message : String(error)}`),
-    });
-    if (options.once) {
-      out(JSON.stringify(await controller.reconcileOnce()));
-      await ledger.close();
-      return;
-    }
-    out(`allot controller of region ${options.region} running (${ledger.engineName})`);
-    const stop = controller.start();
-    const shutdown = async () => {
-      await stop();
-      await ledger.close();
-      process.exit(0);
-    };
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
-  });
+  .action(async (options: ControllerCommandOptions) => (await import('./controller.js')).runController(options, out));
 
 const token = program.command('token').description('Manage API tokens');
 

@@ -17,7 +17,7 @@ import { registerQuotaSeries } from './quota-series.js';
 
 export interface ControllerMetrics {
   passes: Counter<'region' | 'outcome'>;
-  /** Trackers a recount in their host found drifted from the host's rows (and fixed). */
+  /** Drifts the region's hosts found and fixed (their journals' drift entries, every cause). */
   drift: Counter<'region' | 'service'>;
   reconcileSeconds: Histogram<string>;
   /** From a tracker's last change to its usage reaching the limit. */
@@ -57,6 +57,27 @@ export function createMetrics(ledger: Ledger, options: MetricsOptions = {}): Met
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const metrics = { registry, controller: controllerMetrics(registry), http: httpMetrics(registry) };
   registerQuotaSeries(registry, ledger, options.organizations ?? metricsOrganizationsDefault);
+  hostUpMetric(registry, ledger);
+  decisionMetrics(registry, ledger);
+  groupMetrics(registry, ledger);
+  storeMetrics(registry, ledger);
+  return metrics;
+}
+
+/**
+ * A standalone controller's metrics (`allot controller --metrics-port`): its passes, reconcile
+ * time, sync lag and drifts, the hosts' reachability and Node's process metrics. The quota and
+ * limit series stay with `allot serve`, which reads the same books.
+ */
+export function createControllerMetrics(ledger: Ledger, options: Pick<MetricsOptions, 'processMetrics'> = {}) {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const controller = controllerMetrics(registry);
+  hostUpMetric(registry, ledger);
+  return { registry, controller };
+}
+
+function hostUpMetric(registry: Registry, ledger: Ledger): void {
   new Gauge({
     name: 'allot_region_host_up',
     help: '1 when the controller reached the host lately, 0 when it is stale or never reached',
@@ -68,10 +89,6 @@ export function createMetrics(ledger: Ledger, options: MetricsOptions = {}): Met
       for (const host of hosts) this.set({ region: host.region, service: host.service }, host.status === 'ok' ? 1 : 0);
     },
   });
-  decisionMetrics(registry, ledger);
-  groupMetrics(registry, ledger);
-  storeMetrics(registry, ledger);
-  return metrics;
 }
 
 function controllerMetrics(registry: Registry): ControllerMetrics {
@@ -79,7 +96,7 @@ function controllerMetrics(registry: Registry): ControllerMetrics {
     passes: new Counter({ name: 'allot_controller_passes_total', help: 'Reconcile passes, by outcome', labelNames: ['region', 'outcome'], registers: [registry] }),
     drift: new Counter({
       name: 'allot_drift_found_total',
-      help: "Trackers whose host's recount found them drifted from the host's rows (then fixed)",
+      help: "Drifts the region's hosts found and fixed, of every cause (recounts, limit changes, leftover deltas)",
       labelNames: ['region', 'service'],
       registers: [registry],
     }),

@@ -125,13 +125,16 @@ export function startAllotServe(db: string, adminToken: string, extraArgs: strin
   );
 }
 
-/** `allot controller --region R --interval ms` running until stopped. */
-export function startAllotController(db: string, region: string, intervalMs: number): Promise<RunningProcess> {
+/**
+ * `allot controller --region R --interval ms [extra…]` running until stopped; `ready` is the
+ * URL of its metrics port when it serves one (`--metrics-port`), else its running line.
+ */
+export function startAllotController(db: string, region: string, intervalMs: number, extraArgs: string[] = []): Promise<RunningProcess> {
   return startProcess(
     `allot controller ${region}`,
     process.execPath,
-    [cliPath, 'controller', '--region', region, '--interval', String(intervalMs), '--db', db],
+    [cliPath, 'controller', '--region', region, '--interval', String(intervalMs), '--db', db, ...extraArgs],
     { ALLOT_DB: '' },
-    new RegExp(`allot controller of region ${region} running`),
+    new RegExp(`allot controller of region ${region} running \\([^)]*\\)(?:; /metrics and /healthz on (http://\\S+))?\\n`),
   );
 }
