@@ -1,9 +1,10 @@
 // Goal: the usage history keeps what the issue asks: the controller's sampling records every
 // organization quota's usage and every limit's usage (with the limit in force), once per
 // sampling interval however many controllers sample it; reads answer each step's highest usage
-// over a range; finished hours roll up into hourly highs that outlive the raw samples; raw and
-// hourly samples past retention are dropped; bad ranges are refused with nothing read; the
-// HTTP routes serve the same, to principals who may read the tenant.
+// over a range; finished hours roll up into hourly highs — each hour's highest usage and limit,
+// not its last, every finished hour even after the sampling stopped for hours — that outlive
+// the raw samples; raw and hourly samples past retention are dropped; bad ranges are refused
+// with nothing read; the HTTP routes serve the same, to principals who may read the tenant.
 // Method: per engine, a ledger on a ManualClock; usage moved by allocations and limit usage
 // reports between samples taken through LimitsController.sampleHistory (two controllers, to
 // show one sample per interval); exact expected points; one app (buildApp) for the routes.
@@ -163,5 +164,64 @@ describe.each(engines)('usage history on %s', (engine) => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe.each(engines)('the hourly roll-up on %s', (engine) => {
+  const clock = new ManualClock(start);
+  let test: TestLedger;
+  let ledger: Ledger;
+  let controller: LimitsController;
+  const series = 'limit:web/compute/instances/eu-1';
+  const hourly = async () =>
+    (
+      await ledger.store.transaction((tx) =>
+        tx.all<{ at: number | string; used: number | string; quantity: number | string }>(
+          "SELECT at, used, quantity FROM usage_history WHERE resolution = 'hour' AND series = ? ORDER BY at",
+          [series],
+        ),
+      )
+    ).map((row) => [Number(row.at) - start, Number(row.used), Number(row.quantity)]);
+  /** Reports `usage` at `minute` after the start, then samples (an interval of 20 minutes). */
+  const sampleAt = async (minute: number, usage?: number) => {
+    clock.advance(start + minute * 60_000 - clock.nowMs());
+    if (usage !== undefined) await ledger.reportLimitUsage('acme', 'web', 'compute', 'instances', 'eu-1', usage);
+    expect(await controller.sampleHistory()).toBe(1);
+  };
+
+  beforeAll(async () => {
+    test = await openTestLedger(engine, clock);
+    ledger = test.ledger;
+    await ledger.putOrganization('acme', {});
+    await ledger.putProject('acme', 'web', {});
+    await ledger.setLimit('acme', 'web', 'compute', 'instances', [{ region: 'eu-1', limit: 6 }]);
+    controller = new LimitsController({ ledger, region: 'eu-1', historyIntervalMs: 20 * minute });
+  });
+
+  afterAll(async () => {
+    await test?.close();
+  });
+
+  it('keeps each finished hour’s highest usage and limit, not its last', async () => {
+    // Hour 0: 5, 9, 4 (the limit in force 6, 9, 6); hour 1: 3, 3.
+    for (const [minute, usage] of [[0, 5], [20, 9], [40, 4], [60, 3], [80, 3]] as const) await sampleAt(minute, usage);
+    expect(await hourly()).toEqual([[0, 9, 9]]); // hour 1 is not finished yet
+  });
+
+  it('rolls up every finished hour after the sampling stopped for hours, and the hours outlive the raw samples', async () => {
+    // The controllers were down from minute 80 to hour 6: hour 1 is rolled up all the same.
+    await sampleAt(6 * 60);
+    expect(await hourly()).toEqual([[0, 9, 9], [hour, 3, 6]]);
+    // Eight days on the raw samples are gone; the hourly highs answer for those hours.
+    await sampleAt(8 * 24 * 60);
+    const raw = await ledger.store.transaction((tx) =>
+      tx.all<{ n: number | string }>("SELECT COUNT(*) AS n FROM usage_history WHERE resolution = 'raw' AND at < ?", [start + day]),
+    );
+    expect(Number(raw[0]!.n)).toBe(0);
+    const [read] = await ledger.getLimitHistory('acme', 'web', 'compute', 'instances', { from: iso(start), to: iso(start + 2 * hour), step: 3600 });
+    expect(read!.points).toEqual([
+      { at: iso(start), used: 9, quantity: 9 },
+      { at: iso(start + hour), used: 3, quantity: 6 },
+    ]);
   });
 });

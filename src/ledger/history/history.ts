@@ -62,13 +62,17 @@ export async function sampleUsage(tx: Executor, bucketMs: number, nowMs: number)
       Math.max(Number(l.configured), usage),
     ]);
   }
-  // Finished hours still within raw retention: each one's highest usage and limit.
+  // Finished hours, each one's highest usage and limit: every hour since the last one rolled up
+  // (so hours the sampling skipped — controllers down for a while — are not lost when their raw
+  // samples expire), and the last two again (a sample written late lands in them).
   const currentHour = Math.floor(nowMs / hourMs) * hourMs;
+  const last = await tx.get<{ at: number | string | null }>(`SELECT MAX(at) AS at FROM usage_history WHERE resolution = 'hour'`);
+  const lastRolled = last?.at == null ? nowMs - historyRawRetentionMs : Number(last.at);
   const rows = await tx.all<{ organization_id: string; series: string; hour: number; used: number; quantity: number | null }>(
     `SELECT organization_id, series, (at - (at % ${hourMs})) AS hour, MAX(used) AS used, MAX(quantity) AS quantity
       FROM usage_history WHERE resolution = 'raw' AND at < ? AND at >= ?
       GROUP BY organization_id, series, (at - (at % ${hourMs}))`,
-    [currentHour, Math.max(0, currentHour - 2 * hourMs)],
+    [currentHour, Math.max(0, Math.min(currentHour - 2 * hourMs, lastRolled))],
   );
   for (const row of rows) {
     await tx.run(
