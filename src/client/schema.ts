@@ -519,7 +519,7 @@ export interface paths {
         get: operations["getLimit"];
         /**
          * Set the configured limit per region
-         * @description Regions not listed lose their limit. A region keeps the usage it reported, so its activeLimit is max(configuredLimit, usage): a limit lowered below usage shows a gap until usage falls.
+         * @description Regions not listed lose their limit. A region keeps the usage it reported, so its activeLimit is max(configuredLimit, usage): a limit lowered below usage shows a gap until usage falls, while the host enforces the configured limit (creates refused, deletes accepted). A project with enabled regions takes limits only in those (400 otherwise).
          */
         put: operations["setLimit"];
         post?: never;
@@ -635,7 +635,7 @@ export interface paths {
         get: operations["getProjectRegions"];
         /**
          * Set a project's primary region (whose controller manages its trackers) and enabled regions
-         * @description Regions must exist; the primary must be among the enabled ones. With Idempotency-Key, a retry gets the first answer.
+         * @description Regions must exist; the primary must be among the enabled ones. A region taken out loses the project's limits there (listed in the journal entry), and the controller then deletes their trackers. With Idempotency-Key, a retry gets the first answer.
          */
         put: operations["setProjectRegions"];
         post?: never;
@@ -4966,10 +4966,11 @@ export interface operations {
                             global: number | null;
                             regions: {
                                 region: string;
-                                /** @description How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered */
+                                /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
                                 hostStatus: "ok" | "stale" | "unknown" | "none";
+                                /** @description What the region's host enforces (with a global bound, the region's share of it) */
                                 configuredLimit: number;
-                                /** @description max(configuredLimit, usage): what the region enforces */
+                                /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
                                 activeLimit: number;
                                 usage: number;
                                 /** @description activeLimit - configuredLimit */
@@ -5081,10 +5082,11 @@ export interface operations {
                             global: number | null;
                             regions: {
                                 region: string;
-                                /** @description How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered */
+                                /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
                                 hostStatus: "ok" | "stale" | "unknown" | "none";
+                                /** @description What the region's host enforces (with a global bound, the region's share of it) */
                                 configuredLimit: number;
-                                /** @description max(configuredLimit, usage): what the region enforces */
+                                /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
                                 activeLimit: number;
                                 usage: number;
                                 /** @description activeLimit - configuredLimit */
@@ -5187,10 +5189,11 @@ export interface operations {
                         global: number | null;
                         regions: {
                             region: string;
-                            /** @description How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered */
+                            /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
                             hostStatus: "ok" | "stale" | "unknown" | "none";
+                            /** @description What the region's host enforces (with a global bound, the region's share of it) */
                             configuredLimit: number;
-                            /** @description max(configuredLimit, usage): what the region enforces */
+                            /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
                             activeLimit: number;
                             usage: number;
                             /** @description activeLimit - configuredLimit */
@@ -5310,10 +5313,11 @@ export interface operations {
                         global: number | null;
                         regions: {
                             region: string;
-                            /** @description How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered */
+                            /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
                             hostStatus: "ok" | "stale" | "unknown" | "none";
+                            /** @description What the region's host enforces (with a global bound, the region's share of it) */
                             configuredLimit: number;
-                            /** @description max(configuredLimit, usage): what the region enforces */
+                            /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
                             activeLimit: number;
                             usage: number;
                             /** @description activeLimit - configuredLimit */
@@ -5610,10 +5614,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         region: string;
-                        /** @description How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered */
+                        /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
                         hostStatus: "ok" | "stale" | "unknown" | "none";
+                        /** @description What the region's host enforces (with a global bound, the region's share of it) */
                         configuredLimit: number;
-                        /** @description max(configuredLimit, usage): what the region enforces */
+                        /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
                         activeLimit: number;
                         usage: number;
                         /** @description activeLimit - configuredLimit */

@@ -34,10 +34,15 @@ export const ProjectLimitRegion = Type.Object({
   region: Type.String(),
   hostStatus: Type.Union([Type.Literal('ok'), Type.Literal('stale'), Type.Literal('unknown'), Type.Literal('none')], {
     description:
-      "How the controller last fared with the region's host of this service: stale means the usage may be old; none: no host registered",
+      "How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; " +
+      'stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered',
   }),
-  configuredLimit: Quantity,
-  activeLimit: Type.Union([Quantity], { description: 'max(configuredLimit, usage): what the region enforces' }),
+  configuredLimit: Type.Union([Quantity], {
+    description: "What the region's host enforces (with a global bound, the region's share of it)",
+  }),
+  activeLimit: Type.Union([Quantity], {
+    description: 'max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces',
+  }),
   usage: Quantity,
   gap: Type.Union([Quantity], { description: 'activeLimit - configuredLimit' }),
   usageReportedAt: Type.Union([Type.String(), Type.Null()]),

@@ -60,7 +60,8 @@ export const limits = {
       description:
         'Regions not listed lose their limit. A region keeps the usage it reported, so its ' +
         'activeLimit is max(configuredLimit, usage): a limit lowered below usage shows a gap ' +
-        'until usage falls.',
+        'until usage falls, while the host enforces the configured limit (creates refused, deletes ' +
+        "accepted). A project with enabled regions takes limits only in those (400 otherwise).",
       params: LimitParams,
       headers: CreateHeaders,
       body: LimitBody,
