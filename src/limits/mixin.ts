@@ -19,6 +19,8 @@ import type { Executor, SqlValue, Store } from '../store/store.js';
 import { isLimitExceeded, LimitsUsageError } from './errors.js';
 import { limitsMigrations, limitsMigrationsTable } from './migrations.js';
 import { checkRegisteredTable, type RegisteredTable } from './triggers.js';
+import { checkName, trackerOf, type CountFunction, type Drift, type Leftover, type LimitsJournalEntry, type Tracker, type TrackerRow } from './types.js';
+export type { CountFunction, Drift, Leftover, LimitsJournalEntry, Tracker } from './types.js';
 
 export interface LimitsOptions {
   /** The host's database: `sqlite:PATH`, `postgres://…`, or an open allot store. */
@@ -37,82 +39,6 @@ export interface LimitsTransaction extends Executor {
   /** Declares `count` resources of `resourceType` deleted in `project`. */
   deleted(resourceType: string, project: string, count?: number): void;
 }
-
-export interface Tracker {
-  region: string;
-  project: string;
-  resourceType: string;
-  limit: number;
-  used: number;
-  generation: number;
-  createdAt: string;
-  updatedAt: string;
-  recountedAt: string | null;
-}
-
-export interface Drift {
-  region: string;
-  project: string;
-  resourceType: string;
-  /** What the tracker held. */
-  stored: number;
-  /** What the host's tables hold: the tracker now holds this. */
-  actual: number;
-}
-
-export interface LimitsJournalEntry {
-  at: string;
-  region: string;
-  project: string;
-  resourceType: string;
-  action: 'limit.set' | 'recount.drift' | 'deltas.leftover' | 'tracker.deleted';
-  detail: Record<string, unknown>;
-}
-
-/** Deltas a finished transaction noted and never applied, removed by `cleanLeftovers`. */
-export interface Leftover {
-  project: string;
-  resourceType: string;
-  /** How many rows were left, and their sum. */
-  rows: number;
-  delta: number;
-}
-
-/** Counts the host's resources of one type in one project, inside the given transaction. */
-export type CountFunction = (tx: Executor, project: string) => Promise<number>;
-
-interface TrackerRow {
-  region: string;
-  project: string;
-  resource_type: string;
-  limit_value: number;
-  used: number;
-  generation: number;
-  created_at: number;
-  updated_at: number;
-  recounted_at: number | null;
-}
-
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-function checkName(field: string, value: unknown): string {
-  if (typeof value !== 'string' || !namePattern.test(value)) {
-    throw new LimitsUsageError('invalid-request', `${field} must match ${namePattern.source}`);
-  }
-  return value;
-}
-
-const trackerOf = (row: TrackerRow): Tracker => ({
-  region: row.region,
-  project: row.project,
-  resourceType: row.resource_type,
-  limit: row.limit_value,
-  used: row.used,
-  generation: row.generation,
-  createdAt: new Date(row.created_at).toISOString(),
-  updatedAt: new Date(row.updated_at).toISOString(),
-  recountedAt: row.recounted_at === null ? null : new Date(row.recounted_at).toISOString(),
-});
 
 export async function openLimits(options: LimitsOptions): Promise<LimitsMixin> {
   const store = typeof options.db === 'string' ? openStore(options.db) : options.db;

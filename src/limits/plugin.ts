@@ -44,6 +44,20 @@ const filterSchema = {
   additionalProperties: false,
 } as const;
 
+/** The plugin's errors as problems: a usage error 400 or 404, a refusal 409, the rest 500. */
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof LimitsUsageError) {
+    return problem(reply, request, error.code === 'not-found' ? 404 : 400, error.code, error.message);
+  }
+  if (error instanceof LimitExceededError) {
+    return problem(reply, request, 409, 'limit-exceeded', error.message);
+  }
+  const status = (error as { statusCode?: number }).statusCode ?? 500;
+  if (status >= 400 && status < 500) return problem(reply, request, status, 'invalid-request', (error as Error).message);
+  request.log.error({ err: error }, 'unexpected error');
+  return problem(reply, request, 500, 'internal-error', 'The server could not complete the request.');
+}
+
 export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (app, options) => {
   const { mixin, authorize } = options;
   const prefix = options.basePath ?? '/admin';
@@ -58,18 +72,7 @@ export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (
       return reply;
     }
   });
-  app.setErrorHandler((error, request, reply) => {
-    if (error instanceof LimitsUsageError) {
-      return problem(reply, request, error.code === 'not-found' ? 404 : 400, error.code, error.message);
-    }
-    if (error instanceof LimitExceededError) {
-      return problem(reply, request, 409, 'limit-exceeded', error.message);
-    }
-    const status = (error as { statusCode?: number }).statusCode ?? 500;
-    if (status >= 400 && status < 500) return problem(reply, request, status, "invalid-request", (error as Error).message);
-    request.log.error({ err: error }, 'unexpected error');
-    return problem(reply, request, 500, 'internal-error', 'The server could not complete the request.');
-  });
+  app.setErrorHandler(sendError);
 
   app.get(`${prefix}/trackers`, { schema: { querystring: filterSchema } }, async (request) => ({
     items: await mixin.listTrackers(request.query as { project?: string; resourceType?: string }),

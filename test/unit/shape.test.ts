@@ -31,7 +31,6 @@ const oversized: readonly Oversized[] = [
   { path: 'src/cli/main.ts', lines: 505 },
   { path: 'src/ledger/engine/engine.ts', lines: 447 },
   { path: 'src/ledger/engine/load.ts', lines: 439 },
-  { path: 'src/limits/mixin.ts', lines: 450 },
   // Functions
   { path: 'src/api/app.ts', function: 'buildApp', lines: 133 },
   { path: 'src/api/compat/identity.ts', function: 'identityCompatRoutes', lines: 107 },
@@ -40,7 +39,6 @@ const oversized: readonly Oversized[] = [
   { path: 'src/ledger/engine/flush.ts', function: 'flush', lines: 175 },
   { path: 'src/ledger/engine/load.ts', function: 'firstQueries', lines: 129 },
   { path: 'src/ledger/limits/limits.ts', function: 'writeLimit', lines: 85 },
-  { path: 'src/limits/plugin.ts', function: 'limitsAdminRoutes', lines: 75 },
   { path: 'src/store/postgres/store.ts', function: 'openPostgresStore', lines: 128 },
   { path: 'src/store/sqlite/store.ts', function: 'openConnection', lines: 114 },
 ];
