@@ -419,3 +419,176 @@ describe.each(engines)('instances host in process on %s', (engine) => {
     expect((await trackerOf('p1')).used).toBe(1);
   });
 });
+
+interface HostProcess {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const groupAlive = (pid: number) => {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * `npx tsx examples/instances/server.ts` in its own process group (npx → tsx → node), so
+ * stopping it reaches every process it started.
+ */
+async function startHost(db: string): Promise<HostProcess> {
+  const child = spawn('npx', ['tsx', 'examples/instances/server.ts', '--port', '0', '--db', db, '--region', region], {
+    cwd: root,
+    env: { ...process.env, ALLOT_ADMIN_TOKEN: adminToken },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const pid = child.pid!;
+  const stop = async () => {
+    if (!groupAlive(pid)) return;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + 5_000;
+    while (groupAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (groupAlive(pid)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone in between
+      }
+    }
+  };
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let stdout = '';
+      const timer = setTimeout(() => reject(new Error(`instances host did not start: ${stderr}`)), 30_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const match = new RegExp(`instances \\(${region}\\) listening on (http://\\S+)`).exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`instances host exited with ${code}: ${stderr}`));
+      });
+    });
+    return { url, child, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function call(baseUrl: string, method: string, path: string, body?: unknown, asAdmin = false): Promise<Answer> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: {
+      ...(asAdmin ? admin : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, contentType: response.headers.get('content-type') ?? '', json: text ? JSON.parse(text) : undefined };
+}
+
+describe.each(engines)('two instances host processes on one %s database', (engine) => {
+  let database: TestDatabase;
+  const hosts: HostProcess[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase(engine);
+    // One first, so the host's table and the mixin's migrations are made once; then the second.
+    hosts.push(await startHost(database.url));
+    hosts.push(await startHost(database.url));
+  });
+
+  afterAll(async () => {
+    await Promise.all(hosts.map((host) => host.stop()));
+    for (const host of hosts) expect(groupAlive(host.child.pid!)).toBe(false);
+    await database?.drop();
+  });
+
+  it('grant exactly 50 of 200 racing creates, then keep the tracker equal to the rows while deletes race creates', async () => {
+    const [a, b] = hosts.map((host) => host.url) as [string, string];
+    expect(a).not.toBe(b);
+    const put = await call(a, 'PUT', '/admin/limits/p1/instances', { limit: 50 }, true);
+    expect(put.status).toBe(200);
+    expect(put.json).toEqual(tracker('p1', 50, 0, 1));
+    // The other process sees the same tracker.
+    expect((await call(b, 'GET', '/admin/trackers/p1/instances', undefined, true)).json).toEqual(tracker('p1', 50, 0, 1));
+
+    const creates = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => call(i % 2 === 0 ? a : b, 'POST', '/projects/p1/instances', { name: `vm-${i}` })),
+    );
+    const statuses = creates.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(50);
+    expect(statuses.filter((status) => status === 409)).toHaveLength(150);
+    for (const answer of creates) {
+      if (answer.status === 201) {
+        expect(answer.json).toStrictEqual({
+          id: expect.stringMatching(uuid),
+          project: 'p1',
+          name: expect.stringMatching(/^vm-\d+$/),
+          createdAt: expect.stringMatching(isoTimestamp),
+        });
+      } else {
+        expect(answer.contentType).toContain(problemType);
+        expect(answer.json).toStrictEqual(limitExceeded('p1'));
+      }
+    }
+    const granted = creates.filter((answer) => answer.status === 201).map((answer) => answer.json);
+    for (const url of [a, b]) {
+      const listed = await call(url, 'GET', '/projects/p1/instances');
+      expect(listed.status).toBe(200);
+      expect(listed.json.items).toHaveLength(50);
+      const sortById = (items: Array<{ id: string }>) => [...items].sort((x, y) => x.id.localeCompare(y.id));
+      expect(sortById(listed.json.items)).toEqual(sortById(granted));
+      const trackers = await call(url, 'GET', '/admin/trackers', undefined, true);
+      expect(trackers.json).toEqual({ drifts: 0, items: [tracker('p1', 50, 50, 1)] });
+    }
+    expect(await countRows(database.url)).toBe(50);
+
+    // 30 deletes race 30 creates, over both processes.
+    const victims = granted.slice(0, 30).map((instance) => instance.id as string);
+    const raced = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const url = i % 4 < 2 ? a : b;
+        return i % 2 === 0
+          ? call(url, 'DELETE', `/projects/p1/instances/${victims[i / 2]}`).then((answer) => ({ kind: 'delete', ...answer }))
+          : call(url, 'POST', '/projects/p1/instances', { name: `late-${i}` }).then((answer) => ({ kind: 'create', ...answer }));
+      }),
+    );
+    const deletes = raced.filter((answer) => answer.kind === 'delete');
+    const lateCreates = raced.filter((answer) => answer.kind === 'create');
+    expect(deletes.map((answer) => answer.status)).toEqual(Array(30).fill(204));
+    for (const answer of lateCreates) {
+      expect([201, 409]).toContain(answer.status);
+      // Refused at the limit; the numbers are the host admin's to see, not this caller's.
+      if (answer.status === 409) expect(answer.json).toStrictEqual(limitExceeded('p1'));
+    }
+    const lateGranted = lateCreates.filter((answer) => answer.status === 201).length;
+
+    const rows = await countRows(database.url);
+    expect(rows).toBe(20 + lateGranted);
+    expect(rows).toBeLessThanOrEqual(50);
+    for (const url of [a, b]) {
+      const trackers = await call(url, 'GET', '/admin/trackers', undefined, true);
+      expect(trackers.json).toEqual({ drifts: 0, items: [tracker('p1', 50, rows, 1)] });
+      expect((await call(url, 'GET', '/projects/p1/instances')).json.items).toHaveLength(rows);
+    }
+    // No drift for a recount to find.
+    expect((await call(b, 'POST', '/admin/trackers/recount', undefined, true)).json).toEqual({ drifts: [], leftovers: [] });
+  });
+});
