@@ -12,6 +12,7 @@ const knownSeconds: Record<string, number> = {
   'test/ledger/model.property.test.ts': 150,
   'test/api/project-quotas.test.ts': 130,
   'test/processes/chaos.test.ts': 77,
+  'examples/hosts/test/hosts.test.ts': 58,
   'test/api/fuzz.test.ts': 55,
   'test/processes/cli-project-quotas.test.ts': 43,
   'test/processes/retries.test.ts': 39,
