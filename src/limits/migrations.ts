@@ -60,4 +60,14 @@ export const limitsMigrations: readonly Migration[] = [
       `DROP TABLE allot_limit_tx`,
     ],
   },
+  {
+    version: 3,
+    name: 'deltas by id',
+    statements: [
+      // PostgreSQL: each firing of the deferred apply trigger but the first finds its own row
+      // gone by this id, in one lookup. (SQLite applies each row as it comes: it leaves id NULL.)
+      `ALTER TABLE allot_limit_deltas ADD COLUMN id BIGSERIAL`,
+      `CREATE INDEX allot_limit_deltas_by_id ON allot_limit_deltas (id)`,
+    ],
+  },
 ];

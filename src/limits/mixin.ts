@@ -18,7 +18,7 @@ import { openStore } from '../store/open.js';
 import type { Executor, SqlValue, Store } from '../store/store.js';
 import { isLimitExceeded, LimitsUsageError } from './errors.js';
 import { limitsMigrations, limitsMigrationsTable } from './migrations.js';
-import { checkRegisteredTable, type RegisteredTable } from './triggers.js';
+import { checkRegisteredTable, countOfTables, type RegisteredTable } from './triggers.js';
 import { checkName, trackerOf, type CountFunction, type Drift, type Leftover, type LimitsJournalEntry, type Tracker, type TrackerRow } from './types.js';
 export type { CountFunction, Drift, Leftover, LimitsJournalEntry, Tracker } from './types.js';
 
@@ -65,6 +65,7 @@ export async function adoptLimits(options: LimitsOptions): Promise<void> {
 
 export class LimitsMixin {
   private readonly counts = new Map<string, CountFunction>();
+  private readonly tables = new Map<string, RegisteredTable>();
 
   constructor(
     readonly store: Store,
@@ -79,7 +80,7 @@ export class LimitsMixin {
    * deletes of `resourceType`, by triggers; the recount counts its rows. Idempotent.
    */
   async registerTable(registered: RegisteredTable): Promise<void> {
-    const { table, resourceType, projectColumn } = checkRegisteredTable(registered);
+    const { table, resourceType } = checkRegisteredTable(registered, this.tables.get(registered.table));
     const triggers = this.store.dialect.limitTriggers;
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -91,13 +92,9 @@ export class LimitsMixin {
         await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.floor(Math.random() * 20)));
       }
     }
-    this.registerResourceType(resourceType, async (tx, project) => {
-      const row = await tx.get<{ n: number }>(
-        `SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ${table} WHERE ${projectColumn} = ?`,
-        [project],
-      );
-      return Number(row?.n ?? 0);
-    });
+    this.tables.set(table, registered);
+    // Every table of the type moves the same trackers: the recount counts them all.
+    this.registerResourceType(resourceType, countOfTables([...this.tables.values()].filter((t) => t.resourceType === resourceType)));
   }
 
   /** How the true recount counts a resource type the host declares itself. */

@@ -39,19 +39,26 @@ const applyStatements = [
 
 function statementsOf({ table, resourceType, projectColumn }: RegisteredTable, region: string): string[] {
   const name = `allot_limit_${table}`;
-  const count = (event: string, row: 'NEW' | 'OLD', delta: number, when = '') => `
-    CREATE TRIGGER ${name}_${event.toLowerCase().replace(/ .*/, '')}_${row.toLowerCase()}
-      AFTER ${event} ON ${table} ${when}
+  const count = (event: 'INSERT' | 'DELETE' | 'UPDATE', row: 'NEW' | 'OLD', delta: number, when: string) => `
+    CREATE TRIGGER ${name}_${event.toLowerCase()}_${row.toLowerCase()}
+      AFTER ${event} ON ${table} FOR EACH ROW WHEN ${when}
     BEGIN
+      ${row === 'NEW' ? refuseNull : ''}
       INSERT INTO allot_limit_deltas (tx, region, resource_type, project, delta)
         VALUES ('', '${region}', '${resourceType}', ${row}.${projectColumn}, ${delta});
     END`;
-  const moved = `FOR EACH ROW WHEN NEW.${projectColumn} IS NOT OLD.${projectColumn}`;
+  // A row with no project cannot be created (or moved there); its delete or move takes nothing
+  // from any tracker: it was never counted.
+  const refuseNull = `SELECT RAISE(ABORT, 'allot-limits: a row of ${table} with a NULL ${projectColumn} cannot be counted: a counted row needs its project')
+        WHERE NEW.${projectColumn} IS NULL;`;
+  // Any UPDATE, not only one naming the column (UPDATE OF): a generated project column changes
+  // with the columns it is computed from.
+  const moved = `NEW.${projectColumn} IS NOT OLD.${projectColumn}`;
   return [
     ...['insert_new', 'delete_old', 'update_new', 'update_old'].map((t) => `DROP TRIGGER IF EXISTS ${name}_${t}`),
-    count('DELETE', 'OLD', -1),
-    count('INSERT', 'NEW', 1),
-    count(`UPDATE OF ${projectColumn}`, 'OLD', -1, moved),
-    count(`UPDATE OF ${projectColumn}`, 'NEW', 1, moved),
+    count('DELETE', 'OLD', -1, `OLD.${projectColumn} IS NOT NULL`),
+    count('INSERT', 'NEW', 1, 'true'),
+    count('UPDATE', 'OLD', -1, `${moved} AND OLD.${projectColumn} IS NOT NULL`),
+    count('UPDATE', 'NEW', 1, moved),
   ];
 }
