@@ -1,7 +1,7 @@
 // Goal: the Grafana dashboard shipped in deploy/grafana/allot.json graphs only metrics the
 // server exports (a renamed metric fails here, not on an operator's screen), covers what
 // operators ask (latency by route, decisions and denials by scope, utilization, group sizes,
-// event loop lag, the database pool, retries, replays), and is a dashboard Grafana imports.
+// event loop lag, the database pool, retries, replays, the limits controller's drifts and lag), and is a dashboard Grafana imports.
 // Method: per engine, a real app with metrics is scraped (GET /metrics) and the metric families
 // it declares are expanded to the names their samples take (a histogram's _bucket, _sum and
 // _count). Every PromQL expression of the dashboard (panel targets and template variable
@@ -94,6 +94,8 @@ describe('deploy/grafana/allot.json', () => {
       'nodejs_eventloop_lag_p99_seconds',
       'allot_db_pool_waiting',
       'allot_db_transaction_retries_total',
+      'allot_drift_found_total',
+      'allot_limit_sync_lag_seconds_bucket',
     ]) {
       expect(read.has(name), name).toBe(true);
     }
