@@ -1,7 +1,8 @@
 /**
  * A host written with Drizzle, on either engine: `db.transaction(…)` (asynchronous on
- * node-postgres, synchronous on better-sqlite3). Drizzle wraps a failed query in its own error;
- * `isLimitExceeded` looks through the `cause`.
+ * node-postgres, synchronous on better-sqlite3). On PostgreSQL Drizzle wraps the failed COMMIT
+ * in its own error and `isLimitExceeded` looks through the `cause`; on SQLite the INSERT's own
+ * error comes through.
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';

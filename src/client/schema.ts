@@ -525,7 +525,7 @@ export interface paths {
         post?: never;
         /**
          * Remove a limit in every region
-         * @description The regions' trackers lose their limit at the controller's next pass. 404 if there was none.
+         * @description The primary region's controller deletes the regions' trackers at its next pass; their hosts then refuse creates of the type. 404 if there was none.
          */
         delete: operations["deleteLimit"];
         options?: never;
@@ -543,7 +543,7 @@ export interface paths {
         get?: never;
         /**
          * Report a region's usage of a limit (from its host service's tracker)
-         * @description For the controller (role service): the region's usage as its host counts it; the active limit becomes max(configured, usage).
+         * @description Service-admins only (the controller writes usage through the ledger): the region's usage as its host counts it. The active limit shown becomes max(configured, usage); what the host enforces does not change.
          */
         put: operations["reportLimitUsage"];
         post?: never;

@@ -1,6 +1,6 @@
 /**
  * allot/limits: the limits mixin a host service embeds. See mixin.ts for how it works and the
- * README ("The limits mixin") for a host in a few lines.
+ * README ("Limits in a host service") for a host in a few lines.
  */
 export {
   openLimits,

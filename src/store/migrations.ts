@@ -205,8 +205,8 @@ export const migrations: readonly Migration[] = [
     statements: [
       // A project's limit of one resource type of one service, per region: what an operator
       // configured, and the usage last reported from that region's host service. The active
-      // limit the host enforces is max(configured, usage), computed on read: it never drops
-      // below what is in use.
+      // limit the API shows is max(configured, usage), computed on read: it never drops below
+      // what is in use (the host enforces the configured limit).
       `CREATE TABLE limits (
         organization_id TEXT NOT NULL,
         project_id TEXT NOT NULL,

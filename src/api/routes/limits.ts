@@ -79,7 +79,7 @@ export const limits = {
     {
       summary: 'Remove a limit in every region',
       description:
-        "The regions' trackers lose their limit at the controller's next pass. 404 if there was none.",
+        "The primary region's controller deletes the regions' trackers at its next pass; their hosts then refuse creates of the type. 404 if there was none.",
       params: LimitParams,
       headers: CreateHeaders,
       response: { 204: { type: 'null', description: 'Removed' }, ...problemResponses(400, 401, 404, 422) },
@@ -97,7 +97,8 @@ export const limits = {
     {
       summary: "Report a region's usage of a limit (from its host service's tracker)",
       description:
-        "For the controller (role service): the region's usage as its host counts it; the active limit becomes max(configured, usage).",
+        "Service-admins only (the controller writes usage through the ledger): the region's usage as its host counts it. " +
+          'The active limit shown becomes max(configured, usage); what the host enforces does not change.',
       params: LimitRegionParams,
       headers: CreateHeaders,
       body: LimitUsageBody,

@@ -1,9 +1,10 @@
 /**
  * Limits: per (project, service, resource type, region) a configured limit, set by a
  * service-admin, and the usage reported from that region's host service (its tracker). The
- * active limit — what the host enforces — is max(configured, usage): lowering a limit below
- * what is in use never pretends the resources are gone; the gap (active − configured) shows
- * until usage falls back under the configured value.
+ * active limit shown is max(configured, usage): lowering a limit below what is in use never
+ * pretends the resources are gone; the gap (active − configured) shows until usage falls back
+ * under the configured value. What the host enforces is the configured limit (or its escrow
+ * share): usage never raises it.
  */
 import { notFound } from '../../domain/errors.js';
 import type { Executor } from '../../store/store.js';

@@ -1,7 +1,7 @@
 /**
- * Limits per project, service and region: configured, active (what the region's host
- * enforces: max(configured, usage)) and usage, with regions whose host the controller could
- * not reach flagged as stale.
+ * Limits per project, service and region: configured (what the region's host enforces),
+ * active (max(configured, usage)) and usage, with regions whose own controller has not synced
+ * their usage lately flagged as stale.
  */
 import { useState } from 'preact/hooks';
 import type { Limit } from '../api.js';
