@@ -519,7 +519,7 @@ export interface paths {
         get: operations["getLimit"];
         /**
          * Set the configured limit per region
-         * @description Regions not listed lose their limit. A region keeps the usage it reported, so its activeLimit is max(configuredLimit, usage): a limit lowered below usage shows a gap until usage falls, while the host enforces the configured limit (creates refused, deletes accepted). A project with enabled regions takes limits only in those (400 otherwise).
+         * @description Regions not listed lose their limit. A region keeps the usage it reported, so its activeLimit is max(configuredLimit, usage): a limit lowered below usage shows a gap until usage falls, while the host enforces the configured limit (creates refused, deletes accepted). A limit in a region the project's enabled regions leave out is kept and shown with hostStatus disabled: no tracker enforces it until the region is enabled again.
          */
         put: operations["setLimit"];
         post?: never;
@@ -635,7 +635,7 @@ export interface paths {
         get: operations["getProjectRegions"];
         /**
          * Set a project's primary region (whose controller manages its trackers) and enabled regions
-         * @description Regions must exist; the primary must be among the enabled ones. A region taken out loses the project's limits there (listed in the journal entry), and the controller then deletes their trackers. With Idempotency-Key, a retry gets the first answer.
+         * @description Regions must exist; the primary must be among the enabled ones. In a region taken out, the project's limits are kept but shown disabled, and the controller deletes their trackers; enabling it again brings them back. With Idempotency-Key, a retry gets the first answer.
          */
         put: operations["setProjectRegions"];
         post?: never;
@@ -4966,8 +4966,8 @@ export interface operations {
                             global: number | null;
                             regions: {
                                 region: string;
-                                /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
-                                hostStatus: "ok" | "stale" | "unknown" | "none";
+                                /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered; disabled: the project's enabled regions leave this one out, so no tracker enforces the limit here (it comes back when the region does) */
+                                hostStatus: "ok" | "stale" | "unknown" | "none" | "disabled";
                                 /** @description What the region's host enforces (with a global bound, the region's share of it) */
                                 configuredLimit: number;
                                 /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
@@ -5082,8 +5082,8 @@ export interface operations {
                             global: number | null;
                             regions: {
                                 region: string;
-                                /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
-                                hostStatus: "ok" | "stale" | "unknown" | "none";
+                                /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered; disabled: the project's enabled regions leave this one out, so no tracker enforces the limit here (it comes back when the region does) */
+                                hostStatus: "ok" | "stale" | "unknown" | "none" | "disabled";
                                 /** @description What the region's host enforces (with a global bound, the region's share of it) */
                                 configuredLimit: number;
                                 /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
@@ -5189,8 +5189,8 @@ export interface operations {
                         global: number | null;
                         regions: {
                             region: string;
-                            /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
-                            hostStatus: "ok" | "stale" | "unknown" | "none";
+                            /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered; disabled: the project's enabled regions leave this one out, so no tracker enforces the limit here (it comes back when the region does) */
+                            hostStatus: "ok" | "stale" | "unknown" | "none" | "disabled";
                             /** @description What the region's host enforces (with a global bound, the region's share of it) */
                             configuredLimit: number;
                             /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
@@ -5313,8 +5313,8 @@ export interface operations {
                         global: number | null;
                         regions: {
                             region: string;
-                            /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
-                            hostStatus: "ok" | "stale" | "unknown" | "none";
+                            /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered; disabled: the project's enabled regions leave this one out, so no tracker enforces the limit here (it comes back when the region does) */
+                            hostStatus: "ok" | "stale" | "unknown" | "none" | "disabled";
                             /** @description What the region's host enforces (with a global bound, the region's share of it) */
                             configuredLimit: number;
                             /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */
@@ -5614,8 +5614,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         region: string;
-                        /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered */
-                        hostStatus: "ok" | "stale" | "unknown" | "none";
+                        /** @description How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered; disabled: the project's enabled regions leave this one out, so no tracker enforces the limit here (it comes back when the region does) */
+                        hostStatus: "ok" | "stale" | "unknown" | "none" | "disabled";
                         /** @description What the region's host enforces (with a global bound, the region's share of it) */
                         configuredLimit: number;
                         /** @description max(configuredLimit, usage): usage above the configured limit shows here as a gap, but never raises what the host enforces */

@@ -32,10 +32,11 @@ export const LimitUsageBody = Type.Object({ usage: Quantity }, strict);
 
 export const ProjectLimitRegion = Type.Object({
   region: Type.String(),
-  hostStatus: Type.Union([Type.Literal('ok'), Type.Literal('stale'), Type.Literal('unknown'), Type.Literal('none')], {
+  hostStatus: Type.Union([Type.Literal('ok'), Type.Literal('stale'), Type.Literal('unknown'), Type.Literal('none'), Type.Literal('disabled')], {
     description:
       "How the region's own controller last fared syncing usage from the region's host of this service: ok within 30 s; " +
-      'stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered',
+      'stale: failing, or not for 30 s (the usage may be old, even if other regions reach the host); unknown: not yet; none: no host registered; ' +
+      "disabled: the project's enabled regions leave this one out, so no tracker enforces the limit here (it comes back when the region does)",
   }),
   configuredLimit: Type.Union([Quantity], {
     description: "What the region's host enforces (with a global bound, the region's share of it)",

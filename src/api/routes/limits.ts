@@ -61,7 +61,8 @@ export const limits = {
         'Regions not listed lose their limit. A region keeps the usage it reported, so its ' +
         'activeLimit is max(configuredLimit, usage): a limit lowered below usage shows a gap ' +
         'until usage falls, while the host enforces the configured limit (creates refused, deletes ' +
-        "accepted). A project with enabled regions takes limits only in those (400 otherwise).",
+        "accepted). A limit in a region the project's enabled regions leave out is kept and shown " +
+        "with hostStatus disabled: no tracker enforces it until the region is enabled again.",
       params: LimitParams,
       headers: CreateHeaders,
       body: LimitBody,

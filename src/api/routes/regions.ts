@@ -95,8 +95,9 @@ export const regions = {
     {
       summary: "Set a project's primary region (whose controller manages its trackers) and enabled regions",
       description:
-        'Regions must exist; the primary must be among the enabled ones. A region taken out loses the ' +
-        "project's limits there (listed in the journal entry), and the controller then deletes their trackers. " +
+        'Regions must exist; the primary must be among the enabled ones. In a region taken out, the ' +
+        "project's limits are kept but shown disabled, and the controller deletes their trackers; enabling it " +
+        'again brings them back. ' +
         'With Idempotency-Key, a retry gets the first answer.',
       params: ProjectParams,
       headers: CreateHeaders,

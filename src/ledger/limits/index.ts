@@ -14,7 +14,6 @@ import {
 } from '../limits/limits.js';
 import {
   allHosts,
-  checkLimitRegionsEnabled,
   deleteRegionHost,
   hostsOfRegion,
   knownProjects,
@@ -167,7 +166,6 @@ export const limitsOf = (core: Core) => ({
         options,
         async (context) => {
           await writeLimit(context, organization, project, service, resourceType, checked.regions, checked.global);
-          await checkLimitRegionsEnabled(context.tx, organization, project, checked.regions.map((r) => r.region));
           return readLimit(context.tx, organization, project, service, resourceType, context.nowMs);
         },
         organization,

@@ -20,6 +20,8 @@ interface HostColumns {
   host_ok_at: number | null;
   host_error_at: number | null;
   host_service: string | null;
+  /** 1: the project has enabled regions, and not this one. */
+  disabled: number | string;
 }
 
 interface LimitRow extends Partial<HostColumns> {
@@ -39,8 +41,9 @@ interface LimitRow extends Partial<HostColumns> {
 const regionOf = (row: LimitRow, nowMs: number): LimitRegion => {
   const active = Math.max(row.configured, row.usage);
   return {
-    hostStatus:
-      row.host_service == null
+    hostStatus: Number(row.disabled) === 1
+      ? 'disabled'
+      : row.host_service == null
         ? 'none'
         : hostStatusOf({ last_ok_at: row.host_ok_at ?? null, last_error_at: row.host_error_at ?? null }, nowMs),
     region: row.region,
@@ -83,9 +86,13 @@ function limitsOf(
 
 // With the limit's global bound, and how the region's own controller last fared syncing usage
 // from the region's host of the limit's service (stale: the limit's usage may be old). Another
-// region's controller reaching the host does not count: it does not refresh the usage.
+// region's controller reaching the host does not count: it does not refresh the usage. A region
+// the project has enabled regions without is disabled: no controller keeps a tracker there.
 const withGlobal = `SELECT l.*, g.global_limit, h.service AS host_service, h.usage_synced_at AS host_ok_at,
-    h.usage_sync_failed_at AS host_error_at
+    h.usage_sync_failed_at AS host_error_at,
+    CASE WHEN EXISTS (SELECT 1 FROM project_regions r WHERE r.organization_id = l.organization_id AND r.project_id = l.project_id)
+      AND NOT EXISTS (SELECT 1 FROM project_regions r WHERE r.organization_id = l.organization_id AND r.project_id = l.project_id
+        AND r.region = l.region) THEN 1 ELSE 0 END AS disabled
   FROM limits l
   LEFT JOIN global_limits g ON g.organization_id = l.organization_id AND g.project_id = l.project_id
     AND g.service = l.service AND g.resource_type = l.resource_type

@@ -211,8 +211,6 @@ export async function writeProjectRegions(
     });
   }
   const before = await readProjectRegions(tx, organization, project);
-  // The project's row, exclusively (limit writers lock it too): the limits read below are
-  // every one committed before.
   await tx.run('UPDATE projects SET primary_region = ? WHERE organization_id = ? AND id = ?', [primary, organization, project]);
   await tx.run('DELETE FROM project_regions WHERE organization_id = ? AND project_id = ?', [organization, project]);
   for (const region of enabled) {
@@ -222,53 +220,14 @@ export async function writeProjectRegions(
       region,
     ]);
   }
-  const limitsRemoved = await removeLimitsOutside(tx, organization, project, enabled);
   appendJournal(context, {
     organization,
     project,
     action: 'project-regions.set',
     subject: null,
-    changes: {
-      before: { primary: before.primary, enabled: before.enabled },
-      after: { primary, enabled: [...enabled].sort() },
-      ...(limitsRemoved.length > 0 ? { limitsRemoved } : {}),
-    },
+    changes: { before: { primary: before.primary, enabled: before.enabled }, after: { primary, enabled: [...enabled].sort() } },
     deltas: [],
   });
-}
-
-/**
- * A project's limits live in its enabled regions: a region taken out loses the project's limits
- * there (the primary's controller then deletes their trackers), and a limit left with no region
- * loses its global bound too. Returns what was removed, for the journal.
- */
-async function removeLimitsOutside(tx: Executor, organization: string, project: string, enabled: readonly string[]) {
-  const rows = await tx.all<{ service: string; resource_type: string; region: string; configured: number }>(
-    `SELECT service, resource_type, region, configured FROM limits
-      WHERE organization_id = ? AND project_id = ? AND region NOT IN (${enabled.map(() => '?').join(', ')})
-      ORDER BY service, resource_type, region`,
-    [organization, project, ...enabled],
-  );
-  const scope = 'organization_id = ? AND project_id = ? AND service = ? AND resource_type = ?';
-  for (const row of rows) {
-    await tx.run(`DELETE FROM limits WHERE ${scope} AND region = ?`, [organization, project, row.service, row.resource_type, row.region]);
-    const left = await tx.get(`SELECT region FROM limits WHERE ${scope}`, [organization, project, row.service, row.resource_type]);
-    if (!left) await tx.run(`DELETE FROM global_limits WHERE ${scope}`, [organization, project, row.service, row.resource_type]);
-  }
-  return rows.map((row) => ({ service: row.service, resourceType: row.resource_type, region: row.region, limit: Number(row.configured) }));
-}
-
-/**
- * Refuses a limit in a region the project is not enabled in (when it has enabled regions at
- * all): it would show a limit no tracker enforces. Asked after the limit's writer locked the
- * project's row, so the enabled regions cannot change under it.
- */
-export async function checkLimitRegionsEnabled(tx: Executor, organization: string, project: string, regions: readonly string[]) {
-  const { enabled } = await readProjectRegions(tx, organization, project);
-  const outside = regions.filter((region) => !enabled.includes(region));
-  if (enabled.length === 0 || outside.length === 0) return;
-  const message = `not enabled for the project (enabled: ${enabled.join(', ')}): ${outside.join(', ')}`;
-  throw new AllotError('invalid-request', `regions ${message}`, { errors: [{ field: 'regions', message }] });
 }
 
 /** What the controller of `region` manages: the limits of the projects whose primary it is. */

@@ -20,6 +20,7 @@ const statusText = {
   stale: 'stale',
   unknown: 'not yet reached',
   none: 'no host registered',
+  disabled: 'region not enabled for the project',
 } as const;
 
 export function LimitsView({ session, organization }: { session: Session; organization: string }) {
