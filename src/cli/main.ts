@@ -217,7 +217,7 @@ program
   .command('controller')
   .description(
     "Run the limits controller of one region: keep the host services' trackers in step with the " +
-      "limits, and copy the trackers' usage back (runs until stopped; logs each pass on stderr)",
+      "limits, and copy the trackers' usage back (runs until stopped; logs failed passes on stderr)",
   )
   .requiredOption('--region <region>', 'the region this controller serves')
   .addOption(new Option('--interval <ms>', 'time between reconcile passes').default(2000).argParser(parseInterval))

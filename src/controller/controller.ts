@@ -180,7 +180,12 @@ export class LimitsController {
     const hostOf = new Map<string, HostAccess>();
     for (const region of limit.regions) {
       const host = hosts.find((h) => h.region === region && h.service === limit.service);
-      if (!host) return;
+      if (!host) {
+        // Nothing moves without every region's host; say why, or the shares stall unexplained.
+        const error = `escrow of ${limit.project}/${limit.resourceType}: no host of ${limit.service} registered in ${region}`;
+        report.hostErrors.push({ region, service: limit.service, error });
+        return;
+      }
       hostOf.set(region, host);
     }
     const move: MoveTracker = async (region, value) => {

@@ -5,7 +5,8 @@
 // project's enabled regions shows the project's limits there `disabled` (kept: a service-admin
 // set them, and whoever sets the regions may be an org-admin), a global bound goes to the
 // regions left, the primary's next pass leaves no tracker on the region's host, which then
-// refuses the project's creates, and the region coming back brings its limit back.
+// refuses the project's creates, and the region coming back brings its limit back. (3) A global
+// bound with a region that has no host is not shared out, and the pass says why.
 // Method: per engine, allot's ledger on a ManualClock and two in-process example hosts on
 // that engine (eu-1, us-1); the controllers of both regions run one pass at a time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,5 +87,18 @@ describe.each(engines)('limit regions per region (allot and hosts on %s)', (engi
     await ledger.setProjectRegions('acme', 'web', { primary: 'eu-1', enabled: ['eu-1', 'us-1'] });
     expect(await eu.reconcileOnce()).toMatchObject({ trackersSet: 1, hostErrors: [] });
     expect(await hosts[1]!.host.mixin.getTracker('web', 'instances')).toMatchObject({ limit: 3 });
+  });
+
+  it('names a region with no host as the reason a global bound is not shared out', async () => {
+    await ledger.putRegion('ap-1', {});
+    await ledger.putProject('acme', 'edge', {});
+    await ledger.setProjectRegions('acme', 'edge', { primary: 'eu-1', enabled: ['eu-1', 'ap-1'] });
+    await ledger.setLimit('acme', 'edge', 'compute', 'instances', [{ region: 'eu-1' }, { region: 'ap-1' }], { global: 4 });
+    const report = await eu.reconcileOnce();
+    expect(report.hostErrors).toContainEqual({
+      region: 'ap-1',
+      service: 'compute',
+      error: 'escrow of edge/instances: no host of compute registered in ap-1',
+    });
   });
 });
