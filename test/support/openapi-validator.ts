@@ -39,6 +39,7 @@ class Validator {
   private readonly routes: Route[];
   private readonly ajv: Ajv;
   private readonly compiled = new Map<unknown, ValidateFunction>();
+  private readonly passed = new Set<string>();
   /** Carried by every compiled schema, so `#/components/schemas/…` resolves inside it. */
   private readonly components: object;
 
@@ -55,6 +56,17 @@ class Validator {
   /** What is wrong with `answer` to `method url` (empty: nothing). */
   check(method: string, url: string, answer: Answer): string[] {
     const path = url.split('?')[0]!;
+    // Everything the judgement reads, the body last: an answer found right once is right again
+    // (the API tests' snapshots read the same answers over and over).
+    const { 'content-type': type, etag, location } = answer.headers;
+    const key = [method, path, answer.status, type, etag !== undefined, location !== undefined, answer.text].join('\n');
+    if (this.passed.has(key)) return [];
+    const problems = this.judge(method, path, answer);
+    if (problems.length === 0) this.passed.add(key);
+    return problems;
+  }
+
+  private judge(method: string, path: string, answer: Answer): string[] {
     const route = this.routes.find((candidate) => candidate.pattern.test(path));
     // Not an operation of the document: the dashboard's files, /healthz, unknown paths (404).
     if (!route) return [];
@@ -95,12 +107,16 @@ class Validator {
 }
 
 const validators = new WeakMap<FastifyInstance, Validator>();
+const byDocument = new Map<string, Validator>();
 
-/** The validator of an app's own document (built once per app). */
+/** The validator of an app's own document (built once per document, for every app serving it). */
 export function validatorOf(app: FastifyInstance): Validator {
   let validator = validators.get(app);
   if (!validator) {
-    validator = new Validator(app.swagger() as unknown as ConstructorParameters<typeof Validator>[0]);
+    const document = app.swagger() as unknown as ConstructorParameters<typeof Validator>[0];
+    const text = JSON.stringify(document);
+    validator = byDocument.get(text) ?? new Validator(document);
+    byDocument.set(text, validator);
     validators.set(app, validator);
   }
   return validator;
