@@ -33,6 +33,8 @@ import {
   startAllotServe,
   startHost,
   type RunningProcess,
+  request,
+  type Answer,
 } from './controller/processes.js';
 
 const adminToken = 'controller-test-admin-token';
@@ -42,12 +44,6 @@ const regionNames = ['eu-1', 'us-1'] as const;
 type RegionName = (typeof regionNames)[number];
 const hostTokens: Record<RegionName, string> = { 'eu-1': 'eu-host-admin-token', 'us-1': 'us-host-admin-token' };
 const isoTimestamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-interface Answer {
-  status: number;
-  json: any;
-  text: string;
-}
 
 interface HostTracker {
   region: string;
@@ -59,25 +55,6 @@ interface HostTracker {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function request(base: string, method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text };
-}
 
 /** Polls `probe` until it returns something other than undefined. */
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {

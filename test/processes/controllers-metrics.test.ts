@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 import { parseExposition, type Scrape } from '../support/scrape.js';
-import { startAllotController, startAllotServe, startHost, type RunningProcess } from './controller/processes.js';
+import { request, startAllotController, startAllotServe, startHost, type RunningProcess } from './controller/processes.js';
 
 const adminToken = 'controllers-metrics-admin-token';
 const regions = ['eu-1', 'us-1'] as const;
@@ -37,18 +37,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-async function call(url: string, method = 'GET', token?: string, body?: unknown) {
-  const response = await fetch(url, {
-    method,
-    headers: {
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text.startsWith('{') ? JSON.parse(text) : undefined, type: response.headers.get('content-type') };
-}
 
 describe.each(engines)('standalone controllers watched through their own metrics port (allot on %s)', (engine) => {
   let allotDb: TestDatabase;
@@ -57,14 +45,14 @@ describe.each(engines)('standalone controllers watched through their own metrics
   const hosts = {} as Record<Region, RunningProcess>;
   const controllers = {} as Record<Region, RunningProcess>;
   let api: RunningProcess;
-  const allot = (method: string, path: string, body?: unknown) => call(`${api.ready}${path}`, method, adminToken, body);
+  const allot = (method: string, path: string, body?: unknown) => request(api.ready, method, path, adminToken, body);
   const hostDb = (region: Region) => `sqlite:${join(hostDir, `${region}.db`)}`;
   const tracker = async (region: Region) => {
-    const answer = await call(`${hosts[region].ready}/admin/trackers/live/instances`, 'GET', hostToken(region));
+    const answer = await request(hosts[region].ready, 'GET', '/admin/trackers/live/instances', hostToken(region));
     return answer.status === 200 ? (answer.json as { limit: number; used: number }) : undefined;
   };
   const scrape = async (region: Region): Promise<Scrape> => {
-    const answer = await call(`${controllers[region].ready}/metrics`);
+    const answer = await request(controllers[region].ready, 'GET', '/metrics');
     expect(answer.status).toBe(200);
     expect(answer.type).toMatch(/^text\/plain/);
     return parseExposition(answer.text);
@@ -109,9 +97,9 @@ describe.each(engines)('standalone controllers watched through their own metrics
   it('each serves /healthz and /metrics on its own port, printed on stdout; nothing else', async () => {
     for (const region of regions) {
       expect(controllers[region].ready).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(await call(`${controllers[region].ready}/healthz`)).toMatchObject({ status: 200, json: { status: 'ok' } });
-      expect((await call(`${controllers[region].ready}/other`)).status).toBe(404);
-      expect((await call(`${controllers[region].ready}/metrics`, 'POST')).status).toBe(405);
+      expect(await request(controllers[region].ready, 'GET', '/healthz')).toMatchObject({ status: 200, json: { status: 'ok' } });
+      expect((await request(controllers[region].ready, 'GET', '/other')).status).toBe(404);
+      expect((await request(controllers[region].ready, 'POST', '/metrics')).status).toBe(405);
     }
     expect(controllers['eu-1'].ready).not.toBe(controllers['us-1'].ready);
   });
@@ -121,7 +109,7 @@ describe.each(engines)('standalone controllers watched through their own metrics
       (await tracker('eu-1'))?.limit === 2 && (await tracker('us-1'))?.limit === 3 ? true : undefined,
     );
     for (const name of ['a', 'b']) {
-      expect((await call(`${hosts['us-1'].ready}/projects/live/instances`, 'POST', undefined, { name })).status).toBe(201);
+      expect((await request(hosts['us-1'].ready, 'POST', '/projects/live/instances', undefined, { name })).status).toBe(201);
     }
     await waitFor('us-1 usage synced', async () => {
       const limit = await allot('GET', '/v1/organizations/acme/projects/live/limits/compute/instances');
@@ -136,10 +124,10 @@ describe.each(engines)('standalone controllers watched through their own metrics
     } finally {
       await store.close();
     }
-    expect((await call(`${hosts['us-1'].ready}/admin/trackers/recount`, 'POST', hostToken('us-1'), {})).status).toBe(200);
+    expect((await request(hosts['us-1'].ready, 'POST', '/admin/trackers/recount', hostToken('us-1'), {})).status).toBe(200);
     const driftsOf = (scraped: Scrape, region: Region) => scraped.value('allot_drift_found_total', { region, service: 'compute' });
     await waitFor('the drift in us-1’s metrics', async () => ((driftsOf(await scrape('us-1'), 'us-1') ?? 0) >= 1 ? true : undefined));
-    expect((await call(`${hosts['us-1'].ready}/admin/trackers`, 'GET', hostToken('us-1'))).json.drifts).toBe(1);
+    expect((await request(hosts['us-1'].ready, 'GET', '/admin/trackers', hostToken('us-1'))).json.drifts).toBe(1);
     expect(await tracker('us-1')).toMatchObject({ limit: 3, used: 2 });
 
     // Several passes later, still counted once, and by us-1's controller alone.

@@ -138,3 +138,31 @@ export function startAllotController(db: string, region: string, intervalMs: num
     new RegExp(`allot controller of region ${region} running \\([^)]*\\)(?:; /metrics and /healthz on (http://\\S+))?\\n`),
   );
 }
+
+/** An HTTP answer, its body as text and, where it parses, as JSON. */
+export interface Answer {
+  status: number;
+  json: any;
+  text: string;
+  type: string | null;
+}
+
+/** Sends a request to `base` + `path`, with a bearer token and a JSON body if given. */
+export async function request(base: string, method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json, text, type: response.headers.get('content-type') };
+}
