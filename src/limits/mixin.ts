@@ -237,13 +237,18 @@ export class LimitsMixin {
     );
   }
 
-  /**
-   * The true recount: for each tracker (of one project or type, or all), locks it, counts the
-   * host's resources and sets `used` to the count, in one transaction per tracker. Returns the
-   * drifts it found (each one journaled).
-   */
+  /** The true recount (recountWithLeftovers): the drifts it found. */
   async recount(filter: { project?: string; resourceType?: string } = {}): Promise<Drift[]> {
-    await this.cleanLeftovers();
+    return (await this.recountWithLeftovers(filter)).drifts;
+  }
+
+  /**
+   * The true recount: cleans up leftover deltas, then for each tracker (of one project or type,
+   * or all) locks it, counts the host's resources and sets `used` to the count, in one
+   * transaction per tracker. Returns the drifts it found (each one journaled) and the leftovers.
+   */
+  async recountWithLeftovers(filter: { project?: string; resourceType?: string } = {}): Promise<{ drifts: Drift[]; leftovers: Leftover[] }> {
+    const leftovers = await this.cleanLeftovers();
     const drifts: Drift[] = [];
     for (const tracker of await this.listTrackers(filter)) {
       const count = this.counts.get(tracker.resourceType);
@@ -253,7 +258,7 @@ export class LimitsMixin {
       );
       if (drift) drifts.push(drift);
     }
-    return drifts;
+    return { drifts, leftovers };
   }
 
   /**
@@ -290,15 +295,9 @@ export class LimitsMixin {
    * count the new ones into its metrics.
    */
   async driftCount(): Promise<number> {
-    const row = await this.store.transaction(
-      (tx) =>
-        tx.get<{ n: number }>(
-          `SELECT CAST(COUNT(*) AS BIGINT) AS n FROM allot_limit_journal
-            WHERE region = ? AND action IN ('recount.drift', 'deltas.leftover')`,
-          [this.region],
-        ),
-      { readOnly: true },
-    );
+    const sql = `SELECT CAST(COUNT(*) AS BIGINT) AS n FROM allot_limit_journal
+      WHERE region = ? AND action IN ('recount.drift', 'deltas.leftover')`;
+    const row = await this.store.transaction((tx) => tx.get<{ n: number }>(sql, [this.region]), { readOnly: true });
     return Number(row?.n ?? 0);
   }
 

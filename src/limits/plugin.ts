@@ -91,11 +91,7 @@ export const limitsAdminRoutes: FastifyPluginAsync<LimitsAdminOptions> = async (
   app.post(
     `${prefix}/trackers/recount`,
     { schema: { body: { anyOf: [filterSchema, { type: 'null' }] } } },
-    async (request) => {
-      const leftovers = await mixin.cleanLeftovers();
-      const drifts = await mixin.recount((request.body ?? {}) as { project?: string; resourceType?: string });
-      return { drifts, leftovers };
-    },
+    async (request) => mixin.recountWithLeftovers((request.body ?? {}) as { project?: string; resourceType?: string }),
   );
 
   app.put(
