@@ -141,6 +141,25 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     expect(await page.getByRole('heading', { name: 'Organizations' }).count()).toBe(0);
   });
 
+  it('a page asked for as the signed-in view first renders is the page shown', async () => {
+    // Seen under load: a link followed right after signing in left the organizations list on
+    // screen. Here the hash changes as soon as the signed-in header is in the DOM (a mutation
+    // observer runs before the page's effects do), every time.
+    await page.goto(`${server.url}/`);
+    await page.evaluate(() => {
+      const observer = new MutationObserver(() => {
+        if (!document.querySelector('header.top')) return;
+        observer.disconnect();
+        window.location.hash = '#/o/acme/limits';
+      });
+      observer.observe(document.body, { childList: true, subtree: true });
+    });
+    await page.getByLabel('API token').fill(testAdminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('table.limits').waitFor();
+    expect(await page.getByRole('heading', { name: 'Organizations' }).count()).toBe(0);
+  });
+
   it('signs in and shows each organization with a usage bar per kind, binary kinds in GiB', async () => {
     await signIn(testAdminToken);
     await page.getByRole('heading', { name: 'Organizations' }).waitFor();

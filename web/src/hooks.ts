@@ -67,6 +67,9 @@ export function useHashPath(): string {
   useEffect(() => {
     const onChange = () => setPath(read());
     window.addEventListener('hashchange', onChange);
+    // Effects run after the first paint: a hash changed between the first read and this
+    // listener (a link followed right after signing in) fired no event we heard.
+    onChange();
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
   return path;
