@@ -70,6 +70,9 @@ export default defineConfig({
     sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll waits for a page or a process to catch up with what a test did; its default
+    // second is shorter than one page load on a loaded 2-core machine (a browser test failed so).
+    expect: { poll: { timeout: 15_000 } },
     // The tests that run `allot` as a process run the built command: keep it fresh.
     globalSetup: ['./test/support/global-setup.ts'],
     reporters: [interactive ? 'default' : 'dot', './test/support/summary-reporter.ts'],
