@@ -240,17 +240,21 @@ function safeDecode(text: string): string | undefined {
  */
 async function serveDashboard(app: FastifyInstance, root: string): Promise<void> {
   const index = join(root, 'index.html');
+  const notBuilt = (request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(reply, request, new AllotError('service-unavailable', 'the dashboard is not built: run `npm run build`'));
   if (!existsSync(index)) {
-    app.get('/', { schema: { hide: true } }, async (request, reply) =>
-      sendProblem(reply, request, new AllotError('service-unavailable', 'the dashboard is not built: run `npm run build`')),
-    );
+    app.get('/', { schema: { hide: true } }, async (request, reply) => notBuilt(request, reply));
     return;
   }
-  const sendIndex = async (_request: FastifyRequest, reply: FastifyReply) =>
-    reply
+  const sendIndex = async (request: FastifyRequest, reply: FastifyReply) => {
+    // Gone for a moment while `npm run build` rewrites it: a 503, not an internal error.
+    const html = await readFile(index).catch(() => undefined);
+    if (html === undefined) return notBuilt(request, reply);
+    return reply
       .headers({ ...dashboardHeaders, 'cache-control': 'no-cache' })
       .type('text/html; charset=utf-8')
-      .send(await readFile(index));
+      .send(html);
+  };
   app.get('/', { schema: { hide: true } }, sendIndex);
   app.get('/index.html', { schema: { hide: true } }, sendIndex);
   await app.register(async (assets) => {

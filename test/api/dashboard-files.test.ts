@@ -4,11 +4,12 @@
 // OpenAPI document; and a server whose dashboard was never built answers `/` with a 503
 // problem that says how to build it, while its API works as before. Files are looked up per
 // request, so a rebuild is served without a restart; only files under the dashboard's own
-// assets/ are cached for good, wherever the dashboard lives.
+// assets/ are cached for good, wherever the dashboard lives; an index.html away for a moment
+// (a rebuild) is a 503 too.
 // Method: `buildApp` with the real dist/web (built by `npm test` before vitest runs), with a
 // copy of it under a directory that is itself named `assets`, and with an empty directory,
 // driven through `app.inject`.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -96,5 +97,16 @@ describe('dashboard files', () => {
     expect(response.statusCode).toBe(503);
     expect(response.json()).toMatchObject({ status: 503, detail: expect.stringContaining('npm run build') });
     expect((await unbuilt.inject({ url: '/v1/whoami', headers: auth })).statusCode).toBe(200);
+  });
+
+  it('answers 503 while a rebuild has index.html away, and serves it again once it is back', async () => {
+    const index = join(copy, 'index.html');
+    const html = readFileSync(index);
+    rmSync(index);
+    const during = await copied.inject({ url: '/' });
+    expect(during.statusCode).toBe(503);
+    expect(during.json()).toMatchObject({ status: 503, detail: expect.stringContaining('npm run build') });
+    writeFileSync(index, html);
+    expect((await copied.inject({ url: '/' })).statusCode).toBe(200);
   });
 });
