@@ -57,7 +57,7 @@ describe.each(engines)('the chaos harness on %s', (engine) => {
   });
 
   it('fails on a planted overcommit', { timeout: 90_000 }, async () => {
-    const run = await harness(['--quick', '--engine', engine, '--seconds', '3', '--servers', '1', '--inject-fault', 'overcommit'], 85_000);
+    const run = await harness(['--quick', '--engine', engine, '--seconds', '1', '--servers', '1', '--inject-fault', 'overcommit'], 85_000);
     const report = `exit ${run.code}\n${run.stdout}\n${run.stderr.slice(-3000)}`;
     expect(run.code, report).toBe(1);
     expect(run.stdout, report).toMatch(/^violation \[overcommit\] org-a revision \d+/m);
