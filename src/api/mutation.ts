@@ -8,6 +8,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  claimReleaseRetryMs,
+  idempotencyClaimStaleMs,
   idempotencyKeyLengthMax,
   idempotencyPollIntervalMs,
   idempotencyWaitMsMax,
@@ -140,8 +142,10 @@ async function runClaimed<T>(
     });
     return toOutcome(result);
   } catch (error) {
-    if (!(error instanceof AllotError) || error.code === 'request-in-progress') {
-      await ledger.abandonKey(principal, key, token).catch(() => undefined);
+    // Not an answer to keep (a failure, an unavailable database): the claim is given up so a
+    // retry runs afresh — or, had the change committed after all, finds its stored response.
+    if (!(error instanceof AllotError) || error.code === 'request-in-progress' || error.status >= 500) {
+      await releaseClaim(ledger, principal, key, token);
       throw error;
     }
     // A refusal wrote nothing; its answer is stored now so a retry gets the same one.
@@ -150,6 +154,26 @@ async function runClaimed<T>(
     await ledger.completeKey(principal, key, token, outcome);
     return outcome;
   }
+}
+
+/**
+ * Gives a claim up. With the database away (the failure was most likely its loss), it tries
+ * again in the background until the database answers, for as long as the claim would hold its
+ * key: a keyed retry after a failover then runs at once instead of waiting for the claim to go
+ * stale. Only a pending claim with this token is removed, so a change that did commit keeps
+ * its stored response.
+ */
+async function releaseClaim(ledger: Ledger, principal: string, key: string, token: string): Promise<void> {
+  const giveUpAt = ledger.clock.nowMs() + idempotencyClaimStaleMs;
+  const attempt = async (): Promise<void> => {
+    try {
+      await ledger.abandonKey(principal, key, token);
+    } catch {
+      if (ledger.clock.nowMs() >= giveUpAt) return;
+      setTimeout(() => void attempt(), claimReleaseRetryMs).unref();
+    }
+  };
+  await attempt();
 }
 
 function checkKey(header: string | string[]): string {

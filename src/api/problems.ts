@@ -42,7 +42,11 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
 
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof AllotError) return sendProblem(reply, request, error);
+    if (error instanceof AllotError) {
+      // An unavailable database is answered 503, and the operator hears of it.
+      if (error.cause !== undefined) request.log.warn({ err: error.cause }, error.detail);
+      return sendProblem(reply, request, error);
+    }
     if (error.validation) return sendProblem(reply, request, validationProblem(error));
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) return sendProblem(reply, request, clientProblem(error, status, request));

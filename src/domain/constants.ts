@@ -57,6 +57,8 @@ export const idempotencyPollIntervalMs = 20;
  * its response and rolls back. Far above any transaction's time with all its retries.
  */
 export const idempotencyClaimStaleMs = 15_000;
+/** How often a claim whose request failed with the database away is given up again, until it answers. */
+export const claimReleaseRetryMs = 250;
 /** Failed authentications from one address in a minute before it is refused (429). */
 export const authFailuresPerMinuteMax = 30;
 /**

@@ -106,8 +106,10 @@ export class AllotError extends Error {
     readonly code: ErrorCode,
     readonly detail: string,
     readonly extensions: ProblemExtensions = {},
+    /** What caused it, for the logs (a lost database connection); never sent. */
+    options: { cause?: unknown } = {},
   ) {
-    super(detail);
+    super(detail, options);
     this.status = errorCodes[code].status;
   }
 }

@@ -39,7 +39,6 @@ const oversized: readonly Oversized[] = [
   { path: 'src/ledger/engine/flush.ts', function: 'flush', lines: 175 },
   { path: 'src/ledger/engine/load.ts', function: 'firstQueries', lines: 129 },
   { path: 'src/ledger/limits/limits.ts', function: 'writeLimit', lines: 85 },
-  { path: 'src/store/postgres/store.ts', function: 'openPostgresStore', lines: 128 },
   { path: 'src/store/sqlite/store.ts', function: 'openConnection', lines: 114 },
 ];
 

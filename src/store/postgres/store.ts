@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { postgresPoolSizeMax } from '../../domain/constants.js';
+import { AllotError } from '../../domain/errors.js';
 import { withRetries } from '../retry.js';
 import { limitTriggers } from './limit-triggers.js';
 import type { Executor, RowsWrite, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
@@ -31,80 +32,6 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
   pool.on('error', () => undefined);
   const retries: Record<string, number> = {};
 
-  const executorFor = (client: pg.PoolClient): Executor => {
-    const query = (sql: string, params: readonly SqlValue[]) =>
-      client.query({ ...statementOf(sql), values: params as SqlValue[] });
-    return {
-      async all<Row>(sql: string, params: readonly SqlValue[] = []) {
-        return (await query(sql, params)).rows as Row[];
-      },
-      async get<Row>(sql: string, params: readonly SqlValue[] = []) {
-        return (await query(sql, params)).rows[0] as Row | undefined;
-      },
-      async run(sql: string, params: readonly SqlValue[] = []) {
-        return (await query(sql, params)).rowCount ?? 0;
-      },
-      async selectMany(queries: readonly Statement[]) {
-        if (queries.length === 1) return [(await query(queries[0]!.sql, queries[0]!.params)).rows];
-        const sql = `SELECT ${queries.map(({ sql }, i) => `(SELECT COALESCE(json_agg(q${i}), '[]') FROM (${sql}) q${i}) AS r${i}`).join(', ')}`;
-        const row = (await query(sql, queries.flatMap(({ params }) => params))).rows[0] as Record<string, unknown[]>;
-        return queries.map((_, i) => row[`r${i}`]!);
-      },
-      async write(writes: readonly RowsWrite[]) {
-        const present = writes.filter((write) => write.rows.length > 0);
-        if (present.length === 0) return writes.map(() => 0);
-        const statements = present.map(statementOfWrite);
-        // One round trip: each write a data-modifying CTE, its count read in the select.
-        const sql =
-          statements.length === 1
-            ? statements[0]!.sql
-            : `WITH ${statements.map(({ sql }, i) => `s${i} AS (${sql} RETURNING 1)`).join(', ')} ` +
-              `SELECT ${statements.map((_, i) => `(SELECT count(*) FROM s${i}) AS c${i}`).join(', ')}`;
-        const result = await query(sql, statements.flatMap(({ params }) => params));
-        const counts =
-          statements.length === 1
-            ? [result.rowCount ?? 0]
-            : statements.map((_, i) => Number((result.rows[0] as Record<string, number>)[`c${i}`]));
-        return writes.map((write) => (write.rows.length === 0 ? 0 : counts[present.indexOf(write)]!));
-      },
-    };
-  };
-
-  const runOnce = async <T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions) => {
-    const client = await pool.connect();
-    let broken = false;
-    // A connection that dies while checked out (the server restarts, the network drops)
-    // emits 'error' on the client; unheard, that would crash the process. The query in
-    // flight fails on its own, and the client is released as broken.
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
-    try {
-      // One round trip: a simple query may hold several statements.
-      await client.query(
-        `BEGIN ISOLATION LEVEL ${options.snapshot ? 'REPEATABLE READ' : 'READ COMMITTED'} ` +
-          (options.readOnly ? 'READ ONLY' : 'READ WRITE') +
-          (options.byIndex
-            ? '; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off'
-            : ''),
-      );
-      const result = await work(executorFor(client));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
-  };
-
   return {
     engine: 'postgres',
     dialect: {
@@ -130,7 +57,7 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
-      return withRetries(() => runOnce(work, options), isRetryable, (error) => countRetry(retries, error));
+      return withRetries(() => runOnce(pool, work, options), isRetryable, (error) => countRetry(retries, error));
     },
     isUniqueViolation: (error: unknown) => sqlState(error) === '23505',
     stats: () => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }, retries: { ...retries } }),
@@ -140,10 +67,118 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
   };
 }
 
+function executorFor(client: pg.PoolClient): Executor {
+  const query = (sql: string, params: readonly SqlValue[]) =>
+    client.query({ ...statementOf(sql), values: params as SqlValue[] });
+  return {
+    async all<Row>(sql: string, params: readonly SqlValue[] = []) {
+      return (await query(sql, params)).rows as Row[];
+    },
+    async get<Row>(sql: string, params: readonly SqlValue[] = []) {
+      return (await query(sql, params)).rows[0] as Row | undefined;
+    },
+    async run(sql: string, params: readonly SqlValue[] = []) {
+      return (await query(sql, params)).rowCount ?? 0;
+    },
+    async selectMany(queries: readonly Statement[]) {
+      if (queries.length === 1) return [(await query(queries[0]!.sql, queries[0]!.params)).rows];
+      const sql = `SELECT ${queries.map(({ sql }, i) => `(SELECT COALESCE(json_agg(q${i}), '[]') FROM (${sql}) q${i}) AS r${i}`).join(', ')}`;
+      const row = (await query(sql, queries.flatMap(({ params }) => params))).rows[0] as Record<string, unknown[]>;
+      return queries.map((_, i) => row[`r${i}`]!);
+    },
+    async write(writes: readonly RowsWrite[]) {
+      const present = writes.filter((write) => write.rows.length > 0);
+      if (present.length === 0) return writes.map(() => 0);
+      const statements = present.map(statementOfWrite);
+      // One round trip: each write a data-modifying CTE, its count read in the select.
+      const sql =
+        statements.length === 1
+          ? statements[0]!.sql
+          : `WITH ${statements.map(({ sql }, i) => `s${i} AS (${sql} RETURNING 1)`).join(', ')} ` +
+            `SELECT ${statements.map((_, i) => `(SELECT count(*) FROM s${i}) AS c${i}`).join(', ')}`;
+      const result = await query(sql, statements.flatMap(({ params }) => params));
+      const counts =
+        statements.length === 1
+          ? [result.rowCount ?? 0]
+          : statements.map((_, i) => Number((result.rows[0] as Record<string, number>)[`c${i}`]));
+      return writes.map((write) => (write.rows.length === 0 ? 0 : counts[present.indexOf(write)]!));
+    },
+  };
+}
+
+/** One transaction on a connection of the pool; a lost server becomes a 503 (databaseLost). */
+async function runOnce<T>(pool: pg.Pool, work: (tx: Executor) => Promise<T>, options: TransactionOptions): Promise<T> {
+  const client = await pool.connect().catch((error: unknown) => {
+    throw isConnectionLoss(error) ? databaseLost(error, false) : error;
+  });
+  let broken = false;
+  let committing = false;
+  // A connection that dies while checked out (the server restarts, the network drops)
+  // emits 'error' on the client; unheard, that would crash the process. The query in
+  // flight fails on its own, and the client is released as broken.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
+  try {
+    // One round trip: a simple query may hold several statements.
+    await client.query(
+      `BEGIN ISOLATION LEVEL ${options.snapshot ? 'REPEATABLE READ' : 'READ COMMITTED'} ` +
+        (options.readOnly ? 'READ ONLY' : 'READ WRITE') +
+        (options.byIndex
+          ? '; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off'
+          : ''),
+    );
+    const result = await work(executorFor(client));
+    committing = true;
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    if (isConnectionLoss(error)) throw databaseLost(error, committing);
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
 /** Serialization failure and deadlock: the transaction did nothing and may run again. */
 function isRetryable(error: unknown): boolean {
   const state = sqlState(error);
   return state === '40001' || state === '40P01';
+}
+
+/**
+ * The server went away: a connection exception (SQLSTATE class 08), a shutdown or a crash of
+ * the server or an administrator's termination (57P01–57P03), or the socket itself failing.
+ * A read-only server (25006, a standby a failover left us on) is one too: writes must go to
+ * the new primary.
+ */
+function isConnectionLoss(error: unknown): boolean {
+  const state = sqlState(error);
+  if (typeof state === 'string' && (state.startsWith('08') || /^57P0[123]$/.test(state) || state === '25006')) return true;
+  if (typeof state === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(state)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /^Connection terminated|connection error and is not queryable|Connection is closed/.test(message);
+}
+
+/**
+ * A lost server answers 503 (retry), never 500. Lost before COMMIT, nothing was written; lost
+ * during it, the change may or may not have been made, and only the caller can find out: a
+ * retry with the same Idempotency-Key answers what happened (the key is stored in the change's
+ * own transaction), or the resource can be read back by its reference.
+ */
+function databaseLost(cause: unknown, committing: boolean): AllotError {
+  const detail = committing
+    ? 'the database connection was lost while the change was committing, so it may or may not have been made; ' +
+      'retry with the same Idempotency-Key to get its outcome, or read the resource back'
+    : 'the database is unavailable (its connection was lost or refused); nothing was changed, retry shortly';
+  return new AllotError('service-unavailable', detail, {}, { cause });
 }
 
 /** A retry, counted by its reason. */
