@@ -2,6 +2,7 @@
  * Builds the HTTP application without listening, so tests drive it through `inject` and the
  * CLI decides where it listens.
  */
+import { sharedCompilers } from './compilers.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -113,6 +114,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // Refuse, never silently drop or convert: unknown fields and wrong types are a 400.
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, verbose: true },
     },
+    schemaController: { compilersFactory: sharedCompilers },
   })).withTypeProvider<TypeBoxTypeProvider>();
 
   installProblemHandlers(app);
