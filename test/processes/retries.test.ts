@@ -63,8 +63,12 @@ async function readEvents(url: string, path: string, count: number, lastEventId?
   const decoder = new TextDecoder();
   let buffer = '';
   const reader = response.body!.getReader();
+  // A stream that stops short fails with what it did deliver, not as a bare test timeout.
+  const deadline = setTimeout(() => controller.abort(), 30_000);
   while (events.length < count) {
-    const { value, done } = await reader.read();
+    const { value, done } = await reader.read().catch((error: unknown) => {
+      throw new Error(`the stream at ${url}${path} gave ${events.length} of ${count} events (${events.map((e) => e.id).join(', ')}) in 30 s: ${String(error)}`);
+    });
     if (done) break;
     buffer += decoder.decode(value, { stream: true });
     let end: number;
@@ -76,6 +80,7 @@ async function readEvents(url: string, path: string, count: number, lastEventId?
       if (id && data) events.push({ id: Number(id[1]), data: JSON.parse(data[1]!) });
     }
   }
+  clearTimeout(deadline);
   controller.abort();
   return events;
 }
