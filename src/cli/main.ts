@@ -42,7 +42,7 @@ const loadController = () => import('../controller/controller.js');
 type ControllerCommandOptions = import('./controller.js').ControllerCommandOptions;
 
 const dbOption = () =>
-  new Option('--db <url>', 'database: sqlite:PATH or postgres://…')
+  new Option('--db <url>', 'database: sqlite:PATH or postgres://… (a primary and its standbys: postgres://h1,h2/db?target_session_attrs=read-write)')
     .env('ALLOT_DB')
     .default(defaultDatabase);
 

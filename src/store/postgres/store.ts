@@ -2,6 +2,7 @@ import pg from 'pg';
 import { postgresPoolSizeMax } from '../../domain/constants.js';
 import { AllotError } from '../../domain/errors.js';
 import { withRetries } from '../retry.js';
+import { HostPools, parseHosts } from './hosts.js';
 import { limitTriggers } from './limit-triggers.js';
 import type { Executor, RowsWrite, SqlValue, Statement, Store, TransactionOptions } from '../store.js';
 
@@ -15,8 +16,7 @@ const int8Oid = 20;
  */
 export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): Store {
   const { connectionString, schema } = splitSchema(url);
-  const pool = new pg.Pool({
-    connectionString,
+  const pools = new HostPools(parseHosts(connectionString), {
     max: poolSize,
     // Generic plans: allot's statements name rows by key lists (= ANY), which an index serves
     // whatever the values, so planning them once per connection is enough; a custom plan per
@@ -28,8 +28,6 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
         oid === int8Oid ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client that loses its server must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
   const retries: Record<string, number> = {};
 
   return {
@@ -57,12 +55,15 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
     },
     setupStatements: schema ? [`CREATE SCHEMA IF NOT EXISTS ${schema}`] : [],
     transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}) {
-      return withRetries(() => runOnce(pool, work, options), isRetryable, (error) => countRetry(retries, error));
+      return withRetries(() => runOnce(pools, work, options), isRetryable, (error) => countRetry(retries, error));
     },
     isUniqueViolation: (error: unknown) => sqlState(error) === '23505',
-    stats: () => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }, retries: { ...retries } }),
+    stats: () => {
+      const pool = pools.inUse;
+      return { pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }, retries: { ...retries } };
+    },
     async close() {
-      await pool.end();
+      await pools.end();
     },
   };
 }
@@ -106,9 +107,12 @@ function executorFor(client: pg.PoolClient): Executor {
   };
 }
 
-/** One transaction on a connection of the pool; a lost server becomes a 503 (databaseLost). */
-async function runOnce<T>(pool: pg.Pool, work: (tx: Executor) => Promise<T>, options: TransactionOptions): Promise<T> {
-  const client = await pool.connect().catch((error: unknown) => {
+/**
+ * One transaction on a connection of the host in use; a lost server becomes a 503
+ * (databaseLost), and the next transaction tries the next host.
+ */
+async function runOnce<T>(pools: HostPools, work: (tx: Executor) => Promise<T>, options: TransactionOptions): Promise<T> {
+  const { client, pool } = await pools.connect(isConnectionLoss).catch((error: unknown) => {
     throw isConnectionLoss(error) ? databaseLost(error, false) : error;
   });
   let broken = false;
@@ -139,7 +143,10 @@ async function runOnce<T>(pool: pg.Pool, work: (tx: Executor) => Promise<T>, opt
     } catch {
       broken = true;
     }
-    if (isConnectionLoss(error)) throw databaseLost(error, committing);
+    if (isConnectionLoss(error)) {
+      pools.lost(pool);
+      throw databaseLost(error, committing);
+    }
     throw error;
   } finally {
     client.off('error', onError);
@@ -210,13 +217,15 @@ function statementOf(sql: string): { name: string; text: string } {
 }
 
 function splitSchema(url: string): { connectionString: string; schema: string | undefined } {
-  const parsed = new URL(url);
-  const schema = parsed.searchParams.get('schema') ?? undefined;
-  parsed.searchParams.delete('schema');
+  // Not `new URL`: a host list (`h1:5432,h2:5433`) is no WHATWG URL.
+  const [base, query = ''] = url.split('?', 2) as [string, string | undefined];
+  const params = new URLSearchParams(query);
+  const schema = params.get('schema') ?? undefined;
+  params.delete('schema');
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new Error(`invalid schema name in database URL: ${schema}`);
   }
-  return { connectionString: parsed.toString(), schema };
+  return { connectionString: params.size > 0 ? `${base}?${params.toString()}` : base, schema };
 }
 
 /**
