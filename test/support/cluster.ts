@@ -16,6 +16,8 @@ const exec = promisify(execFile);
 export interface Cluster {
   /** A URL for allot (database `postgres`, user `postgres`, trust). */
   url: string;
+  /** Where it listens: 127.0.0.1 and this port. */
+  port: number;
   /** Runs SQL as the superuser on a connection of its own. */
   sql(text: string): Promise<pg.QueryResult>;
   /** A server-wide setting, applied with a reload (ALTER SYSTEM). */
@@ -23,6 +25,8 @@ export interface Cluster {
   /** Stops the server at once (like a crash: `-m immediate`) and starts it again. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** A standby's promotion to primary (`pg_ctl promote`), waited for. */
+  promote(): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -41,7 +45,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startCluster(): Promise<Cluster> {
+/**
+ * A new cluster; with `standbyOf`, a streaming standby of that one (`pg_basebackup -R`), which
+ * the primary makes synchronous with `set('synchronous_standby_names', '*')`.
+ */
+export async function startCluster(standbyOf?: Cluster): Promise<Cluster> {
   const bin = await binDir();
   const root = mkdtempSync(join(tmpdir(), 'allot-cluster-'));
   const data = join(root, 'data');
@@ -51,9 +59,14 @@ export async function startCluster(): Promise<Cluster> {
   chmodSync(root, 0o700);
   const as = (command: string, args: string[]) =>
     asRoot ? exec('runuser', ['-u', 'postgres', '--', join(bin, command), ...args]) : exec(join(bin, command), args);
-  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-instructions']);
+  if (standbyOf) {
+    await as('pg_basebackup', ['-D', data, '-R', '-X', 'stream', '-h', '127.0.0.1', '-p', String(standbyOf.port), '-U', 'postgres', '--no-sync']);
+  } else {
+    await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-instructions']);
+  }
   const port = await freePort();
-  const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40 -c shared_buffers=16MB`;
+  // fsync off: a test's cluster survives a stop (even -m immediate), never a power cut.
+  const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40 -c shared_buffers=16MB -c wal_level=replica -c max_wal_senders=4`;
   const start = async () => void (await as('pg_ctl', ['-D', data, '-o', options, '-w', '-t', '60', '-l', join(root, 'log'), 'start']));
   const stop = async () => void (await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']));
   await start();
@@ -70,6 +83,7 @@ export async function startCluster(): Promise<Cluster> {
   };
   return {
     url,
+    port,
     sql,
     async set(name, value) {
       await sql(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`);
@@ -77,6 +91,7 @@ export async function startCluster(): Promise<Cluster> {
     },
     stop,
     start,
+    promote: async () => void (await as('pg_ctl', ['-D', data, '-w', 'promote'])),
     async destroy() {
       await stop().catch(() => undefined);
       rmSync(root, { recursive: true, force: true });
