@@ -3,6 +3,7 @@
  * CLI decides where it listens.
  */
 import { sharedCompilers } from './compilers.js';
+import { freshReads } from '../ledger/ledger.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -192,7 +193,9 @@ function mountTable(v1: FastifyInstance, api: Api): void {
       schema: schemaOf(row),
       ...(endpoint.bodyLimit === undefined ? {} : { bodyLimit: endpoint.bodyLimit }),
       ...(endpoint.preValidation === undefined ? {} : { preValidation: endpoint.preValidation }),
-      handler: (request, reply) => endpoint.handler(request as never, reply as never, api),
+      // `Cache-Control: no-cache` asks for the primary's answer: no read goes to a replica.
+      handler: (request, reply) =>
+        freshReads.run(/\bno-cache\b/i.test(request.headers['cache-control'] ?? ''), () => endpoint.handler(request as never, reply as never, api)),
     });
   }
 }

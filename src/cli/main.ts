@@ -110,6 +110,9 @@ program
       .default(watchersPerPrincipalMaxDefault)
       .argParser(parseStreamCount),
   )
+  .addOption(
+    new Option('--db-read <url>', 'a replica for reads that tolerate lag: listings, journal pages, history (postgres://…)').env('ALLOT_DB_READ'),
+  )
   .addOption(new Option('--drain-ms <ms>', 'on SIGTERM, answer /readyz 503 this long, still serving, then close').default(0).argParser(parseDrain))
   .option('--controller', 'also run the limits controller of --region in this process')
   .option('--region <region>', 'the region this process serves (with --controller)')
@@ -149,7 +152,7 @@ program
           'address that fails to authenticate 30 times in a minute is refused it until it has worked here once\n',
       );
     }
-    const ledger = await openLedger({ db: options.db });
+    const ledger = await openLedger({ db: options.db, ...(options.dbRead ? { dbRead: options.dbRead } : {}) });
     const metrics = createMetrics(ledger, { organizations: options.metricsOrganizations });
     const app = await buildApp({
       ledger,
@@ -191,6 +194,7 @@ program
 
 interface ServeOptions {
   controller?: boolean;
+  dbRead?: string;
   region?: string;
   controllerInterval: number;
   historyInterval: number;

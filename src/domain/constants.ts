@@ -57,6 +57,12 @@ export const idempotencyPollIntervalMs = 20;
  * its response and rolls back. Far above any transaction's time with all its retries.
  */
 export const idempotencyClaimStaleMs = 15_000;
+/**
+ * After this process changes an organization, its reads stay on the primary this long (a
+ * replica's lag is expected far below it), and at most this many organizations are tracked.
+ */
+export const replicaFreshMs = 10_000;
+export const replicaFreshOrganizationsMax = 100_000;
 /** How often a claim whose request failed with the database away is given up again, until it answers. */
 export const claimReleaseRetryMs = 250;
 /** Failed authentications from one address in a minute before it is refused (429). */

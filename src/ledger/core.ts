@@ -6,7 +6,9 @@
  */
 import { assert } from '../domain/assert.js';
 import type { Clock } from '../domain/clock.js';
-import { groupPipelinesPostgres } from '../domain/constants.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { groupPipelinesPostgres, replicaFreshMs, replicaFreshOrganizationsMax } from '../domain/constants.js';
+import { AllotError } from '../domain/errors.js';
 import type { Executor, Store } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { Engine } from './engine/engine.js';
@@ -19,20 +21,29 @@ export const systemPrincipal = 'system';
 
 export type Listener = (organization: string) => void;
 
+/** Set for the work of a request that asked for fresh data: its reads skip the replica. */
+export const freshReads = new AsyncLocalStorage<boolean>();
+
 export class Core {
   readonly listeners = new Set<Listener>();
   readonly credentialListeners = new Set<() => void>();
   /** The write path of decisions: group commit (see engine/engine.ts). */
   readonly engine: Engine;
 
+  /** When this process last changed each organization (for reads that may go to a replica). */
+  private readonly changedAtMs = new Map<string, number>();
+
   constructor(
     readonly store: Store,
     readonly clock: Clock,
+    /** A replica for reads that tolerate lag (`--db-read`), if any. */
+    readonly replica?: Store,
   ) {
     this.engine = new Engine(store, clock, {
       // SQLite has one writer: more pipelines would only wait on each other.
       pipelines: store.dialect.concurrentWrites ? groupPipelinesPostgres : 1,
       onCommit: (organizations: ReadonlySet<string>, projectsDeleted: boolean) => {
+        for (const organization of organizations) this.changed(organization);
         for (const organization of organizations) for (const listener of this.listeners) listener(organization);
         if (projectsDeleted) this.credentialsChanged();
       },
@@ -41,6 +52,36 @@ export class Core {
 
   read<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
     return this.store.transaction(work, { readOnly: true });
+  }
+
+  /**
+   * A read that tolerates lag (a listing, a journal page, history): on the replica if there is
+   * one — unless this process changed the organization within `replicaFreshMs`, or the
+   * request asked for fresh data (`Cache-Control: no-cache`, see api/app.ts): a client reads
+   * its own writes. A replica that fails is skipped for the primary.
+   */
+  async lagging<T>(organization: string | undefined, work: (tx: Executor) => Promise<T>): Promise<T> {
+    const { replica } = this;
+    if (replica === undefined || freshReads.getStore() === true) return this.read(work);
+    if (organization !== undefined && (this.changedAtMs.get(organization) ?? -Infinity) > this.clock.nowMs() - replicaFreshMs) return this.read(work);
+    try {
+      return await replica.transaction(work, { readOnly: true });
+    } catch (error) {
+      if (error instanceof AllotError && error.code === 'service-unavailable') return this.read(work);
+      throw error;
+    }
+  }
+
+  /** Remembers a change of `organization` by this process (bounded: old entries go first). */
+  private changed(organization: string): void {
+    if (this.replica === undefined) return;
+    const nowMs = this.clock.nowMs();
+    this.changedAtMs.delete(organization);
+    this.changedAtMs.set(organization, nowMs);
+    for (const [name, atMs] of this.changedAtMs) {
+      if (atMs > nowMs - replicaFreshMs && this.changedAtMs.size <= replicaFreshOrganizationsMax) break;
+      this.changedAtMs.delete(name);
+    }
   }
 
   /** A read whose statements all see one moment (several counters and records at once). */
@@ -66,6 +107,7 @@ export class Core {
       if (options.record) await options.record(tx, value);
       return value;
     });
+    if (organization !== undefined) this.changed(organization);
     if (organization !== undefined) for (const listener of this.listeners) listener(organization);
     return result;
   }

@@ -12,7 +12,7 @@ import { openStore } from '../store/open.js';
 import type { Engine as EngineName, Store, StoreStats } from '../store/store.js';
 import { allocationsOf } from './allocations/index.js';
 import { catalogOf } from './catalog/index.js';
-import { Core, systemPrincipal } from './core.js';
+import { Core, freshReads, systemPrincipal } from './core.js';
 import {
   checkBatchSize,
   mergeOutcomes,
@@ -34,6 +34,8 @@ import { tokensOf } from './tokens/index.js';
 import type { WriteOptions } from './types.js';
 
 export { systemPrincipal };
+/** Run a request's work inside `freshReads.run(true, …)` to keep its reads off a replica. */
+export { freshReads };
 
 export interface LedgerOptions {
   /** `sqlite:PATH` or `postgres://…`; or an open store. */
@@ -41,6 +43,11 @@ export interface LedgerOptions {
   clock?: Clock;
   /** Apply pending schema migrations on open (default true). */
   migrate?: boolean;
+  /**
+   * A replica for the reads that tolerate lag — listings, journal pages, history
+   * (`allot serve --db-read`). Decisions and every other read stay on `db`.
+   */
+  dbRead?: string | Store;
 }
 
 export async function openLedger(options: LedgerOptions): Promise<Ledger> {
@@ -52,7 +59,8 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
     await store.close();
     throw error;
   }
-  return new Ledger(store, clock);
+  const replica = typeof options.dbRead === 'string' ? openStore(options.dbRead) : options.dbRead;
+  return new Ledger(store, clock, replica);
 }
 
 
@@ -87,8 +95,8 @@ export class Ledger {
   /** The group commit, for its statistics (metrics, benchmarks). */
   readonly engine: Engine;
 
-  constructor(store: Store, clock: Clock) {
-    const core = new Core(store, clock);
+  constructor(store: Store, clock: Clock, replica?: Store) {
+    const core = new Core(store, clock, replica);
     this.#core = core;
     this.clock = clock;
     this.engine = core.engine;
@@ -165,6 +173,7 @@ export class Ledger {
   async close(): Promise<void> {
     await this.#core.engine.close();
     await this.#core.store.close();
+    await this.#core.replica?.close();
   }
 }
 

@@ -43,7 +43,7 @@ export const allocationsOf = (core: Core) => ({
     listOrganizationAllocations(organization: string, filter: AllocationFilter = {}): Promise<Page<Allocation>> {
       const limit = pageSize(filter);
       checkAllocationFilter(filter);
-      return core.read((tx) => listOrganizationAllocations(tx, organization, filter, limit));
+      return core.lagging(organization, (tx) => listOrganizationAllocations(tx, organization, filter, limit));
     },
 
     getAllocation(organization: string, project: string, id: string): Promise<Allocation> {
@@ -62,7 +62,7 @@ export const allocationsOf = (core: Core) => ({
     ): Promise<Page<Allocation>> {
       const limit = pageSize(filter);
       checkAllocationFilter(filter);
-      return core.read((tx) => listAllocations(tx, organization, project, filter, limit));
+      return core.lagging(organization, (tx) => listAllocations(tx, organization, project, filter, limit));
     },
 
   /** What the identity-compatibility API keeps with an allocation (undefined: nothing). */

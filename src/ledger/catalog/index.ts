@@ -55,7 +55,7 @@ export const catalogOf = (core: Core) => ({
     /** A page of organizations, by id; `prefix` keeps those whose id starts with it. */
     listOrganizations(page: PageRequest & { prefix?: string } = {}): Promise<Page<Organization>> {
       const limit = pageSize(page);
-      return core.read((tx) => listOrganizations(tx, limit, page.cursor, page.prefix));
+      return core.lagging(undefined, (tx) => listOrganizations(tx, limit, page.cursor, page.prefix));
     },
 
     putProject(organization: string, id: string, input: { displayName?: string }) {
@@ -72,7 +72,7 @@ export const catalogOf = (core: Core) => ({
 
     listProjects(organization: string, page: PageRequest = {}): Promise<Page<Project>> {
       const limit = pageSize(page);
-      return core.read((tx) => listProjects(tx, organization, limit, page.cursor));
+      return core.lagging(organization, (tx) => listProjects(tx, organization, limit, page.cursor));
     },
 
     /**

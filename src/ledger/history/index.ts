@@ -19,7 +19,7 @@ export const historyOf = (core: Core) => ({
     ): Promise<HistorySeries> {
       checkId('kind', kind);
       const query = checkHistoryQuery(range.from, range.to, range.step, core.clock.nowMs());
-      return core.read((tx) => readQuotaHistory(tx, organization, kind, query, core.clock.nowMs()));
+      return core.lagging(organization, (tx) => readQuotaHistory(tx, organization, kind, query, core.clock.nowMs()));
     },
 
     /** A limit's usage over time, per region (or one region). */
@@ -31,7 +31,7 @@ export const historyOf = (core: Core) => ({
       range: { region?: string; from?: string; to?: string; step?: number } = {},
     ): Promise<HistorySeries[]> {
       const query = checkHistoryQuery(range.from, range.to, range.step, core.clock.nowMs());
-      return core.read(async (tx) => {
+      return core.lagging(organization, async (tx) => {
         const limit = await readLimit(tx, organization, project, service, resourceType, core.clock.nowMs());
         const regions = limit.regions.map((r) => r.region).filter((r) => range.region === undefined || r === range.region);
         if (range.region !== undefined && regions.length === 0) throw notFound(`limit ${service}/${resourceType} in region "${range.region}"`);

@@ -41,7 +41,7 @@ export const holdsOf = (core: Core) => ({
 
     listHolds(organization: string, project: string, page: PageRequest = {}): Promise<Page<Hold>> {
       const limit = pageSize(page);
-      return core.read((tx) => listHolds(tx, organization, project, page, limit, core.clock.nowMs()));
+      return core.lagging(organization, (tx) => listHolds(tx, organization, project, page, limit, core.clock.nowMs()));
     },
 
     /**

@@ -18,7 +18,7 @@ export const journalOf = (core: Core) => ({
       if (!Number.isInteger(limit) || limit < 1 || limit > journalPageSizeMax) {
         throw invalid('limit', `must be an integer from 1 to ${journalPageSizeMax}`);
       }
-      return core.read(async (tx) => {
+      return core.lagging(organization, async (tx) => {
         await requireOrganization(tx, organization);
         return readJournal(tx, organization, afterRevision, limit);
       });
@@ -34,7 +34,7 @@ export const journalOf = (core: Core) => ({
       if (!Number.isInteger(count) || count < 1 || count > journalPageSizeMax) {
         throw invalid('tail', `must be an integer from 1 to ${journalPageSizeMax}`);
       }
-      return core.read(async (tx) => {
+      return core.lagging(organization, async (tx) => {
         await requireOrganization(tx, organization);
         return readJournalTail(tx, organization, count);
       });
