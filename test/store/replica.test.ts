@@ -39,7 +39,9 @@ describe.skipIf(!engines.includes('postgres'))('reads from a replica (a cluster 
       const ledger = await openLedger({ db: primary.url, dbRead: replica.url });
       ledgers.push(ledger);
     }
-    [writer, reader] = await Promise.all(ledgers.map((ledger) => buildApp({ ledger, adminToken, logger: { level: 'error' } })));
+    const apps = await Promise.all(ledgers.map((ledger) => buildApp({ ledger, adminToken, logger: { level: 'error' } })));
+    writer = apps[0]!;
+    reader = apps[1]!;
     const put = async (url: string, payload: object) =>
       expect((await writer.inject({ method: 'PUT', url, headers: { authorization: `Bearer ${adminToken}` }, payload })).statusCode).toBeLessThan(300);
     await put('/v1/resource-kinds/gpu', { displayName: 'GPUs', default: 0 });
