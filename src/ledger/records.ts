@@ -42,17 +42,18 @@ export function readRecord(
   );
 }
 
-export async function readLines(tx: Executor, id: string): Promise<Line[]> {
-  return (await readLinesOf(tx, [id])).get(id) ?? [];
+export async function readLines(tx: Executor, organization: string, id: string): Promise<Line[]> {
+  return (await readLinesOf(tx, organization, [id])).get(id) ?? [];
 }
 
-export async function readLinesOf(tx: Executor, ids: readonly string[]): Promise<Map<string, Line[]>> {
+/** The lines of allocations of one organization. */
+export async function readLinesOf(tx: Executor, organization: string, ids: readonly string[]): Promise<Map<string, Line[]>> {
   const byAllocation = new Map<string, Line[]>();
   if (ids.length === 0) return byAllocation;
   const rows = await tx.all<LineRow>(
     `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
-      WHERE allocation_id IN (${ids.map(() => '?').join(', ')}) ORDER BY allocation_id, kind`,
-    ids,
+      WHERE organization_id = ? AND allocation_id IN (${ids.map(() => '?').join(', ')}) ORDER BY allocation_id, kind`,
+    [organization, ...ids],
   );
   for (const row of rows) {
     const lines = byAllocation.get(row.allocation_id) ?? [];

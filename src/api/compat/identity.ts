@@ -195,7 +195,8 @@ const metadataRowOf = (metadata: AllocationWrite['metadata']): MetadataRow => ({
   tags: metadata.tags ? JSON.stringify(metadata.tags) : null,
 });
 
-const readMetadata = (ledger: Ledger, id: string): Promise<MetadataRow | undefined> => ledger.getAllocationMetadata(id);
+const readMetadata = (ledger: Ledger, organization: string, id: string): Promise<MetadataRow | undefined> =>
+  ledger.getAllocationMetadata(organization, id);
 
 const inputOf = (body: AllocationWrite) => ({
   resource: { kind: body.spec.kind, id: body.spec.id },
@@ -292,7 +293,7 @@ export const identityCompatRoutes: FastifyPluginAsync<IdentityCompatOptions> = a
     handler: async (request) => {
       const { organizationID, projectID, allocationID } = request.params as AllocationParams;
       const allocation = await ledger.getAllocation(organizationID, projectID, allocationID);
-      return allocationRead(allocation, await readMetadata(ledger, allocation.id));
+      return allocationRead(allocation, await readMetadata(ledger, organizationID, allocation.id));
     },
   });
 
@@ -306,7 +307,7 @@ export const identityCompatRoutes: FastifyPluginAsync<IdentityCompatOptions> = a
         principal: principalOf(request),
         metadata: metadataRowOf(body.metadata),
       });
-      return allocationRead(allocation, await readMetadata(ledger, allocation.id));
+      return allocationRead(allocation, await readMetadata(ledger, organizationID, allocation.id));
     },
   });
 

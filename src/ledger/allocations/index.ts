@@ -66,9 +66,12 @@ export const allocationsOf = (core: Core) => ({
     },
 
   /** What the identity-compatibility API keeps with an allocation (undefined: nothing). */
-  getAllocationMetadata(id: string): Promise<AllocationMetadata | undefined> {
+  getAllocationMetadata(organization: string, id: string): Promise<AllocationMetadata | undefined> {
     return core.read((tx) =>
-      tx.get<AllocationMetadata>('SELECT name, description, tags FROM compat_allocation_metadata WHERE allocation_id = ?', [id]),
+      tx.get<AllocationMetadata>(
+        'SELECT name, description, tags FROM compat_allocation_metadata WHERE organization_id = ? AND allocation_id = ?',
+        [organization, id],
+      ),
     );
   },
 });

@@ -23,7 +23,7 @@ export async function readAllocation(
 ): Promise<Allocation | undefined> {
   const row = await readRecord(tx, organization, project, id);
   if (!row || row.state !== 'live' || row.deleted_at !== null) return undefined;
-  return allocationOf(row, await readLines(tx, id));
+  return allocationOf(row, await readLines(tx, organization, id));
 }
 
 export async function listAllocations(
@@ -88,7 +88,7 @@ async function listLiveAllocations(
     [...params, limit + 1],
   );
   const page = pageOf(rows, limit, (row) => (scope === 'project' ? row.id : `${row.project_id}/${row.id}`));
-  const lines = await readLinesOf(tx, page.items.map((row) => row.id));
+  const lines = await readLinesOf(tx, organization, page.items.map((row) => row.id));
   return {
     items: page.items.map((row) => allocationOf(row, lines.get(row.id) ?? [])),
     nextCursor: page.nextCursor,

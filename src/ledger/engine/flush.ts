@@ -66,9 +66,9 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
   const inserted: AllocationRow[] = [];
   const changed: AllocationRow[] = [];
   const moved: AllocationRow[] = [];
-  const oldLines: { allocation_id: string }[] = [];
-  const newLines: { allocation_id: string; kind: string; committed: number; reserved: number }[] = [];
-  const metadata: { allocation_id: string; name: string; description: string | null; tags: string | null }[] = [];
+  const oldLines: { allocation_id: string; organization_id: string }[] = [];
+  const newLines: { allocation_id: string; organization_id: string; kind: string; committed: number; reserved: number }[] = [];
+  const metadata: { allocation_id: string; organization_id: string; name: string; description: string | null; tags: string | null }[] = [];
   for (const [id, record] of ws.records) {
     const before = ws.loaded.records.get(id);
     const linesChanged = !before || !sameRow(before.lines, record.lines);
@@ -81,11 +81,12 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
       } else changed.push(record.row);
     }
     if (linesChanged) {
-      if (before) oldLines.push({ allocation_id: id });
-      for (const line of record.lines) newLines.push({ allocation_id: id, ...line });
+      const organization_id = record.row.organization_id;
+      if (before) oldLines.push({ allocation_id: id, organization_id });
+      for (const line of record.lines) newLines.push({ allocation_id: id, organization_id, ...line });
     }
     if (record.metadata && (!before || !sameRow(before.metadata ?? {}, record.metadata))) {
-      metadata.push({ allocation_id: id, ...record.metadata });
+      metadata.push({ allocation_id: id, organization_id: record.row.organization_id, ...record.metadata });
     }
   }
 
@@ -103,8 +104,9 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
   const deletedProjects = ws.deletedProjects.map(({ organization, id }) => ({ organization_id: organization, project_id: id }));
 
   const frees = [
-    update('allocations', ['id'], recordColumns, changed as unknown as Row[]),
-    remove('allocation_lines', ['allocation_id'], oldLines),
+    // Matched by organization too (as every statement on its tables): an allocation never moves.
+    update('allocations', ['id', 'organization_id'], recordColumns.filter(({ name }) => name !== 'organization_id'), changed as unknown as Row[]),
+    remove('allocation_lines', ['allocation_id', 'organization_id'], oldLines),
     remove(
       'project_counters',
       ['organization_id', 'project_id', 'kind'],
@@ -140,12 +142,12 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
       WHERE idempotency_keys.created_at <= excluded.created_at - ${idempotencyRetentionMs}`,
   );
   const takes: RowsWrite[] = [
-    update('allocations', ['id'], [text('resource_kind'), text('resource_id')], moved as unknown as Row[]),
+    update('allocations', ['id', 'organization_id'], [text('resource_kind'), text('resource_id')], moved as unknown as Row[]),
     insert('allocations', [text('id'), ...recordColumns], inserted as unknown as Row[]),
-    insert('allocation_lines', [text('allocation_id'), text('kind'), bigint('committed'), bigint('reserved')], newLines),
+    insert('allocation_lines', [text('allocation_id'), text('organization_id'), text('kind'), bigint('committed'), bigint('reserved')], newLines),
     insert(
       'compat_allocation_metadata',
-      [text('allocation_id'), text('name'), text('description'), text('tags')],
+      [text('allocation_id'), text('organization_id'), text('name'), text('description'), text('tags')],
       metadata,
       'ON CONFLICT (allocation_id) DO UPDATE SET name = excluded.name, description = excluded.description, tags = excluded.tags',
     ),

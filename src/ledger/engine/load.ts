@@ -309,13 +309,16 @@ function secondQueries(
         ? null
         : {
           sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
-            WHERE ${dialect.inList('allocation_id')} ORDER BY allocation_id, kind`,
-          params: [dialect.list(records.records.map(({ row }) => row.id))],
+            WHERE ${dialect.inList('organization_id')} AND ${dialect.inList('allocation_id')} ORDER BY allocation_id, kind`,
+          params: [
+            dialect.list([...new Set(records.records.map(({ row }) => row.organization_id))]),
+            dialect.list(records.records.map(({ row }) => row.id)),
+          ],
         }
       : {
           sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
-            WHERE ${dialect.inQuery('allocation_id', records.due.sql)} ORDER BY allocation_id, kind`,
-          params: records.due.params,
+            WHERE ${dialect.inList('organization_id')} AND ${dialect.inQuery('allocation_id', records.due.sql)} ORDER BY allocation_id, kind`,
+          params: [dialect.list([...plan.organizations]), ...records.due.params],
         };
   // The due holds' projects are named by their subquery too.
   const dueProjects =

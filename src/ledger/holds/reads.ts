@@ -40,7 +40,7 @@ export async function readHold(
   await requireProject(tx, organization, project);
   const row = await readRecord(tx, organization, project, id);
   if (!row || !wasHold(row)) throw notFound(`hold "${id}"`);
-  return holdOf(row, await readLines(tx, id), nowMs);
+  return holdOf(row, await readLines(tx, organization, id), nowMs);
 }
 
 /** The project's pending holds (not yet confirmed, released or expired). */
@@ -60,7 +60,7 @@ export async function listHolds(
     [organization, project, nowMs, after ?? '', limit + 1],
   );
   const result = pageOf(rows, limit, (row) => row.id);
-  const lines = await readLinesOf(tx, result.items.map((row) => row.id));
+  const lines = await readLinesOf(tx, organization, result.items.map((row) => row.id));
   return {
     items: result.items.map((row) => holdOf(row, lines.get(row.id) ?? [], nowMs)),
     nextCursor: result.nextCursor,
@@ -81,7 +81,7 @@ export async function expiredHeldOf(
     `SELECT x.project_id AS project, x.kind, x.held, COALESCE(pc.guaranteed, 0) AS guaranteed,
         COALESCE(pc.committed + pc.reserved + pc.held, 0) AS used
       FROM (SELECT a.project_id, l.kind, CAST(SUM(l.committed + l.reserved) AS BIGINT) AS held
-          FROM allocations a JOIN allocation_lines l ON l.allocation_id = a.id
+          FROM allocations a JOIN allocation_lines l ON l.allocation_id = a.id AND l.organization_id = a.organization_id
           WHERE a.organization_id = ? AND a.state = 'held' AND a.deleted_at IS NULL AND a.expires_at <= ?
           -- kind first: grouped by project first, SQLite walks allocations_by_project for its
           -- order (every allocation of the organization) instead of the pending-expiry index.

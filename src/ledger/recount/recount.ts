@@ -40,7 +40,7 @@ const actualSql = `SELECT a.organization_id, a.project_id, l.kind,
     CAST(SUM(CASE WHEN a.state = 'live' THEN l.committed ELSE 0 END) AS BIGINT) AS committed,
     CAST(SUM(CASE WHEN a.state = 'live' THEN l.reserved ELSE 0 END) AS BIGINT) AS reserved,
     CAST(SUM(CASE WHEN a.state = 'held' THEN l.committed + l.reserved ELSE 0 END) AS BIGINT) AS held
-  FROM allocation_lines l JOIN allocations a ON a.id = l.allocation_id
+  FROM allocation_lines l JOIN allocations a ON a.id = l.allocation_id AND a.organization_id = l.organization_id
   WHERE a.deleted_at IS NULL`;
 
 export async function findDiscrepancies(
