@@ -69,8 +69,8 @@ export async function makeAllocations(ledger: Ledger, organization: string, coun
         SELECT '${organization}-' || (n + ${from}), '${organization}', 'p', 'vm', 'pre-' || (n + ${from}), 'live',
           1, 'bench', 'bench', 0, 0 FROM s`);
       await tx.run(`WITH RECURSIVE ${series('s', size)}
-        INSERT INTO allocation_lines (allocation_id, kind, committed, reserved)
-        SELECT '${organization}-' || (n + ${from}), 'gpus', 1, 0 FROM s`);
+        INSERT INTO allocation_lines (allocation_id, organization_id, kind, committed, reserved)
+        SELECT '${organization}-' || (n + ${from}), '${organization}', 'gpus', 1, 0 FROM s`);
       await tx.run(
         `UPDATE quota_counters SET committed = committed + ${size} WHERE organization_id = ? AND kind = 'gpus'`,
         [organization],

@@ -81,7 +81,7 @@ export async function injectFault(
             generation, created_by, updated_by, created_at, updated_at) VALUES (?, ?, 'web', ?, ?, 'live', 1, 'chaos', 'chaos', ?, ?)`,
           [id, organization, resource.kind, resource.id, now, now],
         );
-        await tx.run(`INSERT INTO allocation_lines (allocation_id, kind, committed, reserved) VALUES (?, 'gpus', ?, 0)`, [id, amount]);
+        await tx.run(`INSERT INTO allocation_lines (allocation_id, organization_id, kind, committed, reserved) VALUES (?, ?, 'gpus', ?, 0)`, [id, organization, amount]);
         await tx.run(`UPDATE quota_counters SET committed = committed + ? WHERE organization_id = ? AND kind = 'gpus'`, [amount, organization]);
         await tx.run(
           `INSERT INTO project_counters (organization_id, project_id, kind, committed, updated_at) VALUES (?, 'web', 'gpus', ?, ?)

@@ -328,17 +328,10 @@ export const migrations: readonly Migration[] = [
   {
     version: 10,
     name: 'organization on allocation lines and metadata',
-    statements: [
-      // Every statement on a per-organization table names its organization, so each would
-      // route to one shard if the tables were distributed by it (docs/scaling.md). Written by
-      // every change; filled here from the allocation for rows written before.
-      `ALTER TABLE allocation_lines ADD COLUMN organization_id TEXT NULL`,
-      `UPDATE allocation_lines SET organization_id =
-        (SELECT a.organization_id FROM allocations a WHERE a.id = allocation_lines.allocation_id)`,
-      `ALTER TABLE compat_allocation_metadata ADD COLUMN organization_id TEXT NULL`,
-      `UPDATE compat_allocation_metadata SET organization_id =
-        (SELECT a.organization_id FROM allocations a WHERE a.id = compat_allocation_metadata.allocation_id)`,
-    ],
+    statements: ['allocation_lines', 'compat_allocation_metadata'].flatMap((table) => [
+      `ALTER TABLE ${table} ADD COLUMN organization_id TEXT NULL`,
+      `UPDATE ${table} SET organization_id = (SELECT a.organization_id FROM allocations a WHERE a.id = ${table}.allocation_id)`,
+    ]),
   },
 ];
 

@@ -81,9 +81,8 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
       } else changed.push(record.row);
     }
     if (linesChanged) {
-      const organization_id = record.row.organization_id;
-      if (before) oldLines.push({ allocation_id: id, organization_id });
-      for (const line of record.lines) newLines.push({ allocation_id: id, organization_id, ...line });
+      if (before) oldLines.push({ allocation_id: id, organization_id: record.row.organization_id });
+      for (const line of record.lines) newLines.push({ allocation_id: id, organization_id: record.row.organization_id, ...line });
     }
     if (record.metadata && (!before || !sameRow(before.metadata ?? {}, record.metadata))) {
       metadata.push({ allocation_id: id, organization_id: record.row.organization_id, ...record.metadata });
@@ -104,7 +103,6 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
   const deletedProjects = ws.deletedProjects.map(({ organization, id }) => ({ organization_id: organization, project_id: id }));
 
   const frees = [
-    // Matched by organization too (as every statement on its tables): an allocation never moves.
     update('allocations', ['id', 'organization_id'], recordColumns.filter(({ name }) => name !== 'organization_id'), changed as unknown as Row[]),
     remove('allocation_lines', ['allocation_id', 'organization_id'], oldLines),
     remove(

@@ -310,10 +310,7 @@ function secondQueries(
         : {
           sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
             WHERE ${dialect.inList('organization_id')} AND ${dialect.inList('allocation_id')} ORDER BY allocation_id, kind`,
-          params: [
-            dialect.list([...new Set(records.records.map(({ row }) => row.organization_id))]),
-            dialect.list(records.records.map(({ row }) => row.id)),
-          ],
+          params: [dialect.list([...plan.organizations]), dialect.list(records.records.map(({ row }) => row.id))],
         }
       : {
           sql: `SELECT allocation_id, kind, committed, reserved FROM allocation_lines
