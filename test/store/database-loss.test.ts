@@ -5,7 +5,8 @@
 // outcome (replayed, the same allocation) and the change is there once. A database that
 // refuses connections is a 503 too, and requests succeed again once it is back. A keyed write
 // whose claim was taken before the database went away does not hold its key once the database
-// is back: the retry runs instead of answering 409 request-in-progress.
+// is back: the retry runs instead of answering 409 request-in-progress, even when it meets the
+// claim while it is being given up.
 // Method: a PostgreSQL cluster of the test's own (test/support/cluster.ts), since it is stopped
 // and its server-wide settings changed; allot's app in process (app.inject) on a ledger whose
 // connections carry an application_name, so the test finds and terminates exactly its
@@ -141,6 +142,27 @@ describe.skipIf(!engines.includes('postgres'))('a lost PostgreSQL connection (a 
       await cluster.start();
     }
     expect((await create('vm-down')).status).toBe(201);
+  });
+
+  it('a retry that meets a claim being given up takes the key (no 500)', async () => {
+    // Seen in a full run: the retry's insert met the old claim, which its releaser deleted
+    // before the retry could lock it. Here a session of the test's own holds the claim's row
+    // locked until the retry waits on it, then deletes it.
+    const claim = await ledger.claimKey('someone', 'key-race', 'hash');
+    expect(claim.kind).toBe('claimed');
+    const holder = new pg.Client({ connectionString: cluster.url });
+    await holder.connect();
+    await holder.query(`BEGIN; SELECT * FROM idempotency_keys WHERE idempotency_key = 'key-race' FOR UPDATE`);
+    const retry = ledger.claimKey('someone', 'key-race', 'hash');
+    for (let tries = 0; ; tries += 1) {
+      const { rows } = await cluster.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = '${applicationName}' AND wait_event_type = 'Lock'`);
+      if (rows.length > 0) break;
+      if (tries > 600) throw new Error('the retry never waited on the claim');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await holder.query(`DELETE FROM idempotency_keys WHERE idempotency_key = 'key-race'; COMMIT`);
+    await holder.end();
+    expect((await retry).kind).toBe('claimed');
   });
 
   it('a claim taken before the database went away is released once it is back: the retry runs, no 409', async () => {

@@ -43,17 +43,23 @@ export async function claimKey(
 ): Promise<Claim> {
   return store.transaction(async (tx) => {
     const token = randomUUID();
-    const inserted = await tx.run(
-      `INSERT INTO idempotency_keys (principal, idempotency_key, request_hash, claim_token, state,
-        claimed_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)
-        ON CONFLICT (principal, idempotency_key) DO NOTHING`,
-      [principal, key, requestHash, token, nowMs, nowMs],
-    );
-    if (inserted === 1) return { kind: 'claimed', token };
-    const row = (await tx.get<KeyRow>(
-      `SELECT * FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?${store.dialect.lockRowsSuffix}`,
-      [principal, key],
-    ))!;
+    let row: KeyRow | undefined;
+    // The row met by the insert may be gone by the time it is locked (its failed request gave
+    // the claim up meanwhile): then the insert is tried again, and now it takes the key.
+    for (let attempt = 0; row === undefined; attempt += 1) {
+      const inserted = await tx.run(
+        `INSERT INTO idempotency_keys (principal, idempotency_key, request_hash, claim_token, state,
+          claimed_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)
+          ON CONFLICT (principal, idempotency_key) DO NOTHING`,
+        [principal, key, requestHash, token, nowMs, nowMs],
+      );
+      if (inserted === 1) return { kind: 'claimed', token };
+      row = await tx.get<KeyRow>(
+        `SELECT * FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?${store.dialect.lockRowsSuffix}`,
+        [principal, key],
+      );
+      if (row === undefined && attempt >= 2) return { kind: 'pending' };
+    }
     // A key past its retention is forgotten: this request starts afresh under it.
     const expired = row.created_at <= nowMs - idempotencyRetentionMs;
     const abandoned = row.state === 'pending' && row.claimed_at <= nowMs - idempotencyClaimStaleMs;
