@@ -237,8 +237,10 @@ describe.each(engines)('limits mixin on %s', (engine) => {
   }
 
   it('counts an unregistered table by declarations once its type has a count function', async () => {
-    const insertVolumes = (tx: Executor, project: string, ids: string[]) =>
-      Promise.all(ids.map((id) => tx.run('INSERT INTO volumes (id, project) VALUES (?, ?)', [id, project])));
+    // One statement after another: a transaction is one connection (pg warns of overlapping queries).
+    const insertVolumes = async (tx: Executor, project: string, ids: string[]) => {
+      for (const id of ids) await tx.run('INSERT INTO volumes (id, project) VALUES (?, ?)', [id, project]);
+    };
 
     // No count for the type yet: no limit can be set.
     await usageError(() => mixin.setLimit('p1', 'volumes', 2), 'invalid-request');
