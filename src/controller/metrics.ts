@@ -257,6 +257,16 @@ function storeMetrics(registry: Registry, ledger: Ledger): void {
     });
   }
   new Counter({
+    name: 'allot_replica_reads_total',
+    help: 'With --db-read: reads that tolerate lag, by where they were answered (replica; primary: fresh data asked for or a recent change here; fallback: the replica failed)',
+    labelNames: ['answered_by'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [answeredBy, count] of Object.entries(ledger.replicaReads() ?? {})) this.inc({ answered_by: answeredBy }, count);
+    },
+  });
+  new Counter({
     name: 'allot_db_transaction_retries_total',
     help: 'Transactions run again, by reason (PostgreSQL: serialization-failure, deadlock; SQLite: busy)',
     labelNames: ['reason'],

@@ -30,6 +30,8 @@ export class Core {
   /** The write path of decisions: group commit (see engine/engine.ts). */
   readonly engine: Engine;
 
+  /** Reads that tolerate lag, by where they were answered (`allot_replica_reads_total`). */
+  readonly laggingReads = { replica: 0, primary: 0, fallback: 0 };
   /** When this process last changed each organization (for reads that may go to a replica). */
   private readonly changedAtMs = new Map<string, number>();
 
@@ -62,13 +64,20 @@ export class Core {
    */
   async lagging<T>(organization: string | undefined, work: (tx: Executor) => Promise<T>): Promise<T> {
     const { replica } = this;
-    if (replica === undefined || freshReads.getStore() === true) return this.read(work);
-    if (organization !== undefined && (this.changedAtMs.get(organization) ?? -Infinity) > this.clock.nowMs() - replicaFreshMs) return this.read(work);
+    if (replica === undefined) return this.read(work);
+    const fresh = freshReads.getStore() === true;
+    if (fresh || (organization !== undefined && (this.changedAtMs.get(organization) ?? -Infinity) > this.clock.nowMs() - replicaFreshMs)) {
+      this.laggingReads.primary += 1;
+      return this.read(work);
+    }
     try {
-      return await replica.transaction(work, { readOnly: true });
+      const result = await replica.transaction(work, { readOnly: true });
+      this.laggingReads.replica += 1;
+      return result;
     } catch (error) {
-      if (error instanceof AllotError && error.code === 'service-unavailable') return this.read(work);
-      throw error;
+      if (!(error instanceof AllotError && error.code === 'service-unavailable')) throw error;
+      this.laggingReads.fallback += 1;
+      return this.read(work);
     }
   }
 

@@ -117,6 +117,11 @@ export class Ledger {
   }
 
   /** The store's connections and retried transactions so far (a metrics scrape); a store may keep none. */
+  /** With a read replica: the reads that tolerate lag, by where they were answered; else undefined. */
+  replicaReads(): Readonly<{ replica: number; primary: number; fallback: number }> | undefined {
+    return this.#core.replica === undefined ? undefined : { ...this.#core.laggingReads };
+  }
+
   storeStats(): StoreStats | undefined {
     return this.#core.store.stats?.();
   }

@@ -90,10 +90,14 @@ describe.skipIf(!engines.includes('postgres'))('reads from a replica (a cluster 
     expect((await get(reader, `/v1/organizations/acme/projects/web/allocations/${id}`)).id).toBe(id);
     const quotas = await get(reader, '/v1/organizations/acme/quotas');
     expect(quotas.quotas.find((quota: { kind: string }) => quota.kind === 'gpu').committed).toBe(3);
+    // Counted where they were answered (allot_replica_reads_total).
+    expect(ledgers[1]!.replicaReads()).toEqual({ replica: 2, primary: 2, fallback: 0 });
+    expect(ledgers[0]!.replicaReads()).toMatchObject({ primary: 1, replica: 0 });
   });
 
   it('skips a replica that is down for the primary', async () => {
     await replica.stop();
     expect(await listed(reader)).toEqual(['vm-new']);
+    expect(ledgers[1]!.replicaReads()?.fallback).toBe(1);
   });
 });
