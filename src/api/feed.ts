@@ -7,7 +7,7 @@
  */
 import { journalPageSizeMax, watchPollIntervalMs } from '../domain/constants.js';
 import type { JournalEntry } from '../ledger/journal/journal.js';
-import type { Ledger } from '../ledger/ledger.js';
+import { freshReads, type Ledger } from '../ledger/ledger.js';
 
 interface Follower {
   streams: number;
@@ -73,7 +73,7 @@ export class JournalFeed {
       const start = revision + 1 - first.revision;
       return follower.recent.slice(start, start + journalPageSizeMax);
     }
-    return this.ledger.readJournal(organization, revision, journalPageSizeMax);
+    return this.fresh(() => this.ledger.readJournal(organization, revision, journalPageSizeMax));
   }
 
   /** Resolves when the organization's journal passes `revision`, or after `timeoutMs`. */
@@ -91,6 +91,14 @@ export class JournalFeed {
       follower.waiters.add(done);
       stop.addEventListener('abort', done);
     });
+  }
+
+  /**
+   * The feed reads the primary, as its heads do: a lagging replica would answer nothing while
+   * the head says there is more, and a catching-up stream would ask again at once, in a loop.
+   */
+  private fresh<T>(read: () => Promise<T>): Promise<T> {
+    return freshReads.run(true, read);
   }
 
   close(): void {
@@ -117,7 +125,7 @@ export class JournalFeed {
       try {
         for (follower.again = true; follower.again; ) {
           follower.again = false;
-          const entries = await this.ledger.readJournal(organization, follower.head, journalPageSizeMax);
+          const entries = await this.fresh(() => this.ledger.readJournal(organization, follower.head, journalPageSizeMax));
           if (entries.length === 0) continue;
           follower.recent = [...follower.recent, ...entries].slice(-journalPageSizeMax);
           follower.head = entries.at(-1)!.revision;

@@ -62,6 +62,8 @@ export const idempotencyClaimStaleMs = 15_000;
  * replica's lag is expected far below it), and at most this many organizations are tracked.
  */
 export const replicaFreshMs = 10_000;
+/** How long a new PostgreSQL connection may take before its host is passed over. */
+export const postgresConnectTimeoutMs = 5_000;
 export const replicaFreshOrganizationsMax = 100_000;
 /** How often a claim whose request failed with the database away is given up again, until it answers. */
 export const claimReleaseRetryMs = 250;

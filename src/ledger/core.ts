@@ -8,7 +8,6 @@ import { assert } from '../domain/assert.js';
 import type { Clock } from '../domain/clock.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { groupPipelinesPostgres, replicaFreshMs, replicaFreshOrganizationsMax } from '../domain/constants.js';
-import { AllotError } from '../domain/errors.js';
 import type { Executor, Store } from '../store/store.js';
 import type { WriteContext } from './context.js';
 import { Engine } from './engine/engine.js';
@@ -32,8 +31,9 @@ export class Core {
 
   /** Reads that tolerate lag, by where they were answered (`allot_replica_reads_total`). */
   readonly laggingReads = { replica: 0, primary: 0, fallback: 0 };
-  /** When this process last changed each organization (for reads that may go to a replica). */
+  /** When this process last changed each organization, and any (for reads that may go to a replica). */
   private readonly changedAtMs = new Map<string, number>();
+  private lastChangeMs = -Infinity;
 
   constructor(
     readonly store: Store,
@@ -65,8 +65,9 @@ export class Core {
   async lagging<T>(organization: string | undefined, work: (tx: Executor) => Promise<T>): Promise<T> {
     const { replica } = this;
     if (replica === undefined) return this.read(work);
-    const fresh = freshReads.getStore() === true;
-    if (fresh || (organization !== undefined && (this.changedAtMs.get(organization) ?? -Infinity) > this.clock.nowMs() - replicaFreshMs)) {
+    // A listing across organizations is fresh after any change here (a new organization in it).
+    const changedAtMs = organization === undefined ? this.lastChangeMs : (this.changedAtMs.get(organization) ?? -Infinity);
+    if (freshReads.getStore() === true || changedAtMs > this.clock.nowMs() - replicaFreshMs) {
       this.laggingReads.primary += 1;
       return this.read(work);
     }
@@ -74,8 +75,9 @@ export class Core {
       const result = await replica.transaction(work, { readOnly: true });
       this.laggingReads.replica += 1;
       return result;
-    } catch (error) {
-      if (!(error instanceof AllotError && error.code === 'service-unavailable')) throw error;
+    } catch {
+      // Unavailable, or behind in a way that shows as an error (an organization it has not
+      // seen yet: 404; a migration not yet replayed): the primary answers.
       this.laggingReads.fallback += 1;
       return this.read(work);
     }
@@ -85,6 +87,7 @@ export class Core {
   private changed(organization: string): void {
     if (this.replica === undefined) return;
     const nowMs = this.clock.nowMs();
+    this.lastChangeMs = nowMs;
     this.changedAtMs.delete(organization);
     this.changedAtMs.set(organization, nowMs);
     for (const [name, atMs] of this.changedAtMs) {

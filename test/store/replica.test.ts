@@ -95,9 +95,24 @@ describe.skipIf(!engines.includes('postgres'))('reads from a replica (a cluster 
     expect(ledgers[0]!.replicaReads()).toMatchObject({ primary: 1, replica: 0 });
   });
 
+  it('lists what this process just created, and answers for an organization the replica has not seen', async () => {
+    const put = async (url: string) =>
+      expect((await writer.inject({ method: 'PUT', url, headers: { authorization: `Bearer ${adminToken}` }, payload: {} })).statusCode).toBeLessThan(300);
+    await put('/v1/organizations/acme/projects/api');
+    await put('/v1/organizations/fresh');
+    const projects = (await get(writer, '/v1/organizations/acme/projects')).items.map((item: { id: string }) => item.id);
+    expect(projects).toContain('api');
+    const organizations = (await get(writer, '/v1/organizations')).items.map((item: { id: string }) => item.id);
+    expect(organizations).toContain('fresh');
+    // The other process: the replica has no such organization yet (a 404 there), the primary has.
+    const before = ledgers[1]!.replicaReads()!.fallback;
+    expect((await get(reader, '/v1/organizations/fresh/journal?after=0')).items).toEqual([]);
+    expect(ledgers[1]!.replicaReads()!.fallback).toBe(before + 1);
+  });
+
   it('skips a replica that is down for the primary', async () => {
     await replica.stop();
     expect(await listed(reader)).toEqual(['vm-new']);
-    expect(ledgers[1]!.replicaReads()?.fallback).toBe(1);
+    expect(ledgers[1]!.replicaReads()?.fallback).toBe(2);
   });
 });

@@ -25,6 +25,14 @@ describe('database URLs with several hosts', () => {
     expect(parseHosts('postgres://h1,h2/allot?target_session_attrs=any').writable).toBe(false);
   });
 
+  it('takes the user part to its last @, and the query from its first ?', () => {
+    expect(parseHosts('postgres://u:p@ss@h1,h2/db?application_name=a?b').urls).toEqual([
+      'postgres://u:p@ss@h1/db?application_name=a%3Fb',
+      'postgres://u:p@ss@h2/db?application_name=a%3Fb',
+    ]);
+    expect(parseHosts('postgres://[::1]:5432,h2/db').urls).toEqual(['postgres://[::1]:5432/db', 'postgres://h2/db']);
+  });
+
   it('refuses what it cannot honour', () => {
     expect(() => parseHosts('postgres://h1,h2/allot?target_session_attrs=standby')).toThrow(/supports any, read-write and primary/);
     expect(() => parseHosts('postgres://h1,,h2/allot')).toThrow(/empty host/);

@@ -45,7 +45,8 @@ export const catalogOf = (core: Core) => ({
     putOrganization(id: string, input: { displayName?: string }) {
       checkId('organization', id);
       const displayName = checkDisplayName(input.displayName ?? id);
-      return core.write({}, ({ tx, nowMs }) => upsertOrganization(tx, id, displayName, nowMs));
+      // Named, so this process's reads of it (and of the listing) stay fresh (Core.lagging).
+      return core.write({}, ({ tx, nowMs }) => upsertOrganization(tx, id, displayName, nowMs), id);
     },
 
     getOrganization(id: string): Promise<Organization> {
@@ -61,9 +62,7 @@ export const catalogOf = (core: Core) => ({
     putProject(organization: string, id: string, input: { displayName?: string }) {
       checkId('project', id);
       const displayName = checkDisplayName(input.displayName ?? id);
-      return core.write({}, ({ tx, nowMs }) =>
-        upsertProject(tx, organization, id, displayName, nowMs),
-      );
+      return core.write({}, ({ tx, nowMs }) => upsertProject(tx, organization, id, displayName, nowMs), organization);
     },
 
     getProject(organization: string, id: string): Promise<Project> {

@@ -147,7 +147,7 @@ export async function flush(tx: Executor, ws: WorkingSet): Promise<void> {
       'compat_allocation_metadata',
       [text('allocation_id'), text('organization_id'), text('name'), text('description'), text('tags')],
       metadata,
-      'ON CONFLICT (allocation_id) DO UPDATE SET name = excluded.name, description = excluded.description, tags = excluded.tags',
+      'ON CONFLICT (allocation_id) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name, description = excluded.description, tags = excluded.tags',
     ),
     update(
       'project_counters',

@@ -20,10 +20,19 @@ export interface HostList {
 const sessionAttrs = new Set(['any', 'read-write', 'primary']);
 
 export function parseHosts(url: string): HostList {
-  const match = /^(postgres(?:ql)?:\/\/)([^@/?#]*@)?([^/?#]*)(.*)$/.exec(url);
-  if (!match) return { urls: [url], writable: false };
-  const [, scheme, userinfo = '', hosts, rest = ''] = match as unknown as [string, string, string | undefined, string, string | undefined];
-  const [path, query = ''] = rest.split('?', 2) as [string, string | undefined];
+  const scheme = /^postgres(?:ql)?:\/\//.exec(url)?.[0];
+  if (scheme === undefined) return { urls: [url], writable: false };
+  // The authority ends at the path or the query; the user part at its last `@` (a password
+  // may hold a raw one).
+  const afterScheme = url.slice(scheme.length);
+  const end = afterScheme.search(/[/?#]/);
+  const authority = end < 0 ? afterScheme : afterScheme.slice(0, end);
+  const rest = end < 0 ? '' : afterScheme.slice(end);
+  const at = authority.lastIndexOf('@');
+  const userinfo = authority.slice(0, at + 1);
+  const hosts = authority.slice(at + 1);
+  const mark = rest.indexOf('?');
+  const [path, query] = mark < 0 ? [rest, ''] : [rest.slice(0, mark), rest.slice(mark + 1)];
   const params = new URLSearchParams(query);
   const attrs = params.get('target_session_attrs') ?? 'any';
   if (!sessionAttrs.has(attrs)) {
@@ -64,17 +73,23 @@ export class HostPools {
    * A connection to the host in use, or else to the next that answers (and accepts writes
    * when asked). All failing, the last failure is thrown: the caller answers 503.
    */
-  async connect(isConnectionLoss: (error: unknown) => boolean): Promise<{ client: pg.PoolClient; pool: pg.Pool }> {
+  async connect(): Promise<{ client: pg.PoolClient; pool: pg.Pool }> {
     let last: unknown;
     for (let tried = 0; tried < this.pools.length; tried += 1) {
       const pool = this.inUse;
       try {
         const client = await pool.connect();
         if (!this.hosts.writable || this.checked.has(client)) return { client, pool };
-        const readOnly = await isReadOnly(client).catch((error: unknown) => {
-          client.release(true);
-          throw error;
-        });
+        // The pool stops listening for the client's errors once it hands it out: a socket that
+        // fails during the check must not be an uncaught 'error' event.
+        const ignore = () => undefined;
+        client.on('error', ignore);
+        const readOnly = await isReadOnly(client)
+          .catch((error: unknown) => {
+            client.release(true);
+            throw error;
+          })
+          .finally(() => client.off('error', ignore));
         if (!readOnly) {
           this.checked.add(client);
           return { client, pool };
@@ -82,7 +97,8 @@ export class HostPools {
         client.release(true);
         last = new AllotError('service-unavailable', 'the database host accepts no writes (a standby): looking for the primary');
       } catch (error) {
-        if (!isConnectionLoss(error)) throw error;
+        // As libpq: a host that cannot be used (refused, unknown name, timed out, or even a
+        // refused login) is passed over for the next; only the last failure is reported.
         last = error;
       }
       this.lost(pool);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { postgresPoolSizeMax } from '../../domain/constants.js';
+import { postgresConnectTimeoutMs, postgresPoolSizeMax } from '../../domain/constants.js';
 import { AllotError } from '../../domain/errors.js';
 import { withRetries } from '../retry.js';
 import { HostPools, parseHosts } from './hosts.js';
@@ -18,6 +18,11 @@ export function openPostgresStore(url: string, poolSize = postgresPoolSizeMax): 
   const { connectionString, schema } = splitSchema(url);
   const pools = new HostPools(parseHosts(connectionString), {
     max: poolSize,
+    // A host that is gone without a word (no reset) is given up in seconds, not the system's
+    // minutes: the next host is tried, or the request answers 503.
+    connectionTimeoutMillis: postgresConnectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // Generic plans: allot's statements name rows by key lists (= ANY), which an index serves
     // whatever the values, so planning them once per connection is enough; a custom plan per
     // execution cost more than the execution.
@@ -112,7 +117,7 @@ function executorFor(client: pg.PoolClient): Executor {
  * (databaseLost), and the next transaction tries the next host.
  */
 async function runOnce<T>(pools: HostPools, work: (tx: Executor) => Promise<T>, options: TransactionOptions): Promise<T> {
-  const { client, pool } = await pools.connect(isConnectionLoss).catch((error: unknown) => {
+  const { client, pool } = await pools.connect().catch((error: unknown) => {
     throw isConnectionLoss(error) ? databaseLost(error, false) : error;
   });
   let broken = false;
@@ -169,7 +174,7 @@ function isRetryable(error: unknown): boolean {
 function isConnectionLoss(error: unknown): boolean {
   const state = sqlState(error);
   if (typeof state === 'string' && (state.startsWith('08') || /^57P0[123]$/.test(state) || state === '25006')) return true;
-  if (typeof state === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(state)) return true;
+  if (typeof state === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN|NOTFOUND)$/.test(state)) return true;
   const message = error instanceof Error ? error.message : '';
   return /^Connection terminated|connection error and is not queryable|Connection is closed/.test(message);
 }
@@ -218,7 +223,8 @@ function statementOf(sql: string): { name: string; text: string } {
 
 function splitSchema(url: string): { connectionString: string; schema: string | undefined } {
   // Not `new URL`: a host list (`h1:5432,h2:5433`) is no WHATWG URL.
-  const [base, query = ''] = url.split('?', 2) as [string, string | undefined];
+  const mark = url.indexOf('?');
+  const [base, query] = mark < 0 ? [url, ''] : [url.slice(0, mark), url.slice(mark + 1)];
   const params = new URLSearchParams(query);
   const schema = params.get('schema') ?? undefined;
   params.delete('schema');
