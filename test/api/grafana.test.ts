@@ -94,6 +94,7 @@ describe('deploy/grafana/allot.json', () => {
       'nodejs_eventloop_lag_p99_seconds',
       'allot_db_pool_waiting',
       'allot_db_transaction_retries_total',
+      'allot_replica_reads_total',
       'allot_drift_found_total',
       'allot_limit_sync_lag_seconds_bucket',
     ]) {
