@@ -20,6 +20,8 @@
 // the two trackers' limits summed after every pass. Last, the plain server is replaced by
 // `allot serve --controller --region eu-1` plus `allot controller --region us-1`, polled until
 // they converge, then /metrics is read.
+import type { Tracker } from '../../src/limits/types.js';
+import { waitFor } from '../support/wait.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,27 +47,7 @@ type RegionName = (typeof regionNames)[number];
 const hostTokens: Record<RegionName, string> = { 'eu-1': 'eu-host-admin-token', 'us-1': 'us-host-admin-token' };
 const isoTimestamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-interface HostTracker {
-  region: string;
-  project: string;
-  resourceType: string;
-  limit: number;
-  used: number;
-  generation: number;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` until it returns something other than undefined. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('limits controller across two regions (allot on postgres, hosts on sqlite)', () => {
   let allotDb: TestDatabase;
@@ -83,12 +65,12 @@ describe('limits controller across two regions (allot on postgres, hosts on sqli
   const hostAdmin = (region: RegionName, method: string, path: string, body?: unknown) =>
     request(hosts[region].ready, method, path, hostTokens[region], body);
 
-  async function trackers(region: RegionName, project?: string): Promise<HostTracker[]> {
+  async function trackers(region: RegionName, project?: string): Promise<Tracker[]> {
     const answer = await hostAdmin(region, 'GET', `/admin/trackers${project === undefined ? '' : `?project=${project}`}`);
     expect(answer.status).toBe(200);
     return answer.json.items;
   }
-  async function tracker(region: RegionName, project: string): Promise<HostTracker | undefined> {
+  async function tracker(region: RegionName, project: string): Promise<Tracker | undefined> {
     const answer = await hostAdmin(region, 'GET', `/admin/trackers/${project}/${resourceType}`);
     if (answer.status === 404) return undefined;
     expect(answer.status).toBe(200);

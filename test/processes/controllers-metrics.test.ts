@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
+import { waitFor as waitUntil } from '../support/wait.js';
 import { parseExposition, type Scrape } from '../support/scrape.js';
 import { request, startAllotController, startAllotServe, startHost, type RunningProcess } from './controller/processes.js';
 
@@ -24,18 +25,9 @@ const adminToken = 'controllers-metrics-admin-token';
 const regions = ['eu-1', 'us-1'] as const;
 type Region = (typeof regions)[number];
 const hostToken = (region: Region) => `${region}-host-token`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `probe` until it returns something other than undefined. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** The controllers' passes take seconds each: wait up to a minute for what they do. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>) => waitUntil(what, probe, 60_000);
 
 
 describe.each(engines)('standalone controllers watched through their own metrics port (allot on %s)', (engine) => {

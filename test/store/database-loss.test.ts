@@ -22,6 +22,7 @@ import { buildApp } from '../../src/api/app.js';
 import { openLedger, type Ledger } from '../../src/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { engines } from '../support/engines.js';
+import { waitFor } from '../support/wait.js';
 
 const adminToken = 'database-loss-admin-token';
 const auth = { authorization: `Bearer ${adminToken}` };
@@ -42,19 +43,17 @@ describe.skipIf(!engines.includes('postgres'))('a lost PostgreSQL connection (a 
   const allocationsOf = async (id: string) =>
     (await call('GET', `/v1/organizations/acme/allocations?resourceKind=vm&resourceId=${id}`)).json.items as { id: string }[];
 
-  /** Waits until one of allot's backends waits on `event` (a lock, SyncRep), and terminates it. */
-  const terminateWhenWaiting = async (event: string) => {
-    for (let tries = 0; ; tries += 1) {
+  /** The pid of one of allot's backends once it waits on `event` (a lock, SyncRep). */
+  const waitingBackend = (event: string) =>
+    waitFor(`a backend of allot waiting on ${event}`, async () => {
       const { rows } = await cluster.sql(
         `SELECT pid FROM pg_stat_activity WHERE application_name = '${applicationName}' AND (wait_event_type = '${event}' OR wait_event = '${event}')`,
       );
-      if (rows.length > 0) {
-        await cluster.sql(`SELECT pg_terminate_backend(${Number(rows[0].pid)})`);
-        return;
-      }
-      if (tries > 600) throw new Error(`no backend of allot waited on ${event}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+      return rows.length > 0 ? Number(rows[0].pid) : undefined;
+    }, 15_000, 25);
+  /** Waits until one of allot's backends waits on `event`, and terminates it. */
+  const terminateWhenWaiting = async (event: string) => {
+    await cluster.sql(`SELECT pg_terminate_backend(${await waitingBackend(event)})`);
   };
 
   /** A session of the test's own holding a table lock until released. */
@@ -154,12 +153,7 @@ describe.skipIf(!engines.includes('postgres'))('a lost PostgreSQL connection (a 
     await holder.connect();
     await holder.query(`BEGIN; SELECT * FROM idempotency_keys WHERE idempotency_key = 'key-race' FOR UPDATE`);
     const retry = ledger.claimKey('someone', 'key-race', 'hash');
-    for (let tries = 0; ; tries += 1) {
-      const { rows } = await cluster.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = '${applicationName}' AND wait_event_type = 'Lock'`);
-      if (rows.length > 0) break;
-      if (tries > 600) throw new Error('the retry never waited on the claim');
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await waitingBackend('Lock');
     await holder.query(`DELETE FROM idempotency_keys WHERE idempotency_key = 'key-race'; COMMIT`);
     await holder.end();
     expect((await retry).kind).toBe('claimed');
@@ -172,7 +166,9 @@ describe.skipIf(!engines.includes('postgres'))('a lost PostgreSQL connection (a 
     const headers = { 'idempotency-key': 'key-limit' };
     await lockTable('limits');
     const answer = call('PUT', limit, body, headers);
-    await terminateWhenWaitingThenStop();
+    // The claim has committed once the write waits for the lock; then the whole server goes.
+    await waitingBackend('Lock');
+    await cluster.stop();
     const lost = await answer;
     expect(lost.status).toBe(503);
     await cluster.start();
@@ -181,15 +177,5 @@ describe.skipIf(!engines.includes('postgres'))('a lost PostgreSQL connection (a 
     expect(retried.headers['idempotent-replayed']).toBeUndefined();
     expect((await call('GET', '/v1/organizations/acme/projects/web/limits')).json.items).toHaveLength(1);
 
-    async function terminateWhenWaitingThenStop() {
-      // The claim has committed once the write waits for the lock; then the whole server goes.
-      for (let tries = 0; ; tries += 1) {
-        const { rows } = await cluster.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = '${applicationName}' AND wait_event_type = 'Lock'`);
-        if (rows.length > 0) break;
-        if (tries > 600) throw new Error('the write never waited for the lock');
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      await cluster.stop();
-    }
   });
 });

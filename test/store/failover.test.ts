@@ -16,6 +16,7 @@ import { buildApp } from '../../src/api/app.js';
 import { openLedger, type Ledger } from '../../src/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { engines } from '../support/engines.js';
+import { waitFor } from '../support/wait.js';
 
 const adminToken = 'failover-admin-token-for-tests';
 const auth = { authorization: `Bearer ${adminToken}` };
@@ -41,12 +42,8 @@ describe.skipIf(!engines.includes('postgres'))('failover to a synchronous standb
     primary = await startCluster();
     standby = await startCluster(primary);
     await primary.set('synchronous_standby_names', '*');
-    for (let tries = 0; ; tries += 1) {
-      const { rows } = await primary.sql(`SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync'`);
-      if (rows.length > 0) break;
-      if (tries > 400) throw new Error('the standby never became synchronous');
-      await sleep(25);
-    }
+    await waitFor('the standby to become synchronous', async () =>
+      (await primary.sql(`SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync'`)).rows.length > 0 ? true : undefined, 10_000, 25);
     const hosts = `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`;
     ledger = await openLedger({ db: `postgres://postgres@${hosts}/postgres?target_session_attrs=read-write` });
     app = await buildApp({ ledger, adminToken, logger: { level: 'error' } });

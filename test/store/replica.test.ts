@@ -13,9 +13,9 @@ import { buildApp } from '../../src/api/app.js';
 import { openLedger, type Ledger } from '../../src/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { engines } from '../support/engines.js';
+import { waitFor } from '../support/wait.js';
 
 const adminToken = 'replica-admin-token-for-the-tests';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!engines.includes('postgres'))('reads from a replica (a cluster of its own)', () => {
   let primary: Cluster;
@@ -49,12 +49,8 @@ describe.skipIf(!engines.includes('postgres'))('reads from a replica (a cluster 
     await put('/v1/organizations/acme/quotas', { quotas: [{ kind: 'gpu', quantity: 10 }] });
     await put('/v1/organizations/acme/projects/web', {});
     // The replica has all of that, then falls a minute behind.
-    for (let tries = 0; ; tries += 1) {
-      const { rows } = await replica.sql(`SELECT 1 FROM projects WHERE id = 'web'`).catch(() => ({ rows: [] }));
-      if (rows.length > 0) break;
-      if (tries > 400) throw new Error('the replica never caught up');
-      await sleep(25);
-    }
+    await waitFor('the replica to catch up', async () =>
+      (await replica.sql(`SELECT 1 FROM projects WHERE id = 'web'`).catch(() => ({ rows: [] }))).rows.length > 0 ? true : undefined, 10_000, 25);
     await replica.set('recovery_min_apply_delay', '60s');
   }, 120_000);
 
