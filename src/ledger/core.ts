@@ -45,11 +45,12 @@ export class Core {
       // SQLite has one writer: more pipelines would only wait on each other.
       pipelines: store.dialect.concurrentWrites ? groupPipelinesPostgres : 1,
       onCommit: (organizations: ReadonlySet<string>, projectsDeleted: boolean) => {
-        for (const organization of organizations) this.changed(organization);
         for (const organization of organizations) for (const listener of this.listeners) listener(organization);
         if (projectsDeleted) this.credentialsChanged();
       },
     });
+    // Every commit heard by the listeners, whichever way it came, marks its organization fresh.
+    if (replica !== undefined) this.listeners.add((organization) => this.changed(organization));
   }
 
   read<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
@@ -85,7 +86,6 @@ export class Core {
 
   /** Remembers a change of `organization` by this process (bounded: old entries go first). */
   private changed(organization: string): void {
-    if (this.replica === undefined) return;
     const nowMs = this.clock.nowMs();
     this.lastChangeMs = nowMs;
     this.changedAtMs.delete(organization);
@@ -119,7 +119,6 @@ export class Core {
       if (options.record) await options.record(tx, value);
       return value;
     });
-    if (organization !== undefined) this.changed(organization);
     if (organization !== undefined) for (const listener of this.listeners) listener(organization);
     return result;
   }
