@@ -41,6 +41,7 @@ import { installMethodNotAllowed } from './methods.js';
 import type { Api } from './route.js';
 import { table } from './routes/table.js';
 import { Watchers } from './watchers.js';
+import { noneAllowed, type AllowList } from '../webhooks/address.js';
 import { Problem } from '../schemas/index.js';
 import { withTelemetry } from '../telemetry/http.js';
 
@@ -63,6 +64,8 @@ export interface AppOptions {
   timeouts?: { headersMs?: number; requestMs?: number; idleMs?: number };
   /** Watch streams one principal may hold open in this process. */
   watchersPerPrincipalMax?: number;
+  /** Addresses webhook targets may have though private or loopback (default: none). */
+  webhookAllow?: AllowList;
 }
 
 /** Built by `npm run build` (web/ → dist/web); the same path from src/api and dist/api. */
@@ -159,6 +162,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const api: Api = {
     ledger: options.ledger,
     watchers: new Watchers(options.ledger, options.watchersPerPrincipalMax ?? watchersPerPrincipalMaxDefault),
+    webhookAllow: options.webhookAllow ?? noneAllowed,
   };
   app.addHook('preClose', async () => api.watchers.stop());
   app.addHook('onClose', async () => api.watchers.close());

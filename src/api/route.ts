@@ -25,6 +25,7 @@ import { etagOf } from './etag.js';
 import { decideOne, respond, type HttpOutcome } from './mutation.js';
 import type { WriteOptions } from '../ledger/types.js';
 import type { Watchers } from './watchers.js';
+import type { AllowList } from '../webhooks/address.js';
 
 export type Request<S extends FastifySchema> = FastifyRequest<
   RouteGenericInterface,
@@ -47,6 +48,8 @@ export type Reply<S extends FastifySchema> = FastifyReply<
 export interface Api {
   ledger: Ledger;
   watchers: Watchers;
+  /** Addresses webhook targets may have though private or loopback (`--webhook-allow`). */
+  webhookAllow: AllowList;
 }
 
 export interface Endpoint<S extends FastifySchema = FastifySchema> {

@@ -26,6 +26,7 @@ import type { CounterValues } from '../ledger/types.js';
 import { openStore } from '../store/open.js';
 import { migrate } from '../store/migrations.js';
 import { defaultDatabase } from '../store/open.js';
+import { startWebhooks, withWebhookOptions, type WebhookOptions } from './webhooks.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -84,7 +85,7 @@ const program = new Command()
   .description('A quota ledger for multi-tenant platforms')
   .version(apiVersion);
 
-program
+const serve = program
   .command('serve')
   .description('Run the HTTP API (migrations are applied on start)')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -122,8 +123,8 @@ program
     new Option('--metrics-organizations <count>', 'organizations with quota and limit series of their own in /metrics (the most utilized; the others are summed)')
       .default(metricsOrganizationsDefault)
       .argParser(wholeNumber(0, metricsOrganizationsMax, 'a whole number')),
-  )
-  .action(async (options: ServeOptions) => {
+  );
+withWebhookOptions(serve).action(async (options: ServeOptions) => {
     if (options.controller && options.region === undefined) throw new Error('--controller needs --region');
     if ((options.jwtIssuer === undefined) !== (options.jwtJwks === undefined)) {
       throw new Error('--jwt-issuer and --jwt-jwks go together');
@@ -163,9 +164,11 @@ program
       trustedProxies: options.trustProxy ?? [],
       timeouts: { headersMs: options.headersTimeout, requestMs: options.requestTimeout, idleMs: options.idleTimeout },
       watchersPerPrincipalMax: options.watchPerPrincipal,
+      webhookAllow: options.webhookAllow,
     });
     await exportTraces(app);
     const stopSweeper = startSweeper(ledger, (error) => app.log.error({ err: error }, 'sweep failed'));
+    const stopWebhooks = await startWebhooks(ledger, options, metrics.registry, (error) => app.log.error({ err: error }, 'webhooks failed'));
     const stopController = options.controller
       ? new LimitsController({
           ledger,
@@ -183,7 +186,7 @@ program
       drain(app);
       await new Promise((resolve) => setTimeout(resolve, options.drainMs));
       await stopController();
-      await stopSweeper();
+      await Promise.all([stopSweeper(), stopWebhooks()]);
       await app.close();
       await ledger.close();
       process.exit(0);
@@ -192,7 +195,7 @@ program
     process.once('SIGINT', stop);
   });
 
-interface ServeOptions {
+interface ServeOptions extends WebhookOptions {
   controller?: boolean;
   dbRead?: string;
   region?: string;

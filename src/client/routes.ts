@@ -50,6 +50,16 @@ export const routes = {
   "PUT /v1/organizations/{organization}/projects/{project}/regions": { idempotencyKey: true },
   "GET /v1/organizations/{organization}/history": { idempotencyKey: false },
   "GET /v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}/history": { idempotencyKey: false },
+  "GET /v1/organizations/{organization}/subscriptions": { idempotencyKey: false },
+  "POST /v1/organizations/{organization}/subscriptions": { idempotencyKey: false },
+  "GET /v1/organizations/{organization}/subscriptions/{id}": { idempotencyKey: false },
+  "DELETE /v1/organizations/{organization}/subscriptions/{id}": { idempotencyKey: false },
+  "POST /v1/organizations/{organization}/subscriptions/{id}/resume": { idempotencyKey: false },
+  "GET /v1/subscriptions": { idempotencyKey: false },
+  "POST /v1/subscriptions": { idempotencyKey: false },
+  "GET /v1/subscriptions/{id}": { idempotencyKey: false },
+  "DELETE /v1/subscriptions/{id}": { idempotencyKey: false },
+  "POST /v1/subscriptions/{id}/resume": { idempotencyKey: false },
 } as const satisfies Record<string, { idempotencyKey: boolean }>;
 
 export type RouteName = keyof typeof routes;

@@ -685,6 +685,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organizations/{organization}/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An organization's subscriptions and their delivery state
+         * @description Its own subscriptions (not the service-admins' for every organization), without their secrets.
+         */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Subscribe a URL to events
+         * @description Journal entries (filtered), threshold crossings with hysteresis, and a denial digest, POSTed and signed per Standard Webhooks with the secret in the answer (shown once). A target resolving to a loopback, private, link-local or metadata address is refused unless the operator allowed it (--webhook-allow).
+         */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization}/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A subscription and its delivery state
+         * @description Per organization: the last revision delivered, failed attempts in a row, the next attempt, the last error; the secret is never shown again.
+         */
+        get: operations["getSubscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a subscription
+         * @description Nothing more is sent to it; a delivery in flight may still arrive.
+         */
+        delete: operations["deleteSubscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization}/subscriptions/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a failing subscription from where its deliveries stopped
+         * @description Failing and retrying deliveries are attempted again at once; nothing is skipped.
+         */
+        post: operations["resumeSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every subscription, of every organization and for all of them
+         * @description Service-admins only; without their secrets.
+         */
+        get: operations["listAllSubscriptions"];
+        put?: never;
+        /**
+         * Subscribe a URL to every organization's events
+         * @description Journal entries (filtered), threshold crossings with hysteresis, and a denial digest, POSTed and signed per Standard Webhooks with the secret in the answer (shown once). A target resolving to a loopback, private, link-local or metadata address is refused unless the operator allowed it (--webhook-allow).
+         */
+        post: operations["createAllOrganizationsSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A subscription and its delivery state
+         * @description Per organization: the last revision delivered, failed attempts in a row, the next attempt, the last error; the secret is never shown again.
+         */
+        get: operations["getAnySubscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a subscription
+         * @description Nothing more is sent to it; a delivery in flight may still arrive.
+         */
+        delete: operations["deleteAnySubscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a failing subscription from where its deliveries stopped
+         * @description Failing and retrying deliveries are attempted again at once; nothing is skipped.
+         */
+        post: operations["resumeAnySubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -6727,6 +6863,1306 @@ export interface operations {
             };
             /** @description application/problem+json */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            /** @description null: every organization */
+                            organization: string | null;
+                            url: string;
+                            journal: {
+                                actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                                projects?: string[];
+                                kinds?: string[];
+                            } | null;
+                            thresholds: {
+                                kind: string;
+                                scope: "organization" | "project";
+                                project?: string;
+                                /** @description Fractions of the quota (organization) or cap (project) */
+                                at?: number[];
+                                /** @description Absolute quantities, in base units */
+                                quantities?: number[];
+                                /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                                hysteresis?: number;
+                            }[];
+                            denials: {
+                                intervalSeconds: number;
+                            } | null;
+                            /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                            state: "active" | "failing";
+                            deliveries: {
+                                organization: string;
+                                /** @description The last journal revision whose events were delivered */
+                                revision: number;
+                                state: "active" | "retrying" | "failing";
+                                /** @description Failed attempts in a row */
+                                attempts: number;
+                                nextAttemptAt: string | null;
+                                failingSince: string | null;
+                                lastError: string | null;
+                                deliveredAt: string | null;
+                            }[];
+                            createdBy: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Where events are POSTed: http or https, no credentials */
+                    url: string;
+                    journal?: {
+                        actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                        projects?: string[];
+                        kinds?: string[];
+                    } | null;
+                    thresholds?: {
+                        kind: string;
+                        scope: "organization" | "project";
+                        project?: string;
+                        /** @description Fractions of the quota (organization) or cap (project) */
+                        at?: number[];
+                        /** @description Absolute quantities, in base units */
+                        quantities?: number[];
+                        /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                        hysteresis?: number;
+                    }[];
+                    denials?: {
+                        intervalSeconds: number;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description null: every organization */
+                        organization: string | null;
+                        url: string;
+                        journal: {
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            projects?: string[];
+                            kinds?: string[];
+                        } | null;
+                        thresholds: {
+                            kind: string;
+                            scope: "organization" | "project";
+                            project?: string;
+                            /** @description Fractions of the quota (organization) or cap (project) */
+                            at?: number[];
+                            /** @description Absolute quantities, in base units */
+                            quantities?: number[];
+                            /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                            hysteresis?: number;
+                        }[];
+                        denials: {
+                            intervalSeconds: number;
+                        } | null;
+                        /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                        state: "active" | "failing";
+                        deliveries: {
+                            organization: string;
+                            /** @description The last journal revision whose events were delivered */
+                            revision: number;
+                            state: "active" | "retrying" | "failing";
+                            /** @description Failed attempts in a row */
+                            attempts: number;
+                            nextAttemptAt: string | null;
+                            failingSince: string | null;
+                            lastError: string | null;
+                            deliveredAt: string | null;
+                        }[];
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The signing secret (Standard Webhooks, whsec_…): shown this once */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description null: every organization */
+                        organization: string | null;
+                        url: string;
+                        journal: {
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            projects?: string[];
+                            kinds?: string[];
+                        } | null;
+                        thresholds: {
+                            kind: string;
+                            scope: "organization" | "project";
+                            project?: string;
+                            /** @description Fractions of the quota (organization) or cap (project) */
+                            at?: number[];
+                            /** @description Absolute quantities, in base units */
+                            quantities?: number[];
+                            /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                            hysteresis?: number;
+                        }[];
+                        denials: {
+                            intervalSeconds: number;
+                        } | null;
+                        /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                        state: "active" | "failing";
+                        deliveries: {
+                            organization: string;
+                            /** @description The last journal revision whose events were delivered */
+                            revision: number;
+                            state: "active" | "retrying" | "failing";
+                            /** @description Failed attempts in a row */
+                            attempts: number;
+                            nextAttemptAt: string | null;
+                            failingSince: string | null;
+                            lastError: string | null;
+                            deliveredAt: string | null;
+                        }[];
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description null: every organization */
+                        organization: string | null;
+                        url: string;
+                        journal: {
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            projects?: string[];
+                            kinds?: string[];
+                        } | null;
+                        thresholds: {
+                            kind: string;
+                            scope: "organization" | "project";
+                            project?: string;
+                            /** @description Fractions of the quota (organization) or cap (project) */
+                            at?: number[];
+                            /** @description Absolute quantities, in base units */
+                            quantities?: number[];
+                            /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                            hysteresis?: number;
+                        }[];
+                        denials: {
+                            intervalSeconds: number;
+                        } | null;
+                        /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                        state: "active" | "failing";
+                        deliveries: {
+                            organization: string;
+                            /** @description The last journal revision whose events were delivered */
+                            revision: number;
+                            state: "active" | "retrying" | "failing";
+                            /** @description Failed attempts in a row */
+                            attempts: number;
+                            nextAttemptAt: string | null;
+                            failingSince: string | null;
+                            lastError: string | null;
+                            deliveredAt: string | null;
+                        }[];
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAllSubscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            /** @description null: every organization */
+                            organization: string | null;
+                            url: string;
+                            journal: {
+                                actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                                projects?: string[];
+                                kinds?: string[];
+                            } | null;
+                            thresholds: {
+                                kind: string;
+                                scope: "organization" | "project";
+                                project?: string;
+                                /** @description Fractions of the quota (organization) or cap (project) */
+                                at?: number[];
+                                /** @description Absolute quantities, in base units */
+                                quantities?: number[];
+                                /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                                hysteresis?: number;
+                            }[];
+                            denials: {
+                                intervalSeconds: number;
+                            } | null;
+                            /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                            state: "active" | "failing";
+                            deliveries: {
+                                organization: string;
+                                /** @description The last journal revision whose events were delivered */
+                                revision: number;
+                                state: "active" | "retrying" | "failing";
+                                /** @description Failed attempts in a row */
+                                attempts: number;
+                                nextAttemptAt: string | null;
+                                failingSince: string | null;
+                                lastError: string | null;
+                                deliveredAt: string | null;
+                            }[];
+                            createdBy: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createAllOrganizationsSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Where events are POSTed: http or https, no credentials */
+                    url: string;
+                    journal?: {
+                        actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                        projects?: string[];
+                        kinds?: string[];
+                    } | null;
+                    thresholds?: {
+                        kind: string;
+                        scope: "organization" | "project";
+                        project?: string;
+                        /** @description Fractions of the quota (organization) or cap (project) */
+                        at?: number[];
+                        /** @description Absolute quantities, in base units */
+                        quantities?: number[];
+                        /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                        hysteresis?: number;
+                    }[];
+                    denials?: {
+                        intervalSeconds: number;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description null: every organization */
+                        organization: string | null;
+                        url: string;
+                        journal: {
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            projects?: string[];
+                            kinds?: string[];
+                        } | null;
+                        thresholds: {
+                            kind: string;
+                            scope: "organization" | "project";
+                            project?: string;
+                            /** @description Fractions of the quota (organization) or cap (project) */
+                            at?: number[];
+                            /** @description Absolute quantities, in base units */
+                            quantities?: number[];
+                            /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                            hysteresis?: number;
+                        }[];
+                        denials: {
+                            intervalSeconds: number;
+                        } | null;
+                        /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                        state: "active" | "failing";
+                        deliveries: {
+                            organization: string;
+                            /** @description The last journal revision whose events were delivered */
+                            revision: number;
+                            state: "active" | "retrying" | "failing";
+                            /** @description Failed attempts in a row */
+                            attempts: number;
+                            nextAttemptAt: string | null;
+                            failingSince: string | null;
+                            lastError: string | null;
+                            deliveredAt: string | null;
+                        }[];
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The signing secret (Standard Webhooks, whsec_…): shown this once */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAnySubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description null: every organization */
+                        organization: string | null;
+                        url: string;
+                        journal: {
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            projects?: string[];
+                            kinds?: string[];
+                        } | null;
+                        thresholds: {
+                            kind: string;
+                            scope: "organization" | "project";
+                            project?: string;
+                            /** @description Fractions of the quota (organization) or cap (project) */
+                            at?: number[];
+                            /** @description Absolute quantities, in base units */
+                            quantities?: number[];
+                            /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                            hysteresis?: number;
+                        }[];
+                        denials: {
+                            intervalSeconds: number;
+                        } | null;
+                        /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                        state: "active" | "failing";
+                        deliveries: {
+                            organization: string;
+                            /** @description The last journal revision whose events were delivered */
+                            revision: number;
+                            state: "active" | "retrying" | "failing";
+                            /** @description Failed attempts in a row */
+                            attempts: number;
+                            nextAttemptAt: string | null;
+                            failingSince: string | null;
+                            lastError: string | null;
+                            deliveredAt: string | null;
+                        }[];
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteAnySubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeAnySubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description null: every organization */
+                        organization: string | null;
+                        url: string;
+                        journal: {
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            projects?: string[];
+                            kinds?: string[];
+                        } | null;
+                        thresholds: {
+                            kind: string;
+                            scope: "organization" | "project";
+                            project?: string;
+                            /** @description Fractions of the quota (organization) or cap (project) */
+                            at?: number[];
+                            /** @description Absolute quantities, in base units */
+                            quantities?: number[];
+                            /** @description Cleared once usage falls this fraction of the limit below the level (default 0.05) */
+                            hysteresis?: number;
+                        }[];
+                        denials: {
+                            intervalSeconds: number;
+                        } | null;
+                        /** @description failing: deliveries stopped after the retries ran out; resume to go on */
+                        state: "active" | "failing";
+                        deliveries: {
+                            organization: string;
+                            /** @description The last journal revision whose events were delivered */
+                            revision: number;
+                            state: "active" | "retrying" | "failing";
+                            /** @description Failed attempts in a row */
+                            attempts: number;
+                            nextAttemptAt: string | null;
+                            failingSince: string | null;
+                            lastError: string | null;
+                            deliveredAt: string | null;
+                        }[];
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -25,6 +25,7 @@ export interface Principal {
  * - report-usage: report a limit's usage from a region's host service. It raises the active
  *   limit (max(configured, usage)), so only service-admins may: the controller itself writes
  *   through the ledger;
+ * - subscribe: manage the organization's webhook subscriptions (they see its whole journal);
  * - administer: resource kinds, organizations, quotas, limits, tokens.
  */
 export type Action =
@@ -34,11 +35,12 @@ export type Action =
   | 'create-project'
   | 'partition'
   | 'report-usage'
+  | 'subscribe'
   | 'administer';
 
 const allowed: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'administer'],
-  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'subscribe', 'administer'],
+  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'subscribe'],
   'project-member': ['read', 'allocate'],
   service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],

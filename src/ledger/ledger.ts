@@ -30,6 +30,7 @@ import { journalOf } from './journal/index.js';
 import { limitsOf } from './limits/index.js';
 import { quotasOf } from './quotas/index.js';
 import { recountOf } from './recount/index.js';
+import { subscriptionsOf } from './subscriptions/index.js';
 import { tokensOf } from './tokens/index.js';
 import type { WriteOptions } from './types.js';
 
@@ -76,6 +77,7 @@ const concernsOf = (core: Core) => ({
   ...recountOf(core),
   ...tokensOf(core),
   ...idempotencyOf(core),
+  ...subscriptionsOf(core),
 });
 type Concerns = ReturnType<typeof concernsOf>;
 

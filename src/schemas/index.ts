@@ -11,3 +11,4 @@ export * from './limits.js';
 export * from './regions.js';
 export * from './history.js';
 export * from './tokens.js';
+export * from './subscriptions.js';

@@ -4,6 +4,24 @@ import { strict, Timestamp } from './common.js';
 
 // The journal
 
+/** What an entry records, one action per kind of change. */
+export const journalActions = [
+  'quota.set',
+  'project-quota.set',
+  'project.deleted',
+  'limit.set',
+  'limit.deleted',
+  'project-regions.set',
+  'allocation.created',
+  'allocation.updated',
+  'allocation.deleted',
+  'hold.created',
+  'hold.confirmed',
+  'hold.released',
+  'hold.expired',
+  'counter.corrected',
+] as const;
+
 const UsageDelta = Type.Object({
   kind: Type.String(),
   committed: Type.Integer(),

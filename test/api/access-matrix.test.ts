@@ -18,6 +18,7 @@
 import type { FastifyInstance, HTTPMethods } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
+import { parseAllowList } from '../../src/webhooks/address.js';
 import type { Action, Role } from '../../src/domain/access.js';
 import type { Engine } from '../../src/store/store.js';
 import { engines, ManualClock, openTestLedger, type TestLedger } from '../support/engines.js';
@@ -75,8 +76,8 @@ const principals: Record<PrincipalName, { role: Role; organization: string | nul
 
 /** What each role may do (the spec, written out here rather than imported). */
 const mayDo: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'administer'],
-  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'subscribe', 'administer'],
+  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'subscribe'],
   'project-member': ['read', 'allocate'],
   service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],
@@ -191,6 +192,20 @@ const noHoldFor = async (context: Context, tenant: Tenant, body: unknown) => {
   const page = await context.test.ledger.listHolds(tenant.organization!, tenant.project!, { limit: 1000 });
   expect(page.items.filter((hold) => hold.resource.id === resource.id), `a refused POST held ${resource.id}`).toEqual([]);
 };
+
+/** A subscription made for the case (of `tenant`'s organization, or for every organization). */
+const freshSubscription = async (context: Context, tenant: Tenant): Promise<Target> => {
+  const { ledger } = context.test;
+  const made = await ledger.createSubscription(tenant.organization ?? null, { url: hookUrl, journal: {} }, { principal: 'admin' });
+  return {
+    id: made.id,
+    unchanged: async () => {
+      const subscriptions = await ledger.listSubscriptions();
+      expect(subscriptions.map((subscription) => subscription.id), `subscription ${made.id} deleted by a refused request`).toContain(made.id);
+    },
+  };
+};
+const hookUrl = 'http://127.0.0.1:9/hook';
 
 const writtenBy = (field: 'createdBy' | 'updatedBy') => (body: any, who: { principalId: string }) =>
   expect(body[field], `${field} records the principal`).toBe(who.principalId);
@@ -311,6 +326,25 @@ const routes = {
     },
   },
   [`GET ${ORG}/journal`]: { action: 'read-organization', scope: 'organization', success: 200 },
+  [`GET ${ORG}/subscriptions`]: { action: 'subscribe', scope: 'organization', success: 200 },
+  [`POST ${ORG}/subscriptions`]: {
+    action: 'subscribe',
+    scope: 'organization',
+    success: 201,
+    body: () => ({ url: hookUrl, journal: {} }),
+    check: (body, who) => {
+      expect(body.secret).toMatch(/^whsec_/);
+      writtenBy('createdBy')(body, who);
+    },
+  },
+  [`GET ${ORG}/subscriptions/{id}`]: { action: 'subscribe', scope: 'organization', success: 200, target: freshSubscription },
+  [`DELETE ${ORG}/subscriptions/{id}`]: { action: 'subscribe', scope: 'organization', success: 204, target: freshSubscription },
+  [`POST ${ORG}/subscriptions/{id}/resume`]: { action: 'subscribe', scope: 'organization', success: 200, target: freshSubscription },
+  'GET /v1/subscriptions': { action: 'administer', scope: 'global', success: 200 },
+  'POST /v1/subscriptions': { action: 'administer', scope: 'global', success: 201, body: () => ({ url: hookUrl, journal: {} }) },
+  'GET /v1/subscriptions/{id}': { action: 'administer', scope: 'global', success: 200, target: freshSubscription },
+  'DELETE /v1/subscriptions/{id}': { action: 'administer', scope: 'global', success: 204, target: freshSubscription },
+  'POST /v1/subscriptions/{id}/resume': { action: 'administer', scope: 'global', success: 200, target: freshSubscription },
   [`GET ${ORG}/allocations`]: {
     action: 'read-organization',
     scope: 'organization',
@@ -533,7 +567,7 @@ describe.each(engines)('access matrix on %s', (engine: Engine) => {
 
   beforeAll(async () => {
     test = await openTestLedger(engine, clock);
-    app = await buildApp({ ledger: test.ledger, adminToken });
+    app = await buildApp({ ledger: test.ledger, adminToken, webhookAllow: parseAllowList('127.0.0.0/8') });
     context = { test, fixtures, next: () => (counter += 1) };
     const { ledger } = test;
     await ledger.putKind(KIND, { displayName: 'CPU' });

@@ -58,8 +58,10 @@ const mayImport = {
   limits: ['store', 'domain'],
   ledger: ['schemas', 'store', 'telemetry', 'domain'],
   controller: ['ledger', 'domain'],
-  api: ['controller', 'ledger', 'schemas', 'telemetry', 'domain'],
-  cli: ['api', 'controller', 'ledger', 'store', 'telemetry', 'domain'],
+  // webhooks: deliveries read the ledger's journal and cursors; api checks targets with it.
+  webhooks: ['ledger', 'domain'],
+  api: ['controller', 'webhooks', 'ledger', 'schemas', 'telemetry', 'domain'],
+  cli: ['api', 'controller', 'webhooks', 'ledger', 'store', 'telemetry', 'domain'],
   // allot/client: a caller's side of the HTTP API, with the error codes and a clock of its own.
   client: ['domain'],
   root: ['ledger', 'store', 'domain'],

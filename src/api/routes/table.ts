@@ -15,6 +15,7 @@ import { journal } from './journal.js';
 import { limits } from './limits.js';
 import { projectQuotas, quotas } from './quotas.js';
 import { regions } from './regions.js';
+import { allSubscriptions, subscriptions } from './subscriptions.js';
 import { tokens } from './tokens.js';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -56,6 +57,7 @@ export const tags: readonly { name: string; description: string }[] = [
   { name: 'limits', description: 'Limits per project, service, resource type and region, kept by host services (the limits mixin)' },
   { name: 'regions', description: 'Regions, the host services registered in them, and the regions of each project' },
   { name: 'history', description: 'Usage over time, sampled by the controller' },
+  { name: 'subscriptions', description: 'Webhooks: journal entries, threshold crossings and denial digests, signed and delivered at least once' },
 ];
 
 export const table: readonly Row[] = [
@@ -117,4 +119,15 @@ export const table: readonly Row[] = [
 
   row('GET', `${organization}/history`, 'read', 'history', history.ofQuota, 'getQuotaHistory'),
   row('GET', `${limit}/history`, 'read', 'history', history.ofLimit, 'getLimitHistory'),
+
+  row('GET', `${organization}/subscriptions`, 'subscribe', 'subscriptions', subscriptions.list, 'listSubscriptions'),
+  row('POST', `${organization}/subscriptions`, 'subscribe', 'subscriptions', subscriptions.create, 'createSubscription'),
+  row('GET', `${organization}/subscriptions/:id`, 'subscribe', 'subscriptions', subscriptions.get, 'getSubscription'),
+  row('DELETE', `${organization}/subscriptions/:id`, 'subscribe', 'subscriptions', subscriptions.delete, 'deleteSubscription'),
+  row('POST', `${organization}/subscriptions/:id/resume`, 'subscribe', 'subscriptions', subscriptions.resume, 'resumeSubscription'),
+  row('GET', '/v1/subscriptions', 'administer', 'subscriptions', allSubscriptions.list, 'listAllSubscriptions'),
+  row('POST', '/v1/subscriptions', 'administer', 'subscriptions', allSubscriptions.create, 'createAllOrganizationsSubscription'),
+  row('GET', '/v1/subscriptions/:id', 'administer', 'subscriptions', allSubscriptions.get, 'getAnySubscription'),
+  row('DELETE', '/v1/subscriptions/:id', 'administer', 'subscriptions', allSubscriptions.delete, 'deleteAnySubscription'),
+  row('POST', '/v1/subscriptions/:id/resume', 'administer', 'subscriptions', allSubscriptions.resume, 'resumeAnySubscription'),
 ];

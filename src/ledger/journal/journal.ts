@@ -6,26 +6,13 @@
  * Different organizations never wait on each other's journal.
  */
 import type { Delta } from '../../domain/decision.js';
+import type { journalActions } from '../../schemas/journal.js';
 import { notFound } from '../../domain/errors.js';
 import type { Executor } from '../../store/store.js';
 import type { WriteContext } from '../context.js';
 import { isoOf } from '../time.js';
 
-export type JournalAction =
-  | 'quota.set'
-  | 'project-quota.set'
-  | 'project.deleted'
-  | 'limit.set'
-  | 'limit.deleted'
-  | 'project-regions.set'
-  | 'allocation.created'
-  | 'allocation.updated'
-  | 'allocation.deleted'
-  | 'hold.created'
-  | 'hold.confirmed'
-  | 'hold.released'
-  | 'hold.expired'
-  | 'counter.corrected';
+export type JournalAction = (typeof journalActions)[number];
 
 export interface UsageDelta {
   kind: string;

@@ -1,0 +1,198 @@
+/**
+ * Webhook subscriptions: where to send an organization's events (or every organization's),
+ * and which. Each has a cursor per organization (cursors.ts) that its deliveries advance; a
+ * new cursor starts at the organization's current revision with the threshold state of that
+ * moment, read while the organization's row is locked, so no change falls between the two.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Static } from '@sinclair/typebox';
+import { v7 as uuidv7 } from 'uuid';
+import { invalid, notFound } from '../../domain/errors.js';
+import { checkThresholdLevels, initialState } from '../../domain/thresholds.js';
+import type * as wire from '../../schemas/index.js';
+import type { Executor } from '../../store/store.js';
+import { isoOf } from '../time.js';
+import { checkId } from '../validate.js';
+import { deliveryOf, type CursorRow } from './cursors.js';
+
+export type Subscription = Static<typeof wire.Subscription>;
+export type SubscriptionInput = Static<typeof wire.SubscriptionBody>;
+export type ThresholdSpec = Static<typeof wire.ThresholdSpec>;
+export type JournalFilter = Static<typeof wire.JournalFilter>;
+
+/** What a threshold set watches, as of the cursor's revision. For a project: quota is its cap. */
+export interface Tracked {
+  used: number;
+  quota: number | null;
+  kindDefault: number | null;
+}
+
+/** A cursor's threshold state: per threshold set, what it watches and which levels are above. */
+export interface CursorState {
+  tracked: Tracked[];
+  above: boolean[][];
+}
+
+export interface SubscriptionRow {
+  id: string;
+  organization_id: string | null;
+  url: string;
+  secret: string;
+  journal: string | null;
+  thresholds: string;
+  denials_interval_ms: number | string | null;
+  created_by: string;
+  created_at: number | string;
+}
+
+export const limitOf = (spec: ThresholdSpec, tracked: Tracked) =>
+  spec.scope === 'project' ? tracked.quota : (tracked.quota ?? tracked.kindDefault);
+
+export function checkSubscriptionInput(input: SubscriptionInput, organization: string | null): SubscriptionInput {
+  let url: URL;
+  try {
+    url = new URL(input.url);
+  } catch {
+    throw invalid('url', 'must be an absolute http or https URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('url', 'must be an http or https URL');
+  if (url.username !== '' || url.password !== '') throw invalid('url', 'must not hold credentials (the signature authenticates)');
+  const thresholds = input.thresholds ?? [];
+  thresholds.forEach((spec, i) => {
+    checkId(`thresholds[${i}].kind`, spec.kind);
+    const problem = checkThresholdLevels(spec);
+    if (problem !== null) throw invalid(`thresholds[${i}]`, problem);
+    if (spec.scope === 'project' && spec.project === undefined) throw invalid(`thresholds[${i}].project`, 'is required for scope project');
+    if (spec.scope === 'organization' && spec.project !== undefined) throw invalid(`thresholds[${i}].project`, 'is only for scope project');
+    if (spec.scope === 'project' && organization === null) {
+      throw invalid(`thresholds[${i}].scope`, "project thresholds belong in an organization's subscription");
+    }
+  });
+  if (input.journal == null && thresholds.length === 0 && input.denials == null) {
+    throw invalid('journal', 'a subscription sends journal entries, threshold events or a denial digest: name at least one');
+  }
+  return { url: url.href, journal: input.journal ?? null, thresholds, denials: input.denials ?? null };
+}
+
+/** The threshold state of `organization` now; the caller holds the organization's row. */
+export async function currentState(tx: Executor, organization: string, thresholds: readonly ThresholdSpec[]): Promise<CursorState> {
+  const tracked: Tracked[] = [];
+  for (const spec of thresholds) tracked.push(await trackedNow(tx, organization, spec));
+  const above = thresholds.map((spec, i) => initialState(spec, tracked[i]!.used, limitOf(spec, tracked[i]!)));
+  return { tracked, above };
+}
+
+async function trackedNow(tx: Executor, organization: string, spec: ThresholdSpec): Promise<Tracked> {
+  const kind = await tx.get<{ default_quota: number | string | null }>('SELECT default_quota FROM resource_kinds WHERE name = ?', [spec.kind]);
+  if (!kind) throw invalid('thresholds', `resource kind "${spec.kind}" does not exist`);
+  const kindDefault = kind.default_quota === null ? null : Number(kind.default_quota);
+  if (spec.scope === 'project') {
+    const row = await tx.get<{ cap: number | string | null; used: number | string }>(
+      `SELECT cap, committed + reserved + held AS used FROM project_counters
+        WHERE organization_id = ? AND project_id = ? AND kind = ?`,
+      [organization, spec.project!, spec.kind],
+    );
+    return { used: Number(row?.used ?? 0), quota: row?.cap == null ? null : Number(row.cap), kindDefault: null };
+  }
+  const row = await tx.get<{ quota: number | string | null; used: number | string }>(
+    'SELECT quota, committed + reserved + held AS used FROM quota_counters WHERE organization_id = ? AND kind = ?',
+    [organization, spec.kind],
+  );
+  return { used: Number(row?.used ?? 0), quota: row?.quota == null ? null : Number(row.quota), kindDefault };
+}
+
+/** Locks the organization's row (as a journal write does) and returns its revision. */
+export async function lockRevision(tx: Executor, organization: string): Promise<number> {
+  const row = await tx.get<{ revision: number | string }>('UPDATE organizations SET revision = revision WHERE id = ? RETURNING revision', [organization]);
+  if (!row) throw notFound(`organization "${organization}"`);
+  return Number(row.revision);
+}
+
+export async function insertCursor(tx: Executor, subscription: string, organization: string, revision: number, state: CursorState, nowMs: number) {
+  await tx.run(
+    `INSERT INTO subscription_cursors (subscription_id, organization_id, revision, state, digest_from)
+      VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    // The digest counts whole minutes (denials.ts), from the one this cursor starts in.
+    [subscription, organization, revision, JSON.stringify(state), Math.floor(nowMs / 60_000) * 60_000],
+  );
+}
+
+/** Makes a subscription and its cursors; returns it with its secret (shown once). */
+export async function createSubscription(
+  tx: Executor,
+  organization: string | null,
+  input: SubscriptionInput,
+  principal: string,
+  nowMs: number,
+): Promise<Subscription & { secret: string }> {
+  const id = uuidv7();
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const thresholds = input.thresholds ?? [];
+  await tx.run(
+    `INSERT INTO subscriptions (id, organization_id, url, secret, journal, thresholds, denials_interval_ms, created_by, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      id,
+      organization,
+      input.url,
+      secret,
+      input.journal == null ? null : JSON.stringify(input.journal),
+      JSON.stringify(thresholds),
+      input.denials == null ? null : input.denials.intervalSeconds * 1000,
+      principal,
+      nowMs,
+    ],
+  );
+  const organizations = organization !== null ? [organization] : await allOrganizations(tx);
+  for (const each of organizations) {
+    const revision = await lockRevision(tx, each);
+    await insertCursor(tx, id, each, revision, await currentState(tx, each, thresholds), nowMs);
+  }
+  return { ...(await readSubscription(tx, id, organization ?? undefined)), secret };
+}
+
+const allOrganizations = async (tx: Executor) =>
+  (await tx.all<{ id: string }>('SELECT id FROM organizations ORDER BY id')).map((row) => row.id);
+
+export function subscriptionOf(row: SubscriptionRow, cursors: readonly CursorRow[]): Subscription {
+  const deliveries = cursors.map(deliveryOf);
+  return {
+    id: row.id,
+    organization: row.organization_id,
+    url: row.url,
+    journal: row.journal === null ? null : (JSON.parse(row.journal) as JournalFilter),
+    thresholds: JSON.parse(row.thresholds) as ThresholdSpec[],
+    denials: row.denials_interval_ms === null ? null : { intervalSeconds: Number(row.denials_interval_ms) / 1000 },
+    state: deliveries.some((delivery) => delivery.state === 'failing') ? 'failing' : 'active',
+    deliveries,
+    createdBy: row.created_by,
+    createdAt: isoOf(Number(row.created_at)),
+  };
+}
+
+/** A subscription; within `organization` when given (another organization's is not found). */
+export async function readSubscription(tx: Executor, id: string, organization?: string): Promise<Subscription> {
+  const row = await tx.get<SubscriptionRow>('SELECT * FROM subscriptions WHERE id = ?', [id]);
+  if (!row || (organization !== undefined && row.organization_id !== organization)) throw notFound(`subscription "${id}"`);
+  const cursors = await tx.all<CursorRow>('SELECT * FROM subscription_cursors WHERE subscription_id = ? ORDER BY organization_id', [id]);
+  return subscriptionOf(row, cursors);
+}
+
+/** An organization's subscriptions (not the ones for every organization), or all of them. */
+export async function listSubscriptions(tx: Executor, organization?: string): Promise<Subscription[]> {
+  const rows =
+    organization === undefined
+      ? await tx.all<SubscriptionRow>('SELECT * FROM subscriptions ORDER BY id')
+      : await tx.all<SubscriptionRow>('SELECT * FROM subscriptions WHERE organization_id = ? ORDER BY id', [organization]);
+  const cursors =
+    organization === undefined
+      ? await tx.all<CursorRow>('SELECT * FROM subscription_cursors ORDER BY organization_id')
+      : await tx.all<CursorRow>('SELECT * FROM subscription_cursors WHERE organization_id = ? ORDER BY organization_id', [organization]);
+  return rows.map((row) => subscriptionOf(row, cursors.filter((cursor) => cursor.subscription_id === row.id)));
+}
+
+export async function deleteSubscription(tx: Executor, id: string, organization?: string): Promise<void> {
+  await readSubscription(tx, id, organization);
+  await tx.run('DELETE FROM subscription_cursors WHERE subscription_id = ?', [id]);
+  await tx.run('DELETE FROM subscriptions WHERE id = ?', [id]);
+}
