@@ -3,7 +3,7 @@
  * wrong: strict UTF-8 (never silently replaced), bounded nesting (a body of 1 MiB of brackets
  * must not exhaust the stack), no prototype poisoning (`__proto__`, `constructor.prototype`),
  * every number an integer written in digits (`1e3`, `1.0` and `1e-400` are refused rather than
- * rounded), and every string storable alike on both engines (no lone surrogate, no NUL).
+ * rounded) but the few fields that are fractions of a limit (`fractionFields`), and every string storable alike on both engines (no lone surrogate, no NUL).
  */
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
@@ -37,11 +37,15 @@ function scan(text: string): { depth: number; nonInteger: boolean } {
   return { depth: deepest, nonInteger };
 }
 
+/** Fields that are fractions, not quantities: a webhook threshold's levels and hysteresis. */
+const fractionFields = /^thresholds\[[0-9]+\]\.(at\[[0-9]+\]|hysteresis)$/;
+
 /**
  * The path (`allocations[0].committed`) of the first number written with a fraction or an
- * exponent. Only run on a body that has one, to name it; the text is valid JSON by then.
+ * exponent outside `fractionFields`, or null. Only run on a body that has one; the text is
+ * valid JSON by then.
  */
-function nonIntegerPath(text: string): string {
+function nonIntegerPath(text: string): string | null {
   type Frame = { array: true; index: number } | { array: false; key: string; expectingKey: boolean };
   const frames: Frame[] = [];
   const path = () =>
@@ -65,11 +69,11 @@ function nonIntegerPath(text: string): string {
       else top.expectingKey = true;
     } else if (/[-0-9]/.test(c)) {
       const literal = /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/.exec(text.slice(i, i + 400))![0];
-      if (/[.eE]/.test(literal)) return path();
+      if (/[.eE]/.test(literal) && !fractionFields.test(path())) return path();
       i += literal.length - 1;
     }
   }
-  return 'body';
+  return null;
 }
 
 /** The path of the first string (key or value) that the engines would not store alike, with why. */
@@ -113,9 +117,8 @@ export function parseJsonBody(bytes: Buffer): unknown {
   } catch (error) {
     throw invalid('body', `is not valid JSON: ${(error as Error).message}`);
   }
-  if (nonInteger) {
-    throw invalid(nonIntegerPath(text), 'must be an integer written in digits (no fraction, no exponent)');
-  }
+  const nonIntegerAt = nonInteger ? nonIntegerPath(text) : null;
+  if (nonIntegerAt !== null) throw invalid(nonIntegerAt, 'must be an integer written in digits (no fraction, no exponent)');
   const unstorable = unstorableText(value, '');
   if (unstorable) throw invalid(unstorable.field, unstorable.problem);
   return value;

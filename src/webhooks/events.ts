@@ -91,7 +91,8 @@ export function eventsOfEntry(
           project: spec.project ?? null,
           kind: spec.kind,
           ...(spec.at !== undefined ? { at: spec.at[event.index] } : { quantity: spec.quantities![event.index] }),
-          level: event.level,
+          // 0.8 × 7 is 5.6000000000000005 in binary: the receiver is shown 5.6.
+          level: Number(event.level.toPrecision(12)),
           usage: event.usage,
           limit: event.limit,
           revision: entry.revision,

@@ -87,6 +87,8 @@ async function trackedNow(tx: Executor, organization: string, spec: ThresholdSpe
   if (!kind) throw invalid('thresholds', `resource kind "${spec.kind}" does not exist`);
   const kindDefault = kind.default_quota === null ? null : Number(kind.default_quota);
   if (spec.scope === 'project') {
+    const project = await tx.get('SELECT id FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL', [organization, spec.project!]);
+    if (!project) throw invalid('thresholds', `project "${spec.project!}" does not exist in "${organization}"`);
     const row = await tx.get<{ cap: number | string | null; used: number | string }>(
       `SELECT cap, committed + reserved + held AS used FROM project_counters
         WHERE organization_id = ? AND project_id = ? AND kind = ?`,
