@@ -29,7 +29,12 @@ export interface DeliveryOptions {
   onAttempt?(outcome: 'delivered' | 'failed'): void;
 }
 
-const leaseMs = 60_000;
+/**
+ * How long a cursor stays with the process that leased it without news from it: a process
+ * killed mid-delivery holds its cursors this long. Renewed before any send once a third of it
+ * has passed, so it must outlast a few deliveries' timeouts.
+ */
+const leaseMsOf = (timeoutMs: number) => Math.max(3 * timeoutMs, 3000);
 const entriesPerRead = 100;
 const cursorsPerClaim = 8;
 const minuteMs = 60_000;
@@ -52,8 +57,15 @@ export function startDeliveries(ledger: Ledger, options: DeliveryOptions): { sto
   };
 }
 
+interface Progress {
+  /** The revision last recorded, and when. */
+  saved: number;
+  savedAtMs: number;
+}
+
 class Worker {
   private readonly holder = randomUUID();
+  private readonly leaseMs: number;
   private stopped = false;
   private wake: (() => void) | undefined;
   private readonly stopListening: () => void;
@@ -62,6 +74,7 @@ class Worker {
     private readonly ledger: Ledger,
     private readonly settings: Required<Omit<DeliveryOptions, 'onError' | 'onAttempt'>> & DeliveryOptions,
   ) {
+    this.leaseMs = leaseMsOf(settings.timeoutMs);
     // A change committed here is delivered at once; others' within a poll.
     this.stopListening = ledger.onChange(() => this.wake?.());
   }
@@ -77,7 +90,7 @@ class Worker {
     while (!this.stopped) {
       let leases: Lease[] = [];
       try {
-        leases = await this.ledger.claimCursors(this.holder, leaseMs, cursorsPerClaim);
+        leases = await this.ledger.claimCursors(this.holder, this.leaseMs, cursorsPerClaim);
         if (this.ledger.clock.nowMs() - forgotAtMs > denialsForgetEveryMs) {
           forgotAtMs = this.ledger.clock.nowMs();
           await this.ledger.forgetDenials();
@@ -104,7 +117,7 @@ class Worker {
   /** Sends a cursor's events until it is caught up, recording its progress; a failure schedules the retry. */
   private async deliver(lease: Lease): Promise<void> {
     const { revision: first, digestFrom: digestFirst } = lease;
-    const progress = { saved: lease.revision };
+    const progress = { saved: lease.revision, savedAtMs: this.ledger.clock.nowMs() };
     try {
       if (!(await this.entries(lease, progress))) return; // The lease is someone else's now.
       await this.digest(lease);
@@ -125,13 +138,15 @@ class Worker {
     }
   }
 
-  private save(lease: Lease, progress: { saved: number }): Promise<boolean> {
+  /** Records the lease's progress and renews it; false if it is no longer this process's. */
+  private save(lease: Lease, progress: Progress): Promise<boolean> {
     progress.saved = lease.revision;
-    return this.ledger.advanceCursor(lease, leaseMs);
+    progress.savedAtMs = this.ledger.clock.nowMs();
+    return this.ledger.advanceCursor(lease, this.leaseMs);
   }
 
   /** The journal's events after the cursor, page by page; false if the lease was lost. */
-  private async entries(lease: Lease, progress: { saved: number }): Promise<boolean> {
+  private async entries(lease: Lease, progress: Progress): Promise<boolean> {
     const { subscription } = lease;
     const subscribed: Subscribed = {
       id: subscription.id,
@@ -144,7 +159,10 @@ class Worker {
       const defaults = await this.ledger.kindDefaults();
       for (const entry of entries) {
         const { events, state } = eventsOfEntry(subscribed, entry, lease.state, defaults);
-        for (const event of events) await this.send(lease, event);
+        for (const event of events) {
+          if (this.ledger.clock.nowMs() - progress.savedAtMs > this.leaseMs / 3 && !(await this.save(lease, progress))) return false;
+          await this.send(lease, event);
+        }
         Object.assign(lease, { revision: entry.revision, state });
         if (events.length > 0 && !(await this.save(lease, progress))) return false;
       }
@@ -161,7 +179,7 @@ class Worker {
     const denials = await this.ledger.readDenials(lease.organization, lease.digestFrom, toMs);
     if (denials.length > 0) await this.send(lease, digestEvent(lease.subscription.id, lease.organization, lease.digestFrom, toMs, denials));
     lease.digestFrom = toMs;
-    await this.ledger.advanceCursor(lease, leaseMs);
+    await this.ledger.advanceCursor(lease, this.leaseMs);
   }
 
   private async send(lease: Lease, event: WebhookEvent): Promise<void> {
