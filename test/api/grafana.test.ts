@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createMetrics } from '../../src/controller/metrics.js';
+import { webhookMetrics } from '../../src/webhooks/metrics.js';
 import { engines, openTestLedger, type TestLedger } from '../support/engines.js';
 import { sampleNamesOf, scrape } from '../support/scrape.js';
 import { adminToken } from './harness.js';
@@ -95,6 +96,8 @@ describe('deploy/grafana/allot.json', () => {
       'allot_db_pool_waiting',
       'allot_db_transaction_retries_total',
       'allot_replica_reads_total',
+      'allot_webhook_deliveries_total',
+      'allot_webhook_subscriptions_failing',
       'allot_drift_found_total',
       'allot_limit_sync_lag_seconds_bucket',
     ]) {
@@ -109,7 +112,10 @@ describe.each(engines)('the dashboard against /metrics on %s', (engine) => {
 
   beforeAll(async () => {
     test = await openTestLedger(engine);
-    app = await buildApp({ ledger: test.ledger, adminToken, metrics: createMetrics(test.ledger) });
+    // As `allot serve` does: the webhooks' series join the server's.
+    const metrics = createMetrics(test.ledger);
+    webhookMetrics(metrics.registry, test.ledger);
+    app = await buildApp({ ledger: test.ledger, adminToken, metrics });
   });
   afterAll(async () => {
     await app?.close();

@@ -129,6 +129,24 @@ describe.each(engines)('webhook deliveries on %s', (engine) => {
     expect(receiver.forged).toEqual([]);
   });
 
+  it.each([
+    ['a redirect, which is not followed', { status: 302 }, /HTTP 302 \(redirects are not followed\)/],
+    ['an answer slower than the timeout', { delayMs: 1000 }, /no answer within 200 ms/],
+  ])('counts %s as a failure', async (_name, answer, error) => {
+    const { ledger } = test;
+    await receiver.up();
+    Object.assign(receiver, answer);
+    const subscription = await ledger.createSubscription('acme', { url: receiver.url, journal: {} });
+    receiver.secret = subscription.secret;
+    start({ attemptsMax: 1, timeoutMs: 200 });
+    await ledger.createAllocation('acme', 'web', { resource: { kind: 'vm', id: 'a' }, ...line(1) });
+    const failing = await waitFor('failing', async () => {
+      const found = await ledger.getSubscription(subscription.id);
+      return found.state === 'failing' ? found : undefined;
+    });
+    expect(failing.deliveries[0]!.lastError).toMatch(error);
+  });
+
   it('two workers on one database deliver each cursor in order, never both at once', async () => {
     const { ledger } = test;
     await receiver.up();
