@@ -10,7 +10,7 @@ import type { SwaggerOptions } from '@fastify/swagger';
 import type { FastifySchema } from 'fastify';
 import { apiVersion } from '../domain/constants.js';
 import { errorCodes, type ErrorCode } from '../domain/errors.js';
-import { problemResponses } from '../schemas/index.js';
+import { problemResponses, webhookEvents } from '../schemas/index.js';
 import { problemContentType, problemTypeOf } from './problems.js';
 import type { Answers } from './route.js';
 import { table, tags, type Row } from './routes/table.js';
@@ -51,6 +51,33 @@ function hasHeader(schema: FastifySchema, name: string): boolean {
   return properties !== undefined && name in properties;
 }
 
+/** What allot POSTs to a subscription's URL (docs/webhooks.md), one entry per event type. */
+function webhooksDocument() {
+  const signed = ['webhook-id', 'webhook-timestamp', 'webhook-signature'].map((name) => ({
+    name,
+    in: 'header',
+    required: true,
+    schema: { type: 'string' },
+    description: 'Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>)',
+  }));
+  return Object.fromEntries(
+    Object.entries(webhookEvents).map(([type, schema]) => [
+      type,
+      {
+        post: {
+          operationId: `webhook:${type}`,
+          tags: ['subscriptions'],
+          summary: `The ${type} event`,
+          description: 'Sent at least once, in revision order per subscription and organization; deduplicate on webhook-id. Any 2xx answer acknowledges it.',
+          parameters: signed,
+          requestBody: { required: true, content: { 'application/json': { schema } } },
+          responses: { '200': { description: 'Received (any 2xx)' } },
+        },
+      },
+    ]),
+  );
+}
+
 export const documentOptions: SwaggerOptions = {
   openapi: {
     openapi: '3.1.0',
@@ -74,6 +101,7 @@ export const documentOptions: SwaggerOptions = {
     tags: [...tags],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],
+    webhooks: webhooksDocument() as never,
   },
   refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
   transformObject: (documentObject) => declareAnswers((documentObject as { openapiObject: Document }).openapiObject) as never,

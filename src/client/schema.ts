@@ -822,7 +822,88 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "journal.entry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The journal.entry event
+         * @description Sent at least once, in revision order per subscription and organization; deduplicate on webhook-id. Any 2xx answer acknowledges it.
+         */
+        post: operations["webhook:journal.entry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "threshold.crossed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The threshold.crossed event
+         * @description Sent at least once, in revision order per subscription and organization; deduplicate on webhook-id. Any 2xx answer acknowledges it.
+         */
+        post: operations["webhook:threshold.crossed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "threshold.cleared": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The threshold.cleared event
+         * @description Sent at least once, in revision order per subscription and organization; deduplicate on webhook-id. Any 2xx answer acknowledges it.
+         */
+        post: operations["webhook:threshold.cleared"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "denials.digest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The denials.digest event
+         * @description Sent at least once, in revision order per subscription and organization; deduplicate on webhook-id. Any 2xx answer acknowledges it.
+         */
+        post: operations["webhook:denials.digest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** @description application/problem+json */
@@ -8209,6 +8290,210 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    "webhook:journal.entry": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-id": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    type: "journal.entry";
+                    /** Format: date-time */
+                    timestamp: string;
+                    data: {
+                        revision: number;
+                        organization: string;
+                        project: string | null;
+                        /** Format: date-time */
+                        at: string;
+                        principal: string;
+                        action: string;
+                        subject: string | null;
+                        changes: {
+                            [key: string]: unknown;
+                        };
+                        deltas: {
+                            kind: string;
+                            committed: number;
+                            reserved: number;
+                            held: number;
+                        }[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "webhook:threshold.crossed": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-id": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    type: "threshold.crossed";
+                    /** Format: date-time */
+                    timestamp: string;
+                    data: {
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        kind: string;
+                        /** @description The level as a fraction of the limit (levels given with `at`) */
+                        at?: number;
+                        /** @description The level as a quantity (levels given with `quantities`) */
+                        quantity?: number;
+                        /** @description The level in base units */
+                        level: number;
+                        /** @description Committed + reserved + held after the change */
+                        usage: number;
+                        /** @description The quota (or cap) in force; null: none */
+                        limit: number | null;
+                        /** @description The journal revision of the change */
+                        revision: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "webhook:threshold.cleared": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-id": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    type: "threshold.cleared";
+                    /** Format: date-time */
+                    timestamp: string;
+                    data: {
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        kind: string;
+                        /** @description The level as a fraction of the limit (levels given with `at`) */
+                        at?: number;
+                        /** @description The level as a quantity (levels given with `quantities`) */
+                        quantity?: number;
+                        /** @description The level in base units */
+                        level: number;
+                        /** @description Committed + reserved + held after the change */
+                        usage: number;
+                        /** @description The quota (or cap) in force; null: none */
+                        limit: number | null;
+                        /** @description The journal revision of the change */
+                        revision: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "webhook:denials.digest": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-id": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: the event id (the same on every resend), the seconds since the epoch, the signature (v1,<base64>) */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    type: "denials.digest";
+                    /** Format: date-time */
+                    timestamp: string;
+                    data: {
+                        organization: string;
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        denials: {
+                            kind: string;
+                            scope: "organization" | "project" | "guarantees";
+                            project: string | null;
+                            count: number;
+                        }[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { Id, strict, Timestamp } from './common.js';
-import { journalActions } from './journal.js';
+import { JournalEntry, journalActions } from './journal.js';
 
 const Fraction = Type.Number({ exclusiveMinimum: 0, maximum: 10 });
 const Level = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
@@ -75,3 +75,43 @@ export const NewSubscription = Type.Object({
 
 export const SubscriptionParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }, strict);
 export const OrganizationSubscriptionParams = Type.Object({ organization: Id, id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }, strict);
+
+// What allot sends: the body of each webhook (Standard Webhooks: type, timestamp, data).
+
+const ThresholdEventData = Type.Object({
+  organization: Type.String(),
+  scope: Type.Union([Type.Literal('organization'), Type.Literal('project')]),
+  project: Type.Union([Type.String(), Type.Null()]),
+  kind: Type.String(),
+  at: Type.Optional(Type.Number({ description: 'The level as a fraction of the limit (levels given with `at`)' })),
+  quantity: Type.Optional(Type.Integer({ description: 'The level as a quantity (levels given with `quantities`)' })),
+  level: Type.Number({ description: 'The level in base units' }),
+  usage: Type.Integer({ description: 'Committed + reserved + held after the change' }),
+  limit: Type.Union([Type.Integer(), Type.Null()], { description: 'The quota (or cap) in force; null: none' }),
+  revision: Type.Integer({ description: 'The journal revision of the change' }),
+});
+
+const DenialDigestData = Type.Object({
+  organization: Type.String(),
+  from: Timestamp,
+  to: Timestamp,
+  denials: Type.Array(
+    Type.Object({
+      kind: Type.String(),
+      scope: Type.Union([Type.Literal('organization'), Type.Literal('project'), Type.Literal('guarantees')]),
+      project: Type.Union([Type.String(), Type.Null()]),
+      count: Type.Integer({ minimum: 1 }),
+    }),
+  ),
+});
+
+const eventOf = (type: string, data: TSchema) =>
+  Type.Object({ type: Type.Literal(type), timestamp: Timestamp, data }, { additionalProperties: false });
+
+/** Each event type allot sends, with its body. */
+export const webhookEvents = {
+  'journal.entry': eventOf('journal.entry', JournalEntry),
+  'threshold.crossed': eventOf('threshold.crossed', ThresholdEventData),
+  'threshold.cleared': eventOf('threshold.cleared', ThresholdEventData),
+  'denials.digest': eventOf('denials.digest', DenialDigestData),
+};

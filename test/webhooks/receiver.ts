@@ -6,7 +6,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { Webhook } from 'standardwebhooks';
+import { webhookEvents } from '../../src/schemas/index.js';
+
+// Every body is checked against the OpenAPI document's `webhooks` (what receivers are told).
+const ajv = new Ajv({ strict: false, formats: { 'date-time': /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/ } });
+const validators = new Map<string, ValidateFunction>(Object.entries(webhookEvents).map(([type, schema]) => [type, ajv.compile(schema)]));
 
 export interface Received {
   id: string;
@@ -18,7 +24,7 @@ export interface Received {
 export class Receiver {
   /** Every verified delivery, resends included, in arrival order. */
   readonly received: Received[] = [];
-  /** Deliveries whose signature did not verify (must stay empty). */
+  /** Deliveries whose signature did not verify, or whose body is not as documented (must stay empty). */
   readonly forged: string[] = [];
   status = 204;
   /** Held before answering, to keep deliveries in flight. */
@@ -45,6 +51,8 @@ export class Receiver {
         const body = Buffer.concat(chunks).toString();
         try {
           const payload = new Webhook(this.secret).verify(body, request.headers as Record<string, string>) as Omit<Received, 'id'>;
+          const valid = validators.get(payload.type);
+          if (!valid?.(JSON.parse(body))) throw new Error(`not as documented: ${ajv.errorsText(valid?.errors)}`);
           if (this.status < 300) this.received.push({ id: String(request.headers['webhook-id']), ...payload });
         } catch (error) {
           this.forged.push(`${String(error)}: ${body.slice(0, 200)}`);
