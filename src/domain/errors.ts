@@ -34,6 +34,15 @@ export const errorCodes = {
   },
   'hold-already-resolved': { status: 409, title: 'The hold has already been resolved' },
   'confirm-exceeds-hold': { status: 409, title: 'A hold can be confirmed for at most what it holds' },
+  'quota-request-open': {
+    status: 409,
+    title: 'An open quota request for this kind and scope exists; see openRequest',
+  },
+  'quota-request-resolved': { status: 409, title: 'The quota request has already left pending' },
+  'decrease-needs-force': {
+    status: 409,
+    title: "The cut is deeper than the kind's safety check allows; repeat with force to request it anyway",
+  },
   'request-in-progress': {
     status: 409,
     title: 'A request with this idempotency key is still being processed; retry later',
@@ -91,6 +100,10 @@ export interface ProblemExtensions {
   unavailable?: { kind: string; used: number; keptBack: number; quantity: number }[];
   /** For project-not-empty: what is still there. */
   live?: { allocations: number; holds: number };
+  /** For quota-request-open: the id of the open request. */
+  openRequest?: string;
+  /** For quota-request-resolved: how the request ended. */
+  state?: string;
   /** How a hold was resolved, for hold-already-resolved. */
   resolution?: 'confirmed' | 'released' | 'expired';
   /** The generation the resource has now, for precondition-failed. */

@@ -30,6 +30,7 @@ import { journalOf } from './journal/index.js';
 import { limitsOf } from './limits/index.js';
 import { quotasOf } from './quotas/index.js';
 import { recountOf } from './recount/index.js';
+import { requestsOf } from './requests/index.js';
 import { subscriptionsOf } from './subscriptions/index.js';
 import { tokensOf } from './tokens/index.js';
 import type { WriteOptions } from './types.js';
@@ -78,6 +79,7 @@ const concernsOf = (core: Core) => ({
   ...tokensOf(core),
   ...idempotencyOf(core),
   ...subscriptionsOf(core),
+  ...requestsOf(core),
 });
 type Concerns = ReturnType<typeof concernsOf>;
 

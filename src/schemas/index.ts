@@ -12,3 +12,4 @@ export * from './regions.js';
 export * from './history.js';
 export * from './tokens.js';
 export * from './subscriptions.js';
+export * from './requests.js';

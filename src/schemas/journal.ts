@@ -20,6 +20,11 @@ export const journalActions = [
   'hold.released',
   'hold.expired',
   'counter.corrected',
+  'quota-request.created',
+  'quota-request.approved',
+  'quota-request.denied',
+  'quota-request.cancelled',
+  'quota-request.expired',
 ] as const;
 
 const UsageDelta = Type.Object({

@@ -26,6 +26,8 @@ export const Problem = Type.Object(
     ),
     existingAllocationId: Type.Optional(Type.String()),
     resolution: Type.Optional(Type.String()),
+    openRequest: Type.Optional(Type.String({ description: 'quota-request-open: the id of the open request' })),
+    state: Type.Optional(Type.String({ description: 'quota-request-resolved: how the request ended' })),
     currentGeneration: Type.Optional(Type.Integer()),
     belowUsage: Type.Optional(
       Type.Array(Type.Object({ kind: Type.String(), quantity: Quantity, used: Quantity })),

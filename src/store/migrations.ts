@@ -1,5 +1,6 @@
 import { applyMigrations, unappliedMigrations, type Migration } from './migrate.js';
 import type { Store } from './store.js';
+import { requestsMigration } from './migrations-requests.js';
 import { webhooksMigration } from './migrations-webhooks.js';
 
 export type { Migration };
@@ -325,6 +326,7 @@ export const migrations: readonly Migration[] = [
     ]),
   },
   webhooksMigration,
+  requestsMigration,
 ];
 
 /** Applies the ledger's pending migrations (or `list`'s, recorded in `table`); returns the versions applied. */
