@@ -685,6 +685,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organizations/{organization}/quota-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An organization's quota requests, oldest first
+         * @description `state` keeps requests in that state (pending: the approval queue). A project-member sees its own project's.
+         */
+        get: operations["listQuotaRequests"];
+        put?: never;
+        /**
+         * Ask for a quota, cap or guarantee
+         * @description Pending until someone who may set the value approves it (possibly granting less), denies it, or it expires; a decrease by someone who may set the value, or an increase the kind's policy approves, applies at once (201 with state approved). One open request per organization, scope and kind: another is 409 quota-request-open naming it. A cut deeper than the kind's safety check needs force (409 decrease-needs-force).
+         */
+        post: operations["createQuotaRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization}/quota-requests/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A quota request; with wait, once it leaves pending
+         * @description `?wait=30s` answers when the request leaves pending, or with it still pending when the time is up (at most 60s).
+         */
+        get: operations["getQuotaRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization}/quota-requests/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a pending quota request, granting the preferred value or less
+         * @description Applies the change through the quota rules in the same transaction: a grant the rules refuse (a cap below usage, guarantees over the quota) is that refusal, and the request stays pending. Service-admins approve organization quotas; org-admins, project caps and guarantees.
+         */
+        post: operations["approveQuotaRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization}/quota-requests/{id}/deny": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deny a pending quota request, saying why
+         * @description Whoever may approve it may deny it.
+         */
+        post: operations["denyQuotaRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization}/quota-requests/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a pending quota request
+         * @description Whoever may ask for it may cancel it, as may whoever may approve it.
+         */
+        post: operations["cancelQuotaRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/resource-kinds/{kind}/request-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A kind's quota request policy
+         * @description What is approved without a person, the safety check on cuts, and how long a request stays pending (the defaults when none was set).
+         */
+        get: operations["getRequestPolicy"];
+        /**
+         * Set a kind's quota request policy
+         * @description The parts listed change; the rest stay. Service-admins only.
+         */
+        put: operations["putRequestPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/organizations/{organization}/subscriptions": {
         parameters: {
             query?: never;
@@ -923,6 +1051,10 @@ export interface components {
             }[];
             existingAllocationId?: string;
             resolution?: string;
+            /** @description quota-request-open: the id of the open request */
+            openRequest?: string;
+            /** @description quota-request-resolved: how the request ended */
+            state?: string;
             currentGeneration?: number;
             belowUsage?: {
                 kind: string;
@@ -6993,6 +7125,1158 @@ export interface operations {
             };
         };
     };
+    listQuotaRequests: {
+        parameters: {
+            query?: {
+                state?: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                organization: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            organization: string;
+                            scope: "organization" | "project";
+                            project: string | null;
+                            field: "quota" | "cap" | "guaranteed";
+                            kind: string;
+                            preferred: number;
+                            /** @description The value in force when requested (null: none, unlimited) */
+                            current: number | null;
+                            justification: string;
+                            contact: string;
+                            state: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                            granted: number | null;
+                            reason: string | null;
+                            requestedBy: string;
+                            /** Format: date-time */
+                            requestedAt: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                            /** @description Who approved, denied or cancelled it; "policy" when approved by policy */
+                            decidedBy: string | null;
+                            decidedAt: string | null;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createQuotaRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and request get the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                organization: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    kind: string;
+                    scope: "organization" | "project";
+                    project?: string;
+                    /** @description For scope project: the cap or the guarantee */
+                    field?: "cap" | "guaranteed";
+                    /** @description An integer from 0 to 2^53-1 in base units, or a string such as "1Ti", "500Mi", "2k". */
+                    preferred: number | string;
+                    /** @description Why: shown to whoever approves */
+                    justification: string;
+                    /** @description Whom to ask about it */
+                    contact: string;
+                    /** @description A cut deeper than the kind's safety check allows is requested anyway */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        field: "quota" | "cap" | "guaranteed";
+                        kind: string;
+                        preferred: number;
+                        /** @description The value in force when requested (null: none, unlimited) */
+                        current: number | null;
+                        justification: string;
+                        contact: string;
+                        state: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                        granted: number | null;
+                        reason: string | null;
+                        requestedBy: string;
+                        /** Format: date-time */
+                        requestedAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** @description Who approved, denied or cancelled it; "policy" when approved by policy */
+                        decidedBy: string | null;
+                        decidedAt: string | null;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            409: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            413: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            415: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            422: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getQuotaRequest: {
+        parameters: {
+            query?: {
+                /** @description Answer when the request leaves pending or this time is up (at most 60s) */
+                wait?: string;
+            };
+            header?: never;
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        field: "quota" | "cap" | "guaranteed";
+                        kind: string;
+                        preferred: number;
+                        /** @description The value in force when requested (null: none, unlimited) */
+                        current: number | null;
+                        justification: string;
+                        contact: string;
+                        state: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                        granted: number | null;
+                        reason: string | null;
+                        requestedBy: string;
+                        /** Format: date-time */
+                        requestedAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** @description Who approved, denied or cancelled it; "policy" when approved by policy */
+                        decidedBy: string | null;
+                        decidedAt: string | null;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveQuotaRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and request get the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description An integer from 0 to 2^53-1 in base units, or a string such as "1Ti", "500Mi", "2k". */
+                    granted?: number | string;
+                    /** @description As force on a quota change: below usage, say */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        field: "quota" | "cap" | "guaranteed";
+                        kind: string;
+                        preferred: number;
+                        /** @description The value in force when requested (null: none, unlimited) */
+                        current: number | null;
+                        justification: string;
+                        contact: string;
+                        state: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                        granted: number | null;
+                        reason: string | null;
+                        requestedBy: string;
+                        /** Format: date-time */
+                        requestedAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** @description Who approved, denied or cancelled it; "policy" when approved by policy */
+                        decidedBy: string | null;
+                        decidedAt: string | null;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            409: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            413: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            415: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            422: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    denyQuotaRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and request get the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why not: shown to the requester */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        field: "quota" | "cap" | "guaranteed";
+                        kind: string;
+                        preferred: number;
+                        /** @description The value in force when requested (null: none, unlimited) */
+                        current: number | null;
+                        justification: string;
+                        contact: string;
+                        state: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                        granted: number | null;
+                        reason: string | null;
+                        requestedBy: string;
+                        /** Format: date-time */
+                        requestedAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** @description Who approved, denied or cancelled it; "policy" when approved by policy */
+                        decidedBy: string | null;
+                        decidedAt: string | null;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            409: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            413: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            415: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            422: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelQuotaRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and request get the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                organization: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        organization: string;
+                        scope: "organization" | "project";
+                        project: string | null;
+                        field: "quota" | "cap" | "guaranteed";
+                        kind: string;
+                        preferred: number;
+                        /** @description The value in force when requested (null: none, unlimited) */
+                        current: number | null;
+                        justification: string;
+                        contact: string;
+                        state: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                        granted: number | null;
+                        reason: string | null;
+                        requestedBy: string;
+                        /** Format: date-time */
+                        requestedAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** @description Who approved, denied or cancelled it; "policy" when approved by policy */
+                        decidedBy: string | null;
+                        decidedAt: string | null;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            409: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            422: {
+                headers: {
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description true: the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRequestPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Organization quota increases approved without a person (null: none) */
+                        autoApprove: {
+                            /** @description Increases up to this much are approved */
+                            maxIncrease?: number | null;
+                            /** @description …or up to this percent of the current quota */
+                            maxIncreasePercent?: number | null;
+                            /** @description At most this many approvals by policy per organization and period */
+                            perPeriod: number;
+                            periodSeconds: number;
+                        } | null;
+                        /** @description The safety check: a requested cut deeper than this percent of the current value needs force (null: no check) */
+                        decreaseMaxPercent: number | null;
+                        /** @description A pending request expires after this long */
+                        expiresAfterSeconds: number;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putRequestPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Organization quota increases approved without a person (null: none) */
+                    autoApprove?: {
+                        /** @description Increases up to this much are approved */
+                        maxIncrease?: number | null;
+                        /** @description …or up to this percent of the current quota */
+                        maxIncreasePercent?: number | null;
+                        /** @description At most this many approvals by policy per organization and period */
+                        perPeriod: number;
+                        periodSeconds: number;
+                    } | null;
+                    /** @description The safety check: a requested cut deeper than this percent of the current value needs force (null: no check) */
+                    decreaseMaxPercent?: number | null;
+                    /** @description A pending request expires after this long */
+                    expiresAfterSeconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Organization quota increases approved without a person (null: none) */
+                        autoApprove: {
+                            /** @description Increases up to this much are approved */
+                            maxIncrease?: number | null;
+                            /** @description …or up to this percent of the current quota */
+                            maxIncreasePercent?: number | null;
+                            /** @description At most this many approvals by policy per organization and period */
+                            perPeriod: number;
+                            periodSeconds: number;
+                        } | null;
+                        /** @description The safety check: a requested cut deeper than this percent of the current value needs force (null: no check) */
+                        decreaseMaxPercent: number | null;
+                        /** @description A pending request expires after this long */
+                        expiresAfterSeconds: number;
+                    };
+                };
+            };
+            /** @description application/problem+json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description application/problem+json */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listSubscriptions: {
         parameters: {
             query?: never;
@@ -7017,7 +8301,7 @@ export interface operations {
                             organization: string | null;
                             url: string;
                             journal: {
-                                actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                                actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                                 projects?: string[];
                                 kinds?: string[];
                             } | null;
@@ -7140,7 +8424,7 @@ export interface operations {
                     /** @description Where events are POSTed: http or https, no credentials */
                     url: string;
                     journal?: {
-                        actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                        actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                         projects?: string[];
                         kinds?: string[];
                     } | null;
@@ -7174,7 +8458,7 @@ export interface operations {
                         organization: string | null;
                         url: string;
                         journal: {
-                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                             projects?: string[];
                             kinds?: string[];
                         } | null;
@@ -7325,7 +8609,7 @@ export interface operations {
                         organization: string | null;
                         url: string;
                         journal: {
-                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                             projects?: string[];
                             kinds?: string[];
                         } | null;
@@ -7544,7 +8828,7 @@ export interface operations {
                         organization: string | null;
                         url: string;
                         journal: {
-                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                             projects?: string[];
                             kinds?: string[];
                         } | null;
@@ -7673,7 +8957,7 @@ export interface operations {
                             organization: string | null;
                             url: string;
                             journal: {
-                                actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                                actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                                 projects?: string[];
                                 kinds?: string[];
                             } | null;
@@ -7785,7 +9069,7 @@ export interface operations {
                     /** @description Where events are POSTed: http or https, no credentials */
                     url: string;
                     journal?: {
-                        actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                        actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                         projects?: string[];
                         kinds?: string[];
                     } | null;
@@ -7819,7 +9103,7 @@ export interface operations {
                         organization: string | null;
                         url: string;
                         journal: {
-                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                             projects?: string[];
                             kinds?: string[];
                         } | null;
@@ -7969,7 +9253,7 @@ export interface operations {
                         organization: string | null;
                         url: string;
                         journal: {
-                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                             projects?: string[];
                             kinds?: string[];
                         } | null;
@@ -8186,7 +9470,7 @@ export interface operations {
                         organization: string | null;
                         url: string;
                         journal: {
-                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected")[];
+                            actions?: ("quota.set" | "project-quota.set" | "project.deleted" | "limit.set" | "limit.deleted" | "project-regions.set" | "allocation.created" | "allocation.updated" | "allocation.deleted" | "hold.created" | "hold.confirmed" | "hold.released" | "hold.expired" | "counter.corrected" | "quota-request.created" | "quota-request.approved" | "quota-request.denied" | "quota-request.cancelled" | "quota-request.expired")[];
                             projects?: string[];
                             kinds?: string[];
                         } | null;

@@ -25,6 +25,8 @@ export interface Principal {
  * - report-usage: report a limit's usage from a region's host service. It raises the active
  *   limit (max(configured, usage)), so only service-admins may: the controller itself writes
  *   through the ledger;
+ * - request-quota: ask for (and cancel) a quota, cap or guarantee; who may grant it is the
+ *   scope's: administer for an organization's quota, partition for a project's;
  * - subscribe: manage the organization's webhook subscriptions (they see its whole journal);
  * - administer: resource kinds, organizations, quotas, limits, tokens.
  */
@@ -35,13 +37,14 @@ export type Action =
   | 'create-project'
   | 'partition'
   | 'report-usage'
+  | 'request-quota'
   | 'subscribe'
   | 'administer';
 
 const allowed: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'subscribe', 'administer'],
-  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'subscribe'],
-  'project-member': ['read', 'allocate'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'request-quota', 'subscribe', 'administer'],
+  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'request-quota', 'subscribe'],
+  'project-member': ['read', 'allocate', 'request-quota'],
   service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],
 };

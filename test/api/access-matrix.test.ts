@@ -76,9 +76,9 @@ const principals: Record<PrincipalName, { role: Role; organization: string | nul
 
 /** What each role may do (the spec, written out here rather than imported). */
 const mayDo: Record<Role, readonly Action[]> = {
-  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'subscribe', 'administer'],
-  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'subscribe'],
-  'project-member': ['read', 'allocate'],
+  'service-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'report-usage', 'request-quota', 'subscribe', 'administer'],
+  'org-admin': ['read', 'read-organization', 'allocate', 'create-project', 'partition', 'request-quota', 'subscribe'],
+  'project-member': ['read', 'allocate', 'request-quota'],
   service: ['read', 'read-organization', 'allocate'],
   reader: ['read', 'read-organization'],
 };
@@ -206,6 +206,29 @@ const freshSubscription = async (context: Context, tenant: Tenant): Promise<Targ
   };
 };
 const hookUrl = 'http://127.0.0.1:9/hook';
+
+/** The project of a tenant's organization that requests name: the own project at home. */
+const requestProject = (tenant: Tenant) => (tenant.organization === FOREIGN ? Q1 : P1);
+const asking = { justification: 'more training runs', contact: 'ml@example.com' };
+
+/** A pending request for a project's cap, of a kind of its own (one open request per kind). */
+const freshRequest = async (context: Context, tenant: Tenant): Promise<Target> => {
+  const { ledger } = context.test;
+  const kind = `req-${context.next()}`;
+  await ledger.putKind(kind, { displayName: 'Requested' });
+  const made = await ledger.createQuotaRequest(
+    tenant.organization!,
+    { kind, scope: 'project', project: requestProject(tenant), field: 'cap', preferred: 5, ...asking },
+    { principal: 'admin', mayApply: false },
+  );
+  return {
+    id: made.id,
+    unchanged: async () => {
+      const now = await ledger.getQuotaRequest(tenant.organization!, made.id);
+      expect(now.state, `request ${made.id} resolved by a refused request`).toBe('pending');
+    },
+  };
+};
 
 const writtenBy = (field: 'createdBy' | 'updatedBy') => (body: any, who: { principalId: string }) =>
   expect(body[field], `${field} records the principal`).toBe(who.principalId);
@@ -340,6 +363,48 @@ const routes = {
   [`GET ${ORG}/subscriptions/{id}`]: { action: 'subscribe', scope: 'organization', success: 200, target: freshSubscription },
   [`DELETE ${ORG}/subscriptions/{id}`]: { action: 'subscribe', scope: 'organization', success: 204, target: freshSubscription },
   [`POST ${ORG}/subscriptions/{id}/resume`]: { action: 'subscribe', scope: 'organization', success: 200, target: freshSubscription },
+  [`POST ${ORG}/quota-requests`]: {
+    action: 'request-quota',
+    scope: 'organization',
+    success: 201,
+    // A cut of the project's cap: applied at once for who may set it, pending for a member.
+    target: async (_context, tenant) => ({ id: '', resource: { kind: 'project', id: requestProject(tenant) } }),
+    body: (context, target) => ({ kind: KIND, scope: 'project', project: target!.resource!.id, field: 'cap', preferred: 1_000_000 - context.next(), ...asking }),
+    check: (body, who) => expect(body.requestedBy).toBe(who.principalId),
+  },
+  [`GET ${ORG}/quota-requests`]: { action: 'read', scope: 'organization', success: 200 },
+  [`GET ${ORG}/quota-requests/{id}`]: { action: 'read', scope: 'organization', success: 200, target: freshRequest },
+  [`POST ${ORG}/quota-requests/{id}/approve`]: {
+    action: 'partition',
+    scope: 'organization',
+    success: 200,
+    target: freshRequest,
+    body: () => ({}),
+    check: (body, who) => expect(body).toMatchObject({ state: 'approved', granted: 5, decidedBy: who.principalId }),
+  },
+  [`POST ${ORG}/quota-requests/{id}/deny`]: {
+    action: 'partition',
+    scope: 'organization',
+    success: 200,
+    target: freshRequest,
+    body: () => ({ reason: 'not this quarter' }),
+    check: (body) => expect(body.state).toBe('denied'),
+  },
+  [`POST ${ORG}/quota-requests/{id}/cancel`]: {
+    action: 'request-quota',
+    scope: 'organization',
+    success: 200,
+    target: freshRequest,
+    check: (body) => expect(body.state).toBe('cancelled'),
+  },
+  'GET /v1/resource-kinds/{kind}/request-policy': { action: 'read', scope: 'global', success: 200, target: async () => ({ id: KIND }) },
+  'PUT /v1/resource-kinds/{kind}/request-policy': {
+    action: 'administer',
+    scope: 'global',
+    success: 200,
+    target: async () => ({ id: KIND }),
+    body: () => ({ decreaseMaxPercent: 40 }),
+  },
   'GET /v1/subscriptions': { action: 'administer', scope: 'global', success: 200 },
   'POST /v1/subscriptions': { action: 'administer', scope: 'global', success: 201, body: () => ({ url: hookUrl, journal: {} }) },
   'GET /v1/subscriptions/{id}': { action: 'administer', scope: 'global', success: 200, target: freshSubscription },

@@ -15,6 +15,7 @@ import { journal } from './journal.js';
 import { limits } from './limits.js';
 import { projectQuotas, quotas } from './quotas.js';
 import { regions } from './regions.js';
+import { quotaRequests, requestPolicies } from './requests.js';
 import { allSubscriptions, subscriptions } from './subscriptions.js';
 import { tokens } from './tokens.js';
 
@@ -57,6 +58,7 @@ export const tags: readonly { name: string; description: string }[] = [
   { name: 'limits', description: 'Limits per project, service, resource type and region, kept by host services (the limits mixin)' },
   { name: 'regions', description: 'Regions, the host services registered in them, and the regions of each project' },
   { name: 'history', description: 'Usage over time, sampled by the controller' },
+  { name: 'quota requests', description: 'Asking for a quota, cap or guarantee; approving, denying, waiting; the policies that approve some' },
   { name: 'subscriptions', description: 'Webhooks: journal entries, threshold crossings and denial digests, signed and delivered at least once' },
 ];
 
@@ -119,6 +121,15 @@ export const table: readonly Row[] = [
 
   row('GET', `${organization}/history`, 'read', 'history', history.ofQuota, 'getQuotaHistory'),
   row('GET', `${limit}/history`, 'read', 'history', history.ofLimit, 'getLimitHistory'),
+
+  row('POST', `${organization}/quota-requests`, 'request-quota', 'quota requests', quotaRequests.create, 'createQuotaRequest'),
+  row('GET', `${organization}/quota-requests`, 'read', 'quota requests', quotaRequests.list, 'listQuotaRequests'),
+  row('GET', `${organization}/quota-requests/:id`, 'read', 'quota requests', quotaRequests.get, 'getQuotaRequest'),
+  row('POST', `${organization}/quota-requests/:id/approve`, 'partition', 'quota requests', quotaRequests.approve, 'approveQuotaRequest'),
+  row('POST', `${organization}/quota-requests/:id/deny`, 'partition', 'quota requests', quotaRequests.deny, 'denyQuotaRequest'),
+  row('POST', `${organization}/quota-requests/:id/cancel`, 'request-quota', 'quota requests', quotaRequests.cancel, 'cancelQuotaRequest'),
+  row('GET', '/v1/resource-kinds/:kind/request-policy', 'read', 'quota requests', requestPolicies.get, 'getRequestPolicy'),
+  row('PUT', '/v1/resource-kinds/:kind/request-policy', 'administer', 'quota requests', requestPolicies.put, 'putRequestPolicy'),
 
   row('GET', `${organization}/subscriptions`, 'subscribe', 'subscriptions', subscriptions.list, 'listSubscriptions'),
   row('POST', `${organization}/subscriptions`, 'subscribe', 'subscriptions', subscriptions.create, 'createSubscription'),

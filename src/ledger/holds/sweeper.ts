@@ -1,6 +1,6 @@
 /**
- * The background sweeper of a server process: resolves expired holds (journaling each) and
- * forgets idempotency keys past their retention. Passes never overlap; several processes may
+ * The background sweeper of a server process: resolves expired holds (journaling each), ends
+ * quota requests pending past their time, and forgets idempotency keys past their retention. Passes never overlap; several processes may
  * sweep at once, since expiries are decisions like any other (`holds.expire`, through the
  * group commit), each hold read under lock and resolved at most once.
  */
@@ -22,6 +22,7 @@ export function startSweeper(
     running = (async () => {
       try {
         await ledger.sweepExpiredHolds();
+        await ledger.expireQuotaRequests();
         if (pass % purgeEveryPasses === 0) await ledger.purgeKeys();
       } catch (error) {
         onError(error);
