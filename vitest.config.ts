@@ -20,6 +20,7 @@ const knownSeconds: Record<string, number> = {
   'test/web/dashboard-scale.test.ts': 34,
   'test/processes/concurrency.test.ts': 33,
   'test/compat/identity.test.ts': 31,
+  'test/web/subscriptions.test.ts': 30,
   'test/processes/cli-batch.test.ts': 28,
   'test/processes/controller.test.ts': 25,
 };

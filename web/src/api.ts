@@ -18,6 +18,8 @@ import type {
 import type { JournalEntry } from '../../src/ledger/journal/journal.js';
 import type { HistorySeries } from '../../src/ledger/history/history.js';
 import type { Role } from '../../src/domain/access.js';
+import type { Static } from '@sinclair/typebox';
+import type * as wire from '../../src/schemas/index.js';
 
 export type {
   Allocation,
@@ -35,6 +37,12 @@ export type {
   Role,
 };
 export type OrganizationWithQuotas = Organization & { quotas: QuotaUsage[] };
+export type Subscription = Static<typeof wire.Subscription>;
+export type SubscriptionInput = Static<typeof wire.SubscriptionBody>;
+/** A subscription as created: with its signing secret, which no later answer shows. */
+export type NewSubscription = Static<typeof wire.NewSubscription>;
+export type ThresholdSpec = Static<typeof wire.ThresholdSpec>;
+export type Delivery = Subscription['deliveries'][number];
 
 export interface WhoAmI {
   principal: string;
@@ -118,6 +126,14 @@ export class Client {
     this.get<{ items: JournalEntry[]; lastRevision: number }>(`/v1/organizations/${enc(organization)}/journal?tail=${count}`);
   history = (organization: string, query: { kind: string; from: string; to: string; step?: number }) =>
     this.get<HistorySeries>(`/v1/organizations/${enc(organization)}/history${search(query)}`);
+
+  subscriptions = (organization: string) => this.get<{ items: Subscription[] }>(`/v1/organizations/${enc(organization)}/subscriptions`);
+  createSubscription = (organization: string, body: SubscriptionInput) =>
+    this.call<NewSubscription>('POST', `/v1/organizations/${enc(organization)}/subscriptions`, { body });
+  deleteSubscription = (organization: string, id: string) =>
+    this.call<null>('DELETE', `/v1/organizations/${enc(organization)}/subscriptions/${enc(id)}`);
+  resumeSubscription = (organization: string, id: string) =>
+    this.call<Subscription>('POST', `/v1/organizations/${enc(organization)}/subscriptions/${enc(id)}/resume`);
 
   setQuota(organization: string, kind: string, quantity: number | string | null, ifMatch: string | null, force: boolean) {
     return this.call<QuotaSet>('PUT', `/v1/organizations/${enc(organization)}/quotas${force ? '?force=true' : ''}`, {

@@ -120,7 +120,7 @@ export async function releaseCursor(tx: Executor, lease: Lease): Promise<void> {
 /** Goes on from where delivery stopped: the next attempt is now. Returns how many cursors were failing. */
 export async function resumeCursors(tx: Executor, subscription: string): Promise<number> {
   return tx.run(
-    `UPDATE subscription_cursors SET failing_since = NULL, attempts = 0, next_attempt_at = 0, leased_until = 0
+    `UPDATE subscription_cursors SET failing_since = NULL, attempts = 0, next_attempt_at = 0, leased_until = 0, last_error = NULL
       WHERE subscription_id = ? AND (failing_since IS NOT NULL OR attempts > 0)`,
     [subscription],
   );

@@ -1,7 +1,8 @@
 /**
  * One organization: its quotas per kind, how its projects divide them (caps, guarantees,
- * usage), its live allocations, and its journal as a live feed. A journal entry arriving
- * reloads the numbers, so the bars follow the ledger without a page reload.
+ * usage), its live allocations, its journal as a live feed, and its webhooks (for those who
+ * may manage them, whose thresholds the quota bars draw). A journal entry arriving reloads
+ * the numbers, so the bars follow the ledger without a page reload.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JournalEntry, Organization as OrganizationRecord } from '../api.js';
@@ -13,6 +14,8 @@ import { AllocationsSection } from './organization/Allocations.js';
 import { JournalFeed } from './organization/Journal.js';
 import { ProjectsSection } from './organization/Projects.js';
 import { QuotasSection } from './organization/Quotas.js';
+import { WebhooksSection } from './organization/Webhooks.js';
+import { useSubscriptions } from '../webhooks.js';
 
 export function OrganizationTabs({ organization, current }: { organization: string; current: 'overview' | 'history' | 'limits' }) {
   const tabs = [
@@ -68,8 +71,11 @@ export function OrganizationView({ session, organization }: { session: Session; 
   // Bumped by every journal entry (at most every 300 ms): the sections reload their numbers.
   const [version, setVersion] = useState(0);
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  // The journal's newest revision as the feed has seen it: a webhook behind it has a change to send.
+  const newestRevision = useRef(0);
   useEffect(() => () => void (pending.current && clearTimeout(pending.current)), []);
-  const onEntry = (_entry: JournalEntry) => {
+  const onEntry = (entry: JournalEntry) => {
+    newestRevision.current = Math.max(newestRevision.current, entry.revision);
     if (pending.current) return;
     pending.current = setTimeout(() => {
       pending.current = null;
@@ -77,12 +83,15 @@ export function OrganizationView({ session, organization }: { session: Session; 
     }, 300);
   };
   const wide = mayReadOrganization(session);
+  // Read by any organization-wide role: only the server says who may manage them (403).
+  const subscriptions = useSubscriptions(session, organization, { version, newestRevision: newestRevision.current }, wide);
+  const thresholds = subscriptions.items?.flatMap((subscription) => subscription.thresholds) ?? [];
   return (
     <OrganizationFrame session={session} organization={organization} current="overview">
       {() => (
         <>
-          <BarLegend />
-          <QuotasSection session={session} organization={organization} version={version} />
+          <BarLegend alerts={thresholds.some((spec) => spec.scope === 'organization')} />
+          <QuotasSection session={session} organization={organization} version={version} thresholds={thresholds} />
           {wide ? (
             <>
               <ProjectsSection session={session} organization={organization} version={version} />
@@ -90,6 +99,7 @@ export function OrganizationView({ session, organization }: { session: Session; 
                 <AllocationsSection session={session} organization={organization} version={version} />
                 <JournalFeed session={session} organization={organization} onEntry={onEntry} />
               </div>
+              <WebhooksSection session={session} organization={organization} subscriptions={subscriptions} />
             </>
           ) : session.me.project !== null ? (
             <>

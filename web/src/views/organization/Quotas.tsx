@@ -1,21 +1,24 @@
 /**
  * The organization's quota per kind with its usage; service-admins change a quota here.
- * A cut below usage is refused by the server unless forced, and forcing asks first.
+ * A cut below usage is refused by the server unless forced, and forcing asks first. The
+ * organization's webhook thresholds are drawn on each kind's bar.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Answer, QuotaSet, QuotaUsage } from '../../api.js';
+import type { Answer, QuotaSet, QuotaUsage, ThresholdSpec } from '../../api.js';
 import { ForcibleEditor } from '../../components/ForcibleEditor.js';
 import { ErrorNotice, Loading } from '../../components/Notice.js';
 import { QuantityField } from '../../components/QuantityField.js';
-import { UsageBar } from '../../components/UsageBar.js';
+import { UsageBar, type Alert } from '../../components/UsageBar.js';
 import { useForcibleSave } from '../../forcible.js';
 import { exactly, formatQuantity, parseQuantityField } from '../../format.js';
 import { useLoad } from '../../hooks.js';
 import { mayAdminister } from '../../session.js';
 import { TableScroll } from '../../components/TableScroll.js';
+import { alertsOf } from '../../webhooks.js';
 import type { SectionProps } from './section.js';
 
-export function QuotasSection({ session, organization, version }: SectionProps) {
+/** `thresholds`: every threshold of the organization's subscriptions (none if unreadable). */
+export function QuotasSection({ session, organization, version, thresholds }: SectionProps & { thresholds: readonly ThresholdSpec[] }) {
   const quotas = useLoad(() => session.client.quotas(organization), [session, organization, version]);
   const [editing, setEditing] = useState<string | null>(null);
   const admin = mayAdminister(session);
@@ -46,6 +49,7 @@ export function QuotasSection({ session, organization, version }: SectionProps) 
                 <QuotaRow
                   key={quota.kind}
                   quota={quota}
+                  alerts={alertsOf(thresholds, quota.kind, quota.quantity, quota.format)}
                   admin={admin}
                   editing={editing === quota.kind}
                   onEdit={() => setEditing(quota.kind)}
@@ -71,6 +75,7 @@ export function QuotasSection({ session, organization, version }: SectionProps) 
 
 interface RowProps {
   quota: QuotaUsage;
+  alerts: readonly Alert[];
   admin: boolean;
   editing: boolean;
   /** The ETag of the quotas as last read. */
@@ -108,6 +113,7 @@ function QuotaRow(props: RowProps) {
             reserved={quota.reserved}
             held={quota.held}
             format={quota.format}
+            alerts={props.alerts}
           />
         </td>
         <td title={exactly(quota.quantity)}>
