@@ -26,6 +26,7 @@ import type { CounterValues } from '../ledger/types.js';
 import { openStore } from '../store/open.js';
 import { migrate } from '../store/migrations.js';
 import { defaultDatabase } from '../store/open.js';
+import { addRequestCommands } from './requests.js';
 import { startWebhooks, withWebhookOptions, type WebhookOptions } from './webhooks.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -378,6 +379,8 @@ quota
       await ledger.close();
     }
   });
+
+addRequestCommands(quota, dbOption, out);
 
 interface QuotaSetOptions {
   kind: string;
