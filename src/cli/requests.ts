@@ -73,9 +73,8 @@ export function addRequestCommands(quota: Command, dbOption: () => Option, out: 
             preferred: options.preferred!,
             justification: options.justification!,
             contact: options.contact!,
-            ...(options.force ? { force: true } : {}),
           },
-          { principal: 'cli' },
+          { principal: 'cli', force: options.force ?? false },
         );
         const outcome = options.wait !== undefined && filed.state === 'pending' ? await ledger.waitForQuotaRequest(organization, filed.id, options.wait) : filed;
         out(describe(outcome));

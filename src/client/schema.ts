@@ -7237,7 +7237,10 @@ export interface operations {
     };
     createQuotaRequest: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: as force on a quota change (a cut past the safety check, a cap below usage) */
+                force?: "true" | "false";
+            };
             header?: {
                 /** @description Retries with the same key and request get the first response */
                 "idempotency-key"?: string;
@@ -7261,8 +7264,6 @@ export interface operations {
                     justification: string;
                     /** @description Whom to ask about it */
                     contact: string;
-                    /** @description A cut deeper than the kind's safety check allows is requested anyway */
-                    force?: boolean;
                 };
             };
         };
@@ -7533,7 +7534,10 @@ export interface operations {
     };
     approveQuotaRequest: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: as force on a quota change (a cut past the safety check, a cap below usage) */
+                force?: "true" | "false";
+            };
             header?: {
                 /** @description Retries with the same key and request get the first response */
                 "idempotency-key"?: string;
@@ -7549,8 +7553,6 @@ export interface operations {
                 "application/json": {
                     /** @description An integer from 0 to 2^53-1 in base units, or a string such as "1Ti", "500Mi", "2k". */
                     granted?: number | string;
-                    /** @description As force on a quota change: below usage, say */
-                    force?: boolean;
                 };
             };
         };

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Id, Quantity, QuantityInput, strict, textPattern, Timestamp } from './common.js';
+import { Flag, Id, Quantity, QuantityInput, strict, textPattern, Timestamp } from './common.js';
 
 // Quota requests
 
@@ -17,7 +17,6 @@ export const QuotaRequestBody = Type.Object(
     preferred: QuantityInput,
     justification: Text(2000, 'Why: shown to whoever approves'),
     contact: Text(200, 'Whom to ask about it'),
-    force: Type.Optional(Type.Boolean({ description: "A cut deeper than the kind's safety check allows is requested anyway" })),
   },
   strict,
 );
@@ -43,11 +42,11 @@ export const QuotaRequest = Type.Object({
   decidedAt: Type.Union([Timestamp, Type.Null()]),
 });
 
-export const ApproveBody = Type.Object(
-  { granted: Type.Optional(QuantityInput), force: Type.Optional(Type.Boolean({ description: 'As force on a quota change: below usage, say' })) },
-  strict,
-);
+export const ApproveBody = Type.Object({ granted: Type.Optional(QuantityInput) }, strict);
 export const DenyBody = Type.Object({ reason: Text(2000, 'Why not: shown to the requester') }, strict);
+
+/** `?force=true`: a cut past the safety check is asked for anyway; an approval is applied as a forced quota change. */
+export const RequestForceQuery = Type.Object({ force: Flag('true: as force on a quota change (a cut past the safety check, a cap below usage)') }, strict);
 
 export const QuotaRequestParams = Type.Object({ organization: Id, id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }, strict);
 export const QuotaRequestQuery = Type.Object(

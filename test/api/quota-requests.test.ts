@@ -87,7 +87,7 @@ describe.each(engines)('quota requests on %s', (engine) => {
     expect(refused.status).toBe(409);
     expect(refused.json.type).toBe('/problems/guarantee-unavailable');
     expect((await call(app, 'GET', `${requests}/${filed.json.id}`)).json.state).toBe('pending');
-    const forced = await call(app, 'POST', `${requests}/${filed.json.id}/approve`, { force: true });
+    const forced = await call(app, 'POST', `${requests}/${filed.json.id}/approve?force=true`, {});
     expect(forced.json.state).toBe('approved');
   });
 
@@ -99,7 +99,7 @@ describe.each(engines)('quota requests on %s', (engine) => {
     const deep = await call(app, 'POST', requests, { kind, scope: 'organization', preferred: 10, ...asking });
     expect(deep.json.type).toBe('/problems/decrease-needs-force');
     expect(await quotaOf(kind)).toBe(80);
-    expect((await call(app, 'POST', requests, { kind, scope: 'organization', preferred: 10, force: true, ...asking })).json.state).toBe('approved');
+    expect((await call(app, 'POST', `${requests}?force=true`, { kind, scope: 'organization', preferred: 10, ...asking })).json.state).toBe('approved');
     expect(await quotaOf(kind)).toBe(10);
   });
 

@@ -261,6 +261,53 @@ describe.each(engines)('the typed client drives every route (%s)', (engine) => {
     expect(history.data.series).toBe('quota:gpus');
   });
 
+  it('quota requests: policy, file, list, wait, approve, deny, cancel', async () => {
+    const kind = { kind: 'gpus' };
+    const policy = await client.PUT('/v1/resource-kinds/{kind}/request-policy', { params: { path: kind }, body: { decreaseMaxPercent: 40 } });
+    expect(policy.data).toMatchObject({ autoApprove: null, decreaseMaxPercent: 40 });
+    expect((await client.GET('/v1/resource-kinds/{kind}/request-policy', { params: { path: kind } })).data.decreaseMaxPercent).toBe(40);
+    const file = (field: 'cap' | 'guaranteed', preferred: number) =>
+      client.POST('/v1/organizations/{organization}/quota-requests', {
+        params: { path: org },
+        body: { kind: 'gpus', scope: 'project', project, field, preferred, justification: 'client test', contact: 'me@example.com' },
+      });
+    const filed = await file('cap', 11);
+    expect(filed.status).toBe(201);
+    const id = filed.data.id;
+    const path = { organization, id };
+    const waited = await client.GET('/v1/organizations/{organization}/quota-requests/{id}', { params: { path, query: { wait: '1s' } } });
+    expect(waited.data.state).toBe(filed.data.state);
+    const listed = await client.GET('/v1/organizations/{organization}/quota-requests', { params: { path: org, query: { state: filed.data.state } } });
+    expect(listed.data.items.map((request) => request.id)).toContain(id);
+    if (filed.data.state === 'pending') {
+      expect((await client.POST('/v1/organizations/{organization}/quota-requests/{id}/approve', { params: { path }, body: {} })).data.state).toBe('approved');
+    }
+    const denied = await file('cap', 60);
+    const deny = await client.POST('/v1/organizations/{organization}/quota-requests/{id}/deny', { params: { path: { organization, id: denied.data.id } }, body: { reason: 'no' } });
+    expect(deny.data.state).toBe('denied');
+    const cancelled = await file('cap', 70);
+    const cancel = await client.POST('/v1/organizations/{organization}/quota-requests/{id}/cancel', { params: { path: { organization, id: cancelled.data.id } } });
+    expect(cancel.data.state).toBe('cancelled');
+  });
+
+  it('subscriptions: an organization’s and every organization’s; read, resume, delete', async () => {
+    const body = { url: 'http://127.0.0.1:9/hook', journal: {}, thresholds: [{ kind: 'gpus', scope: 'organization' as const, at: [0.8, 1] }] };
+    const made = await client.POST('/v1/organizations/{organization}/subscriptions', { params: { path: org }, body });
+    expect(made.data.secret).toMatch(/^whsec_/);
+    const path = { organization, id: made.data.id };
+    expect((await client.GET('/v1/organizations/{organization}/subscriptions', { params: { path: org } })).data.items).toHaveLength(1);
+    expect((await client.GET('/v1/organizations/{organization}/subscriptions/{id}', { params: { path } })).data.thresholds).toEqual(body.thresholds);
+    expect((await client.POST('/v1/organizations/{organization}/subscriptions/{id}/resume', { params: { path } })).data.state).toBe('active');
+    expect((await client.DELETE('/v1/organizations/{organization}/subscriptions/{id}', { params: { path } })).status).toBe(204);
+    const all = await client.POST('/v1/subscriptions', { body: { url: 'http://127.0.0.1:9/all', denials: { intervalSeconds: 3600 } } });
+    const id = { id: all.data.id };
+    expect(all.data.organization).toBeNull();
+    expect((await client.GET('/v1/subscriptions')).data.items.map((item) => item.id)).toEqual([all.data.id]);
+    expect((await client.GET('/v1/subscriptions/{id}', { params: { path: id } })).data.denials).toEqual({ intervalSeconds: 3600 });
+    expect((await client.POST('/v1/subscriptions/{id}/resume', { params: { path: id } })).data.id).toBe(all.data.id);
+    expect((await client.DELETE('/v1/subscriptions/{id}', { params: { path: id } })).status).toBe(204);
+  });
+
   it('deleting a project with cascade ends its allocations', async () => {
     const deleted = await client.DELETE('/v1/organizations/{organization}/projects/{project}', {
       params: { path: { organization, project: other }, query: { cascade: 'true' } },

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
+import { parseAllowList } from '../../src/webhooks/address.js';
 import { createClient, type AllotClient, type ClientOptions } from '../../src/client/index.js';
 import type { Engine } from '../../src/store/store.js';
 import { openTestLedger, type TestLedger } from '../support/engines.js';
@@ -28,7 +29,8 @@ export const quickRetries = { retries: 3, baseDelayMs: 5, maxDelayMs: 50 };
 
 export async function startClientServer(engine: Engine): Promise<ClientServer> {
   const test = await openTestLedger(engine);
-  const app = await buildApp({ ledger: test.ledger, adminToken });
+  // Loopback webhook targets allowed: the client's tests subscribe a local URL.
+  const app = await buildApp({ ledger: test.ledger, adminToken, webhookAllow: parseAllowList('127.0.0.0/8') });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;

@@ -131,9 +131,9 @@ describe.each(engines)('quota requests against a model on %s', (engine) => {
           if (c.op === 'create') {
             const preferred = model.preferredOf(c);
             const expected = model.create({ ...c, preferred });
-            const body = { kind: kinds[c.kind]!, preferred, force: c.force, ...asking };
+            const body = { kind: kinds[c.kind]!, preferred, ...asking };
             const input = c.scope === 'organization' ? { ...body, scope: 'organization' as const } : { ...body, scope: 'project' as const, project: 'web', field: 'cap' as const };
-            const made = await ledger.createQuotaRequest(org, input, { principal: 'asker', mayApply: c.mayApply }).catch(codeOf);
+            const made = await ledger.createQuotaRequest(org, input, { principal: 'asker', mayApply: c.mayApply, force: c.force }).catch(codeOf);
             if (typeof expected === 'string') {
               expect(made).toBe(expected);
               continue;

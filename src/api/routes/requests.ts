@@ -23,6 +23,7 @@ import {
   QuotaRequestQuery,
   QuotaRequestWait,
   RequestPolicy,
+  RequestForceQuery,
   RequestPolicyBody,
 } from '../../schemas/index.js';
 
@@ -55,6 +56,7 @@ export const quotaRequests = {
       description:
         'Pending until someone who may set the value approves it (possibly granting less), denies it, or it expires; a decrease by someone who may set the value, or an increase the kind\'s policy approves, applies at once (201 with state approved). One open request per organization, scope and kind: another is 409 quota-request-open naming it. A cut deeper than the kind\'s safety check needs force (409 decrease-needs-force).',
       params: OrganizationParams,
+      querystring: RequestForceQuery,
       headers,
       body: QuotaRequestBody,
       response: { 201: QuotaRequestSchema, ...problemResponses(400, 401, 403, 404, 409) },
@@ -62,7 +64,8 @@ export const quotaRequests = {
     async (request, options, { ledger }) => {
       const { body, principal } = request;
       checkMayAsk(principal, body.scope, body.project);
-      return ledger.createQuotaRequest(request.params.organization, body, { ...options, mayApply: mayGrant(principal, body.scope) });
+      const force = request.query.force === 'true';
+      return ledger.createQuotaRequest(request.params.organization, body, { ...options, mayApply: mayGrant(principal, body.scope), force });
     },
     (body: QuotaRequest) => ({ status: 201, headers: { location: `/v1/organizations/${body.organization}/quota-requests/${body.id}` }, body }),
   ),
@@ -109,6 +112,7 @@ export const quotaRequests = {
       description:
         'Applies the change through the quota rules in the same transaction: a grant the rules refuse (a cap below usage, guarantees over the quota) is that refusal, and the request stays pending. Service-admins approve organization quotas; org-admins, project caps and guarantees.',
       params: QuotaRequestParams,
+      querystring: RequestForceQuery,
       headers,
       body: ApproveBody,
       response: { 200: QuotaRequestSchema, ...problemResponses(400, 401, 403, 404, 409) },
@@ -117,7 +121,7 @@ export const quotaRequests = {
       const { organization, id } = request.params;
       const found = await visible(request, ledger, organization, id);
       if (!mayGrant(request.principal, found.scope)) throw new AllotError('forbidden', `a ${request.principal.role} may not grant this request`);
-      return ledger.approveQuotaRequest(organization, id, request.body ?? {}, options);
+      return ledger.approveQuotaRequest(organization, id, { ...request.body, force: request.query.force === 'true' }, options);
     },
     ok,
   ),

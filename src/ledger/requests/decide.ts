@@ -90,7 +90,7 @@ function checkInput(input: QuotaRequestInput): { project: string | null; field: 
 }
 
 /** Files a request: applied at once when it is a decrease its requester may make, or the policy approves it; else pending. */
-export async function createRequest(context: WriteContext, organization: string, input: QuotaRequestInput, requester: Requester): Promise<RequestRow> {
+export async function createRequest(context: WriteContext, organization: string, input: QuotaRequestInput, requester: Requester, force: boolean): Promise<RequestRow> {
   const { tx, nowMs } = context;
   const { project, field, preferred } = checkInput(input);
   const base = { organization_id: organization, project_id: project, field, kind: input.kind };
@@ -99,7 +99,7 @@ export async function createRequest(context: WriteContext, organization: string,
   const policy = await policyOf(tx, input.kind);
   const decrease = current === null || preferred < current;
   const cutPercent = current === null || current === 0 ? 0 : ((current - preferred) * 100) / current;
-  if (decrease && policy.decreaseMaxPercent !== null && cutPercent > policy.decreaseMaxPercent && input.force !== true) {
+  if (decrease && policy.decreaseMaxPercent !== null && cutPercent > policy.decreaseMaxPercent && !force) {
     throw new AllotError('decrease-needs-force', `cutting ${input.kind} from ${current} to ${preferred} is more than the ${policy.decreaseMaxPercent} % allowed without force`);
   }
   const open = await openRequest(tx, organization, project, input.kind);
@@ -122,7 +122,7 @@ export async function createRequest(context: WriteContext, organization: string,
   };
   const by = decrease && requester.mayApply ? context.principal : project === null && (await approvesByPolicy(tx, policy, { organization, kind: input.kind, current, preferred }, nowMs)) ? 'policy' : null;
   if (by !== null) {
-    const approved = await apply(context, row, preferred, by, input.force === true);
+    const approved = await apply(context, row, preferred, by, force);
     await insertRequest(tx, approved, false);
     return approved;
   }

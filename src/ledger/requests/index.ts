@@ -12,12 +12,19 @@ const approvalAttemptsMax = 3;
 const expiriesPerPass = 100;
 
 export const requestsOf = (core: Core) => ({
-  /** Files a request; `requester.mayApply`: its role may set the value (a decrease then applies at once). */
-  async createQuotaRequest(organization: string, input: QuotaRequestInput, options: WriteOptions<QuotaRequest> & { mayApply?: boolean } = {}): Promise<QuotaRequest> {
+  /**
+   * Files a request. `mayApply`: the requester's role may set the value (a decrease then applies
+   * at once); `force`: a cut past the kind's safety check is asked for anyway.
+   */
+  async createQuotaRequest(
+    organization: string,
+    input: QuotaRequestInput,
+    options: WriteOptions<QuotaRequest> & { mayApply?: boolean; force?: boolean } = {},
+  ): Promise<QuotaRequest> {
     checkId('kind', input.kind);
     const requester: Requester = { principal: options.principal ?? 'system', mayApply: options.mayApply ?? true };
     try {
-      return await core.write(options, async (context) => requestOf(await createRequest(context, organization, input, requester)), organization);
+      return await core.write(options, async (context) => requestOf(await createRequest(context, organization, input, requester, options.force ?? false)), organization);
     } catch (error) {
       // Another request for the same key was filed in the same moment: it is the open one.
       if (!core.store.isUniqueViolation(error)) throw error;
