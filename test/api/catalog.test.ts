@@ -49,6 +49,18 @@ const v1Paths: Record<string, string[]> = {
   '/v1/organizations/{organization}/projects/{project}/regions': ['get', 'put'],
   '/v1/organizations/{organization}/history': ['get'],
   '/v1/organizations/{organization}/projects/{project}/limits/{service}/{resourceType}/history': ['get'],
+  '/v1/organizations/{organization}/quota-requests': ['get', 'post'],
+  '/v1/organizations/{organization}/quota-requests/{id}': ['get'],
+  '/v1/organizations/{organization}/quota-requests/{id}/approve': ['post'],
+  '/v1/organizations/{organization}/quota-requests/{id}/deny': ['post'],
+  '/v1/organizations/{organization}/quota-requests/{id}/cancel': ['post'],
+  '/v1/resource-kinds/{kind}/request-policy': ['get', 'put'],
+  '/v1/organizations/{organization}/subscriptions': ['get', 'post'],
+  '/v1/organizations/{organization}/subscriptions/{id}': ['delete', 'get'],
+  '/v1/organizations/{organization}/subscriptions/{id}/resume': ['post'],
+  '/v1/subscriptions': ['get', 'post'],
+  '/v1/subscriptions/{id}': ['delete', 'get'],
+  '/v1/subscriptions/{id}/resume': ['post'],
 };
 
 const isoDate = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -45,7 +45,7 @@ describe.each(engines)('migration 10 on %s', (engine) => {
       await tx.run('DELETE FROM schema_migrations WHERE version = 10');
     });
     expect(await migrate(ledger.store, Date.now())).toEqual([10]);
-    expect(migrations.at(-1)!.version).toBe(10);
+    expect(migrations.map((migration) => migration.version)).toContain(10);
 
     const lines = await ledger.store.transaction((tx) => tx.all<{ allocation_id: string; organization_id: string }>('SELECT allocation_id, organization_id FROM allocation_lines ORDER BY allocation_id'));
     expect(Object.fromEntries(lines.map((row) => [row.allocation_id, row.organization_id]))).toEqual({ [made.id]: 'acme', [compatId]: tenant });

@@ -65,10 +65,11 @@ export const requestsOf = (core: Core) => ({
 
   /** The request once it has left pending, or as it is when `timeoutMs` has passed (a long poll). */
   async waitForQuotaRequest(organization: string, id: string, timeoutMs: number): Promise<QuotaRequest> {
-    const deadline = Date.now() + timeoutMs;
+    // A time bound, not a moment of the books: the monotonic clock, not the ledger's.
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       const request = await core.read(async (tx) => requestOf(await readRequestRow(tx, organization, id)));
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (request.state !== 'pending' || left <= 0) return request;
       // A change here wakes it at once; one made by another process within a poll.
       await new Promise<void>((resolve) => {
