@@ -29,7 +29,7 @@ export const JournalFilter = Type.Object(
 );
 
 export const DenialDigest = Type.Object(
-  { intervalSeconds: Type.Integer({ minimum: 60, maximum: 86_400 }) },
+  { intervalSeconds: Type.Integer({ minimum: 60, maximum: 86_400, multipleOf: 60, description: 'Whole minutes' }) },
   { ...strict, description: 'Refused decisions per kind and scope, sent at most once per interval' },
 );
 

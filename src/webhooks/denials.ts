@@ -28,9 +28,17 @@ export function recordDenials(ledger: Ledger, onError: (error: unknown) => void)
   });
   const flush = async () => {
     if (counts.size === 0) return;
-    const batch = [...counts.values()];
+    const batch = counts;
     counts = new Map();
-    await ledger.addDenials(batch).catch(onError);
+    await ledger.addDenials([...batch.values()]).catch((error: unknown) => {
+      // Kept for the next flush: a passing database failure loses no count.
+      for (const [key, count] of batch) {
+        const now = counts.get(key);
+        if (now !== undefined) now.count += count.count;
+        else counts.set(key, count);
+      }
+      onError(error);
+    });
   };
   const timer = setInterval(() => void flush(), flushMs);
   timer.unref();

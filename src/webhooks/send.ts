@@ -25,6 +25,8 @@ export class DeliveryFailed extends Error {
 export const bodyOf = (event: WebhookEvent) => JSON.stringify({ type: event.type, timestamp: event.timestamp, data: event.data });
 
 export async function sendEvent(url: string, secret: string, event: WebhookEvent, options: SendOptions): Promise<void> {
+  // One deadline for the whole delivery: resolving the name, connecting, sending, the answer.
+  const deadline = performance.now() + options.timeoutMs;
   let target: Awaited<ReturnType<typeof checkTarget>>;
   try {
     // Checked at every delivery, not only when subscribed: a name's addresses may change.
@@ -43,7 +45,8 @@ export async function sendEvent(url: string, secret: string, event: WebhookEvent
     'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
     'webhook-signature': new Webhook(secret).sign(event.id, now, body),
   };
-  const status = await post(target.url, body, headers, connectLookup(target.address, target.family), options.timeoutMs);
+  const left = Math.max(1, Math.round(deadline - performance.now()));
+  const status = await post(target.url, body, headers, connectLookup(target.address, target.family), left, options.timeoutMs);
   if (status < 200 || status > 299) {
     throw new DeliveryFailed(status >= 300 && status < 400 ? `HTTP ${status} (redirects are not followed)` : `HTTP ${status}`);
   }
@@ -62,6 +65,7 @@ function post(
   body: string,
   headers: Record<string, string>,
   lookup: ReturnType<typeof connectLookup>,
+  leftMs: number,
   timeoutMs: number,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -80,7 +84,7 @@ function post(
       response.on('error', done);
     });
     // Bounds the whole delivery, a slowly dripped answer included.
-    const timer = setTimeout(() => request.destroy(new DeliveryFailed(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => request.destroy(new DeliveryFailed(`no answer within ${timeoutMs} ms`)), leftMs);
     request.on('error', (error) => {
       clearTimeout(timer);
       reject(error instanceof DeliveryFailed ? error : new DeliveryFailed(error.message));

@@ -37,7 +37,12 @@ export interface DeliveryOptions {
 const leaseMsOf = (timeoutMs: number) => Math.max(3 * timeoutMs, 3000);
 const entriesPerRead = 100;
 const cursorsPerClaim = 8;
-const minuteMs = 60_000;
+/** A lease's work before it goes back, so one slow receiver does not keep the others waiting. */
+const leaseBudget = { events: 100, ms: 2000 };
+/** How often a lease is renewed while sending: a deleted subscription stops within about this. */
+const renewEveryMs = 1000;
+/** Refusals are added to the books up to a second late, by any process: a window closes after this. */
+const digestGraceMs = 5000;
 const denialsForgetEveryMs = 3_600_000;
 
 /** The delay before retry `attempt` (1-based): exponential, capped, with jitter over its upper half. */
@@ -48,7 +53,8 @@ export function backoffOf(attempt: number, baseMs: number, maxMs: number, random
 
 export function startDeliveries(ledger: Ledger, options: DeliveryOptions): { stop(): Promise<void> } {
   const worker = new Worker(ledger, { timeoutMs: 10_000, attemptsMax: 10, backoffMs: 1000, backoffMaxMs: 300_000, pollMs: 1000, ...options });
-  const running = worker.run();
+  // run() catches what fails in it; anything that still escapes is reported, never an unhandled rejection.
+  const running = worker.run().catch((error: unknown) => options.onError?.(error));
   return {
     async stop() {
       worker.stop();
@@ -58,10 +64,18 @@ export function startDeliveries(ledger: Ledger, options: DeliveryOptions): { sto
 }
 
 interface Progress {
-  /** The revision last recorded, and when. */
+  /** The revision last recorded, and when the lease was last renewed. */
   saved: number;
-  savedAtMs: number;
+  renewedAtMs: number;
+  /** Events delivered since the last record, and in the whole lease. */
+  deliveredSinceSave: boolean;
+  deliveredInLease: boolean;
+  sent: number;
+  startedAtMs: number;
 }
+
+/** The lease is no longer this process's (taken, or the subscription deleted): stop quietly. */
+class LeaseLost extends Error {}
 
 class Worker {
   private readonly holder = randomUUID();
@@ -88,18 +102,20 @@ class Worker {
   async run(): Promise<void> {
     let forgotAtMs = 0;
     while (!this.stopped) {
-      let leases: Lease[] = [];
+      let worked = false;
       try {
-        leases = await this.ledger.claimCursors(this.holder, this.leaseMs, cursorsPerClaim);
-        if (this.ledger.clock.nowMs() - forgotAtMs > denialsForgetEveryMs) {
-          forgotAtMs = this.ledger.clock.nowMs();
+        const nowMs = this.ledger.clock.nowMs();
+        const leases = await this.ledger.claimCursors(this.holder, this.leaseMs, cursorsPerClaim, nowMs - digestGraceMs);
+        if (nowMs - forgotAtMs > denialsForgetEveryMs) {
+          forgotAtMs = nowMs;
           await this.ledger.forgetDenials();
         }
+        worked = (await Promise.all(leases.map((lease) => this.deliver(lease)))).some(Boolean);
       } catch (error) {
         this.settings.onError?.(error);
       }
-      await Promise.all(leases.map((lease) => this.deliver(lease)));
-      if (leases.length === 0 && !this.stopped) await this.idle();
+      // Nothing done (nothing due, or only what could not move): wait for a change or a poll.
+      if (!worked && !this.stopped) await this.idle();
     }
   }
 
@@ -114,75 +130,99 @@ class Worker {
     });
   }
 
-  /** Sends a cursor's events until it is caught up, recording its progress; a failure schedules the retry. */
-  private async deliver(lease: Lease): Promise<void> {
+  /** Sends a cursor's events within the lease's budget, recording progress; never throws. True if it moved. */
+  private async deliver(lease: Lease): Promise<boolean> {
+    const nowMs = this.ledger.clock.nowMs();
+    const progress: Progress = { saved: lease.revision, renewedAtMs: nowMs, deliveredSinceSave: false, deliveredInLease: false, sent: 0, startedAtMs: nowMs };
     const { revision: first, digestFrom: digestFirst } = lease;
-    const progress = { saved: lease.revision, savedAtMs: this.ledger.clock.nowMs() };
     try {
-      if (!(await this.entries(lease, progress))) return; // The lease is someone else's now.
-      await this.digest(lease);
-      if (lease.revision !== progress.saved) await this.save(lease, progress);
+      await this.entries(lease, progress);
+      await this.digests(lease, progress);
+      if (lease.revision !== progress.saved || progress.deliveredSinceSave) await this.save(lease, progress);
       await this.ledger.releaseCursor(lease);
+      return lease.revision !== first || lease.digestFrom !== digestFirst || progress.sent > 0;
     } catch (error) {
+      if (error instanceof LeaseLost) return true;
       if (!(error instanceof DeliveryFailed)) {
         this.settings.onError?.(error);
         await this.ledger.releaseCursor(lease).catch(() => {});
-        return;
+        return false;
       }
-      if (lease.revision !== progress.saved) await this.save(lease, progress);
-      // Progress in this lease restarted the count (advanceCursor): this is the first failure since.
-      const progressed = lease.revision !== first || lease.digestFrom !== digestFirst;
-      const attempts = (progressed ? 0 : lease.attempts) + 1;
-      const retryAtMs = this.ledger.clock.nowMs() + backoffOf(attempts, this.settings.backoffMs, this.settings.backoffMaxMs);
-      await this.ledger.failCursor(lease, error.message, retryAtMs, attempts >= this.settings.attemptsMax).catch(this.settings.onError);
+      await this.failed(lease, progress, error).catch((failure: unknown) => this.settings.onError?.(failure));
+      return true;
     }
   }
 
-  /** Records the lease's progress and renews it; false if it is no longer this process's. */
-  private save(lease: Lease, progress: Progress): Promise<boolean> {
-    progress.saved = lease.revision;
-    progress.savedAtMs = this.ledger.clock.nowMs();
-    return this.ledger.advanceCursor(lease, this.leaseMs);
+  /** A failed delivery: what was delivered before it is recorded, and the retry scheduled (or the cursor failing). */
+  private async failed(lease: Lease, progress: Progress, error: DeliveryFailed): Promise<void> {
+    if (lease.revision !== progress.saved || progress.deliveredSinceSave) await this.save(lease, progress);
+    // A delivery in this lease restarted the count (advanceCursor): this is the first failure since.
+    const attempts = (progress.deliveredInLease ? 0 : lease.attempts) + 1;
+    const retryAtMs = this.ledger.clock.nowMs() + backoffOf(attempts, this.settings.backoffMs, this.settings.backoffMaxMs);
+    await this.ledger.failCursor(lease, error.message, retryAtMs, attempts >= this.settings.attemptsMax);
   }
 
-  /** The journal's events after the cursor, page by page; false if the lease was lost. */
-  private async entries(lease: Lease, progress: Progress): Promise<boolean> {
+  /** Records the lease's progress and renews it; throws LeaseLost if it is no longer this process's. */
+  private async save(lease: Lease, progress: Progress): Promise<void> {
+    const kept = await this.ledger.advanceCursor(lease, this.leaseMs, progress.deliveredSinceSave);
+    progress.saved = lease.revision;
+    progress.renewedAtMs = this.ledger.clock.nowMs();
+    progress.deliveredSinceSave = false;
+    if (!kept) throw new LeaseLost();
+  }
+
+  /** Whether the lease has spent its budget (or the process is stopping): what is left waits for the next claim. */
+  private spent(progress: Progress): boolean {
+    return this.stopped || progress.sent >= leaseBudget.events || this.ledger.clock.nowMs() - progress.startedAtMs >= leaseBudget.ms;
+  }
+
+  /** The journal's events after the cursor, entry by entry, each entry's events all sent before it counts as done. */
+  private async entries(lease: Lease, progress: Progress): Promise<void> {
     const { subscription } = lease;
     const subscribed: Subscribed = {
       id: subscription.id,
       journal: subscription.journal === null ? null : (JSON.parse(subscription.journal) as JournalFilter),
       thresholds: JSON.parse(subscription.thresholds) as ThresholdSpec[],
     };
-    for (;;) {
+    while (!this.spent(progress)) {
       const entries = await this.ledger.cursorEntries(lease.organization, lease.revision, entriesPerRead);
-      if (entries.length === 0 || this.stopped) return true;
+      if (entries.length === 0) return;
       const defaults = await this.ledger.kindDefaults();
       for (const entry of entries) {
+        if (this.spent(progress)) return;
         const { events, state } = eventsOfEntry(subscribed, entry, lease.state, defaults);
-        for (const event of events) {
-          if (this.ledger.clock.nowMs() - progress.savedAtMs > this.leaseMs / 3 && !(await this.save(lease, progress))) return false;
-          await this.send(lease, event);
-        }
+        for (const event of events) await this.send(lease, progress, event);
         Object.assign(lease, { revision: entry.revision, state });
-        if (events.length > 0 && !(await this.save(lease, progress))) return false;
+        if (events.length > 0) await this.save(lease, progress);
       }
-      if (!(await this.save(lease, progress))) return false;
+      await this.save(lease, progress);
     }
   }
 
-  /** The denial digest, once its interval has passed: refusals of the whole minutes since the last. */
-  private async digest(lease: Lease): Promise<void> {
+  /**
+   * Denial digests, one per window of the subscription's interval that closed (with a grace
+   * for counts still being added): a retry covers the same window, so it sends the same
+   * content under the same id.
+   */
+  private async digests(lease: Lease, progress: Progress): Promise<void> {
     const intervalMs = lease.subscription.denials_interval_ms;
     if (intervalMs === null) return;
-    const toMs = Math.floor(this.ledger.clock.nowMs() / minuteMs) * minuteMs;
-    if (toMs - lease.digestFrom < Number(intervalMs)) return;
-    const denials = await this.ledger.readDenials(lease.organization, lease.digestFrom, toMs);
-    if (denials.length > 0) await this.send(lease, digestEvent(lease.subscription.id, lease.organization, lease.digestFrom, toMs, denials));
-    lease.digestFrom = toMs;
-    await this.ledger.advanceCursor(lease, this.leaseMs);
+    while (!this.spent(progress) && lease.digestFrom + Number(intervalMs) <= this.ledger.clock.nowMs() - digestGraceMs) {
+      const toMs = lease.digestFrom + Number(intervalMs);
+      const denials = await this.ledger.readDenials(lease.organization, lease.digestFrom, toMs);
+      if (denials.length > 0) await this.send(lease, progress, digestEvent(lease.subscription.id, lease.organization, lease.digestFrom, toMs, denials));
+      lease.digestFrom = toMs;
+      await this.save(lease, progress);
+    }
   }
 
-  private async send(lease: Lease, event: WebhookEvent): Promise<void> {
+  /** One event, after renewing the lease if a second has passed (so a deleted subscription stops being sent to). */
+  private async send(lease: Lease, progress: Progress, event: WebhookEvent): Promise<void> {
+    if (this.stopped) throw new LeaseLost();
+    if (this.ledger.clock.nowMs() - progress.renewedAtMs >= renewEveryMs) {
+      if (!(await this.ledger.renewLease(lease, this.leaseMs))) throw new LeaseLost();
+      progress.renewedAtMs = this.ledger.clock.nowMs();
+    }
     try {
       await sendEvent(lease.subscription.url, lease.subscription.secret, event, this.settings);
       this.settings.onAttempt?.('delivered');
@@ -190,5 +230,6 @@ class Worker {
       this.settings.onAttempt?.('failed');
       throw error instanceof DeliveryFailed ? error : new DeliveryFailed(String(error));
     }
+    Object.assign(progress, { deliveredSinceSave: true, deliveredInLease: true, sent: progress.sent + 1 });
   }
 }

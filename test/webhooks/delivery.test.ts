@@ -147,6 +147,46 @@ describe.each(engines)('webhook deliveries on %s', (engine) => {
     expect(failing.deliveries[0]!.lastError).toMatch(error);
   });
 
+  it("one organization's slow receiver does not hold up another organization's deliveries", async () => {
+    const { ledger } = test;
+    await ledger.putOrganization('slow', {});
+    await ledger.putProject('slow', 'web', {});
+    await ledger.setQuotas('slow', [{ kind: 'gpus', quantity: 1000 }]);
+    const slow = new Receiver();
+    await slow.up();
+    stops.push(() => slow.down());
+    slow.delayMs = 900;
+    slow.secret = (await ledger.createSubscription('slow', { url: slow.url, journal: {} })).secret;
+    await receiver.up();
+    receiver.secret = (await ledger.createSubscription('acme', { url: receiver.url, journal: {} })).secret;
+    start({ timeoutMs: 5000 });
+    for (let i = 0; i < 20; i += 1) await ledger.createAllocation('slow', 'web', { resource: { kind: 'vm', id: `s-${i}` }, ...line(1) });
+    await waitFor('the slow receiver busy', async () => (slow.received.length > 0 ? true : undefined));
+    const committed = performance.now();
+    await ledger.createAllocation('acme', 'web', { resource: { kind: 'vm', id: 'victim' }, ...line(1) });
+    await waitFor('the other organization delivered', async () => (receiver.received.length > 0 ? true : undefined), 10_000);
+    // A lease works at most two seconds before it goes back: far less than the slow one's 20 × 0.9 s.
+    expect(performance.now() - committed).toBeLessThan(10_000);
+    expect(slow.received.length).toBeLessThan(20);
+  });
+
+  it('stops sending to a subscription deleted mid-delivery within about a second', async () => {
+    const { ledger } = test;
+    await receiver.up();
+    receiver.delayMs = 100;
+    const subscription = await ledger.createSubscription('acme', { url: receiver.url, journal: {} });
+    receiver.secret = subscription.secret;
+    for (let i = 0; i < 40; i += 1) await ledger.createAllocation('acme', 'web', { resource: { kind: 'vm', id: `d-${i}` }, ...line(0) });
+    start();
+    await waitFor('deliveries under way', async () => (receiver.received.length >= 2 ? true : undefined));
+    await ledger.deleteSubscription(subscription.id);
+    const atDelete = receiver.received.length;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // A second's worth at 0.1 s each, and the one in flight: never the other thirty-odd.
+    expect(receiver.received.length - atDelete).toBeLessThanOrEqual(12);
+    expect(receiver.received.length).toBeLessThan(40);
+  });
+
   it('two workers on one database deliver each cursor in order, never both at once', async () => {
     const { ledger } = test;
     await receiver.up();

@@ -1,7 +1,16 @@
 /** Webhook subscriptions and their delivery state (the sending itself is src/webhooks). */
 import { readJournal, type JournalEntry } from '../journal/journal.js';
 import type { Core } from '../core.js';
-import { advanceCursor as advance, claimCursors as claim, missingCursors, recordFailure, releaseCursor as release, resumeCursors, type Lease } from './cursors.js';
+import {
+  advanceCursor as advance,
+  claimCursors as claim,
+  missingCursors,
+  recordFailure,
+  releaseCursor as release,
+  renewLease as renew,
+  resumeCursors,
+  type Lease,
+} from './cursors.js';
 import { addDenials as add, denialsKeptMs, forgetDenials as forget, readDenials as read, type DenialCount } from './denials.js';
 import {
   checkSubscriptionInput,
@@ -10,9 +19,10 @@ import {
   deleteSubscription,
   insertCursor,
   listSubscriptions,
+  lockRevision,
   readSubscription,
-  type CursorState,
   type SubscriptionInput,
+  type ThresholdSpec,
 } from './subscriptions.js';
 
 export const subscriptionsOf = (core: Core) => ({
@@ -46,22 +56,29 @@ export const subscriptionsOf = (core: Core) => ({
 
   // The delivery worker's side (src/webhooks/worker.ts).
 
-  /** Leases cursors with work for `holder` (see cursors.ts). */
-  async claimCursors(holder: string, leaseMs: number, count: number): Promise<Lease[]> {
+  /**
+   * Leases cursors with work for `holder` (see cursors.ts), after making the cursors that
+   * subscriptions for every organization lack, each in a transaction of its own.
+   * `digestsBeforeMs`: digest windows that closed before this are due.
+   */
+  async claimCursors(holder: string, leaseMs: number, count: number, digestsBeforeMs: number): Promise<Lease[]> {
     // A read first: a deployment with no subscriptions takes no write lock each poll.
     const any = await core.read((tx) => tx.get('SELECT id FROM subscriptions LIMIT 1'));
     if (!any) return [];
-    return core.write({}, async ({ tx, nowMs }) => {
-      // Organizations made since a subscription for all of them was: from their first revision.
-      for (const { subscription, organization } of await missingCursors(tx)) {
-        const thresholds = JSON.parse(subscription.thresholds) as [];
-        const state: CursorState = await currentState(tx, organization, thresholds);
+    for (const { subscription, organization, fromStart } of await core.read((tx) => missingCursors(tx))) {
+      await core.write({}, async ({ tx, nowMs }) => {
+        const thresholds = JSON.parse(subscription.thresholds) as ThresholdSpec[];
+        if (!fromStart) {
+          const revision = await lockRevision(tx, organization);
+          return insertCursor(tx, subscription.id, organization, revision, await currentState(tx, organization, thresholds), nowMs);
+        }
+        const state = await currentState(tx, organization, thresholds);
         state.tracked.forEach((tracked) => Object.assign(tracked, { used: 0, quota: null }));
         state.above = state.above.map((levels) => levels.map(() => false));
-        await insertCursor(tx, subscription.id, organization, 0, state, nowMs);
-      }
-      return claim(tx, holder, nowMs, leaseMs, count);
-    });
+        return insertCursor(tx, subscription.id, organization, 0, state, nowMs);
+      });
+    }
+    return core.write({}, ({ tx, dialect, nowMs }) => claim(tx, dialect, holder, nowMs, leaseMs, count, digestsBeforeMs));
   },
   cursorEntries(organization: string, afterRevision: number, limit: number): Promise<JournalEntry[]> {
     return core.read((tx) => readJournal(tx, organization, afterRevision, limit));
@@ -73,8 +90,11 @@ export const subscriptionsOf = (core: Core) => ({
       return new Map(rows.map((row) => [row.name, row.default_quota === null ? null : Number(row.default_quota)]));
     });
   },
-  advanceCursor(lease: Lease, leaseMs: number): Promise<boolean> {
-    return core.write({}, ({ tx, nowMs }) => advance(tx, lease, nowMs, leaseMs));
+  advanceCursor(lease: Lease, leaseMs: number, delivered: boolean): Promise<boolean> {
+    return core.write({}, ({ tx, nowMs }) => advance(tx, lease, nowMs, leaseMs, delivered));
+  },
+  renewLease(lease: Lease, leaseMs: number): Promise<boolean> {
+    return core.write({}, ({ tx, nowMs }) => renew(tx, lease, nowMs, leaseMs));
   },
   failCursor(lease: Lease, error: string, retryAtMs: number, failing: boolean) {
     return core.write({}, ({ tx, nowMs }) => recordFailure(tx, lease, error, nowMs, retryAtMs, failing));

@@ -68,6 +68,7 @@ export function checkSubscriptionInput(input: SubscriptionInput, organization: s
       throw invalid(`thresholds[${i}].scope`, "project thresholds belong in an organization's subscription");
     }
   });
+  if (input.denials != null && input.denials.intervalSeconds % 60 !== 0) throw invalid('denials.intervalSeconds', 'must be whole minutes (a multiple of 60)');
   if (input.journal == null && thresholds.length === 0 && input.denials == null) {
     throw invalid('journal', 'a subscription sends journal entries, threshold events or a denial digest: name at least one');
   }
@@ -145,16 +146,13 @@ export async function createSubscription(
       nowMs,
     ],
   );
-  const organizations = organization !== null ? [organization] : await allOrganizations(tx);
-  for (const each of organizations) {
-    const revision = await lockRevision(tx, each);
-    await insertCursor(tx, id, each, revision, await currentState(tx, each, thresholds), nowMs);
+  // For every organization: the workers make each one's cursor (cursors.ts, missingCursors).
+  if (organization !== null) {
+    const revision = await lockRevision(tx, organization);
+    await insertCursor(tx, id, organization, revision, await currentState(tx, organization, thresholds), nowMs);
   }
   return { ...(await readSubscription(tx, id, organization ?? undefined)), secret };
 }
-
-const allOrganizations = async (tx: Executor) =>
-  (await tx.all<{ id: string }>('SELECT id FROM organizations ORDER BY id')).map((row) => row.id);
 
 export function subscriptionOf(row: SubscriptionRow, cursors: readonly CursorRow[]): Subscription {
   const deliveries = cursors.map(deliveryOf);
