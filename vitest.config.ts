@@ -14,6 +14,7 @@ const knownSeconds: Record<string, number> = {
   'test/processes/chaos.test.ts': 77,
   'examples/hosts/test/hosts.test.ts': 58,
   'test/api/fuzz.test.ts': 55,
+  'test/web/quota-requests.test.ts': 45,
   'test/processes/cli-project-quotas.test.ts': 43,
   'test/processes/retries.test.ts': 39,
   'examples/instances/test/instances.test.ts': 35,

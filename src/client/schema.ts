@@ -7129,6 +7129,7 @@ export interface operations {
         parameters: {
             query?: {
                 state?: "pending" | "approved" | "denied" | "cancelled" | "expired";
+                /** @description 1 to 1000 */
                 limit?: string;
                 cursor?: string;
             };
@@ -8319,6 +8320,7 @@ export interface operations {
                                 hysteresis?: number;
                             }[];
                             denials: {
+                                /** @description Whole minutes */
                                 intervalSeconds: number;
                             } | null;
                             /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -8442,6 +8444,7 @@ export interface operations {
                         hysteresis?: number;
                     }[];
                     denials?: {
+                        /** @description Whole minutes */
                         intervalSeconds: number;
                     } | null;
                 };
@@ -8476,6 +8479,7 @@ export interface operations {
                             hysteresis?: number;
                         }[];
                         denials: {
+                            /** @description Whole minutes */
                             intervalSeconds: number;
                         } | null;
                         /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -8627,6 +8631,7 @@ export interface operations {
                             hysteresis?: number;
                         }[];
                         denials: {
+                            /** @description Whole minutes */
                             intervalSeconds: number;
                         } | null;
                         /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -8846,6 +8851,7 @@ export interface operations {
                             hysteresis?: number;
                         }[];
                         denials: {
+                            /** @description Whole minutes */
                             intervalSeconds: number;
                         } | null;
                         /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -8975,6 +8981,7 @@ export interface operations {
                                 hysteresis?: number;
                             }[];
                             denials: {
+                                /** @description Whole minutes */
                                 intervalSeconds: number;
                             } | null;
                             /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -9087,6 +9094,7 @@ export interface operations {
                         hysteresis?: number;
                     }[];
                     denials?: {
+                        /** @description Whole minutes */
                         intervalSeconds: number;
                     } | null;
                 };
@@ -9121,6 +9129,7 @@ export interface operations {
                             hysteresis?: number;
                         }[];
                         denials: {
+                            /** @description Whole minutes */
                             intervalSeconds: number;
                         } | null;
                         /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -9271,6 +9280,7 @@ export interface operations {
                             hysteresis?: number;
                         }[];
                         denials: {
+                            /** @description Whole minutes */
                             intervalSeconds: number;
                         } | null;
                         /** @description failing: deliveries stopped after the retries ran out; resume to go on */
@@ -9488,6 +9498,7 @@ export interface operations {
                             hysteresis?: number;
                         }[];
                         denials: {
+                            /** @description Whole minutes */
                             intervalSeconds: number;
                         } | null;
                         /** @description failing: deliveries stopped after the retries ran out; resume to go on */

@@ -52,7 +52,7 @@ export const QuotaRequestParams = Type.Object({ organization: Id, id: Type.Strin
 export const QuotaRequestQuery = Type.Object(
   {
     state: Type.Optional(RequestState),
-    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$' })),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000' })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   strict,

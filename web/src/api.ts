@@ -43,6 +43,8 @@ export type SubscriptionInput = Static<typeof wire.SubscriptionBody>;
 export type NewSubscription = Static<typeof wire.NewSubscription>;
 export type ThresholdSpec = Static<typeof wire.ThresholdSpec>;
 export type Delivery = Subscription['deliveries'][number];
+export type QuotaRequest = Static<typeof wire.QuotaRequest>;
+export type QuotaRequestInput = Static<typeof wire.QuotaRequestBody>;
 
 export interface WhoAmI {
   principal: string;
@@ -58,6 +60,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly fieldErrors: { field: string; message: string }[] = [],
+    /** quota-request-open: the id of the request still open for the same kind and scope. */
+    readonly openRequest: string | null = null,
   ) {
     super(message);
   }
@@ -74,7 +78,11 @@ export class Client {
 
   constructor(readonly token: string) {}
 
-  async call<T>(method: string, path: string, options: { body?: unknown; ifMatch?: string | null } = {}): Promise<Answer<T>> {
+  async call<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; ifMatch?: string | null; signal?: AbortSignal } = {},
+  ): Promise<Answer<T>> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (options.ifMatch) headers['if-match'] = options.ifMatch;
@@ -84,6 +92,7 @@ export class Client {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: options.signal,
       });
     } catch {
       throw new ApiError(0, 'network', 'The server could not be reached.');
@@ -134,6 +143,21 @@ export class Client {
     this.call<null>('DELETE', `/v1/organizations/${enc(organization)}/subscriptions/${enc(id)}`);
   resumeSubscription = (organization: string, id: string) =>
     this.call<Subscription>('POST', `/v1/organizations/${enc(organization)}/subscriptions/${enc(id)}/resume`);
+
+  quotaRequests = (organization: string, query: { state?: 'pending'; cursor?: string; limit: number }) =>
+    this.get<Page<QuotaRequest>>(`${requestsPath(organization)}${search(query)}`);
+  /** With `waitSeconds`, answered once the request leaves pending or when that time is up (a long poll). */
+  quotaRequest = async (organization: string, id: string, waitSeconds: number, signal?: AbortSignal) =>
+    (await this.call<QuotaRequest>('GET', `${requestsPath(organization)}/${enc(id)}?wait=${waitSeconds}s`, { signal })).body;
+  /** `force`: a cut past the kind's safety check is asked for anyway (and applied below usage). */
+  createQuotaRequest = (organization: string, body: QuotaRequestInput, force: boolean) =>
+    this.call<QuotaRequest>('POST', `${requestsPath(organization)}${force ? '?force=true' : ''}`, { body });
+  approveQuotaRequest = (organization: string, id: string, body: { granted?: number | string }) =>
+    this.call<QuotaRequest>('POST', `${requestsPath(organization)}/${enc(id)}/approve`, { body });
+  denyQuotaRequest = (organization: string, id: string, reason: string) =>
+    this.call<QuotaRequest>('POST', `${requestsPath(organization)}/${enc(id)}/deny`, { body: { reason } });
+  cancelQuotaRequest = (organization: string, id: string) =>
+    this.call<QuotaRequest>('POST', `${requestsPath(organization)}/${enc(id)}/cancel`);
 
   setQuota(organization: string, kind: string, quantity: number | string | null, ifMatch: string | null, force: boolean) {
     return this.call<QuotaSet>('PUT', `/v1/organizations/${enc(organization)}/quotas${force ? '?force=true' : ''}`, {
@@ -256,13 +280,21 @@ function safeJson(text: string): unknown {
 }
 
 function problemOf(status: number, body: unknown): ApiError {
-  const problem = (body ?? {}) as { type?: string; title?: string; detail?: string; errors?: { field: string; message: string }[] };
+  const problem = (body ?? {}) as {
+    type?: string;
+    title?: string;
+    detail?: string;
+    errors?: { field: string; message: string }[];
+    openRequest?: unknown;
+  };
   const code = typeof problem.type === 'string' ? problem.type.replace(/^.*\/problems\//, '') : `http-${status}`;
   const message = problem.detail ?? problem.title ?? `The server answered ${status}.`;
-  return new ApiError(status, code, message, Array.isArray(problem.errors) ? problem.errors : []);
+  const openRequest = typeof problem.openRequest === 'string' ? problem.openRequest : null;
+  return new ApiError(status, code, message, Array.isArray(problem.errors) ? problem.errors : [], openRequest);
 }
 
 const enc = encodeURIComponent;
+const requestsPath = (organization: string) => `/v1/organizations/${enc(organization)}/quota-requests`;
 
 function search(query: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();

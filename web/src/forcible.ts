@@ -21,7 +21,12 @@ export interface ForcibleSave {
   cancel(): void;
 }
 
-export function useForcibleSave(write: (force: boolean) => Promise<void>, onSaved: () => void): ForcibleSave {
+/** `codes`: the refusals that ask to confirm; a quota request's safety check adds its own. */
+export function useForcibleSave(
+  write: (force: boolean) => Promise<void>,
+  onSaved: () => void,
+  codes: ReadonlySet<string> = forcibleCodes,
+): ForcibleSave {
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [refusal, setRefusal] = useState<ApiError | null>(null);
@@ -33,7 +38,7 @@ export function useForcibleSave(write: (force: boolean) => Promise<void>, onSave
       setRefusal(null);
       onSaved();
     } catch (caught) {
-      if (!force && caught instanceof ApiError && forcibleCodes.has(caught.code)) setRefusal(caught);
+      if (!force && caught instanceof ApiError && codes.has(caught.code)) setRefusal(caught);
       else {
         setRefusal(null);
         setError(caught);

@@ -12,6 +12,8 @@ export function QuantityField(props: {
   focus?: boolean;
   /** The kind's format, to echo what was typed as it will be read ("= 1,500 GiB"). */
   format: KindFormat;
+  /** Empty is not an answer here (a quota request's preferred value). */
+  required?: boolean;
 }) {
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => {
@@ -31,6 +33,7 @@ export function QuantityField(props: {
         spellcheck={false}
         value={props.value}
         onInput={(event) => props.onInput(event.currentTarget.value)}
+        required={props.required}
         aria-invalid={!parsed.ok}
         aria-describedby={describedBy}
         size={10}

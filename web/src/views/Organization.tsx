@@ -1,8 +1,8 @@
 /**
  * One organization: its quotas per kind, how its projects divide them (caps, guarantees,
- * usage), its live allocations, its journal as a live feed, and its webhooks (for those who
- * may manage them, whose thresholds the quota bars draw). A journal entry arriving reloads
- * the numbers, so the bars follow the ledger without a page reload.
+ * usage), its quota requests, its live allocations, its journal as a live feed, and its
+ * webhooks (for those who may manage them, whose thresholds the quota bars draw). A journal
+ * entry arriving reloads the numbers, so the bars follow the ledger without a page reload.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JournalEntry, Organization as OrganizationRecord } from '../api.js';
@@ -14,6 +14,7 @@ import { AllocationsSection } from './organization/Allocations.js';
 import { JournalFeed } from './organization/Journal.js';
 import { ProjectsSection } from './organization/Projects.js';
 import { QuotasSection } from './organization/Quotas.js';
+import { RequestsSection } from './organization/Requests.js';
 import { WebhooksSection } from './organization/Webhooks.js';
 import { useSubscriptions } from '../webhooks.js';
 
@@ -70,16 +71,23 @@ export function OrganizationFrame({
 export function OrganizationView({ session, organization }: { session: Session; organization: string }) {
   // Bumped by every journal entry (at most every 300 ms): the sections reload their numbers.
   const [version, setVersion] = useState(0);
+  // Bumped with it when a quota-request entry came: the requests' lists are read again only then.
+  const [requestsVersion, setRequestsVersion] = useState(0);
+  const requestsChanged = useRef(false);
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
   // The journal's newest revision as the feed has seen it: a webhook behind it has a change to send.
   const newestRevision = useRef(0);
   useEffect(() => () => void (pending.current && clearTimeout(pending.current)), []);
   const onEntry = (entry: JournalEntry) => {
+    // The first is the feed's tail, which may hold a request filed after the lists were read.
+    if (newestRevision.current === 0 || entry.action.startsWith('quota-request.')) requestsChanged.current = true;
     newestRevision.current = Math.max(newestRevision.current, entry.revision);
     if (pending.current) return;
     pending.current = setTimeout(() => {
       pending.current = null;
       setVersion((value) => value + 1);
+      if (requestsChanged.current) setRequestsVersion((value) => value + 1);
+      requestsChanged.current = false;
     }, 300);
   };
   const wide = mayReadOrganization(session);
@@ -95,6 +103,7 @@ export function OrganizationView({ session, organization }: { session: Session; 
           {wide ? (
             <>
               <ProjectsSection session={session} organization={organization} version={version} />
+              <RequestsSection session={session} organization={organization} version={version} requestsVersion={requestsVersion} />
               <div class="columns">
                 <AllocationsSection session={session} organization={organization} version={version} />
                 <JournalFeed session={session} organization={organization} onEntry={onEntry} />
@@ -104,6 +113,14 @@ export function OrganizationView({ session, organization }: { session: Session; 
           ) : session.me.project !== null ? (
             <>
               <ProjectsSection session={session} organization={organization} version={version} project={session.me.project} />
+              {/* Without the journal, the section waits on the server for its decisions, and the numbers follow them. */}
+              <RequestsSection
+                session={session}
+                organization={organization}
+                version={version}
+                requestsVersion={requestsVersion}
+                onDecided={() => setVersion((value) => value + 1)}
+              />
               <AllocationsSection session={session} organization={organization} version={version} project={session.me.project} />
               <Empty>The journal and the other projects need an organization-wide role; reload to see new numbers.</Empty>
             </>
