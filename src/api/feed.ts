@@ -19,7 +19,17 @@ interface Follower {
   polling: Promise<void> | undefined;
   /** A commit was heard while a poll was reading: read once more after it. */
   again: boolean;
+  /** When a poll last read the journal without failing (performance.now()). */
+  polledAtMs: number;
 }
+
+/**
+ * A follower whose polls have not succeeded for this many intervals (a read failing, or one
+ * that hangs) is not trusted to say a stream is caught up: the stream reads for itself. A
+ * stream once stalled for 30 s on a follower that never moved on (seen twice in CI, not
+ * reproduced), while the entry it waited for was committed.
+ */
+const followerStaleIntervals = 8;
 
 export class JournalFeed {
   private readonly followers = new Map<string, Follower>();
@@ -42,7 +52,7 @@ export class JournalFeed {
       const head = await this.ledger.readRevision(organization);
       follower = this.followers.get(organization);
       if (!follower) {
-        follower = { streams: 0, head, recent: [], waiters: new Set(), timer: undefined, polling: undefined, again: false };
+        follower = { streams: 0, head, recent: [], waiters: new Set(), timer: undefined, polling: undefined, again: false, polledAtMs: performance.now() };
         this.followers.set(organization, follower);
         this.schedule(organization, follower);
       }
@@ -67,9 +77,10 @@ export class JournalFeed {
    */
   async read(organization: string, revision: number): Promise<JournalEntry[]> {
     const follower = this.followers.get(organization);
-    if (follower && revision >= follower.head) return [];
+    const stale = follower !== undefined && performance.now() - follower.polledAtMs > followerStaleIntervals * this.pollIntervalMs;
+    if (follower && revision >= follower.head && !stale) return [];
     const first = follower?.recent[0];
-    if (follower && first !== undefined && first.revision <= revision + 1) {
+    if (follower && !stale && first !== undefined && first.revision <= revision + 1) {
       const start = revision + 1 - first.revision;
       return follower.recent.slice(start, start + journalPageSizeMax);
     }
@@ -117,16 +128,22 @@ export class JournalFeed {
 
   /** Reads what is new since the follower's head, once, however many asked at the same time. */
   private poll(organization: string, follower: Follower): Promise<void> {
-    if (follower.polling) {
+    // A poll in flight past the stale bound is given up (a read that hangs): a new one starts.
+    const givenUp = performance.now() - follower.polledAtMs > followerStaleIntervals * this.pollIntervalMs;
+    if (follower.polling && !givenUp) {
       follower.again = true;
       return follower.polling;
     }
-    follower.polling = (async () => {
+    // eslint-disable-next-line prefer-const -- read in its own finally, after the first await
+    let polling: Promise<void> | undefined;
+    polling = (async () => {
       try {
         for (follower.again = true; follower.again; ) {
           follower.again = false;
           const entries = await this.fresh(() => this.ledger.readJournal(organization, follower.head, journalPageSizeMax));
-          if (entries.length === 0) continue;
+          follower.polledAtMs = performance.now();
+          // A poll given up on that answers late reads from an old head: what it found is known.
+          if (entries.length === 0 || entries[0]!.revision !== follower.head + 1) continue;
           follower.recent = [...follower.recent, ...entries].slice(-journalPageSizeMax);
           follower.head = entries.at(-1)!.revision;
           if (entries.length === journalPageSizeMax) follower.again = true;
@@ -135,9 +152,10 @@ export class JournalFeed {
       } catch {
         // The next poll tries again; streams keep their place meanwhile.
       } finally {
-        follower.polling = undefined;
+        if (follower.polling === polling) follower.polling = undefined;
       }
     })();
-    return follower.polling;
+    follower.polling = polling;
+    return polling;
   }
 }
