@@ -56,7 +56,9 @@ describe.each(engines)('allot quota request on %s', (engine) => {
     expect(pending.stdout).toMatch(/pending/);
   });
 
-  it('refuses with the code: a second open request, a project request without its field', async () => {
+  // What the command prints for a refusal is the engine's alike: on the first engine only.
+  const itOnce: typeof it = engine === engines[0] ? it : (() => undefined) as unknown as typeof it;
+  itOnce('refuses with the code: a second open request, a project request without its field', async () => {
     const second = await ask('disks', '40');
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/^allot: quota-request-open: /);
