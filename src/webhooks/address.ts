@@ -93,13 +93,16 @@ export interface CheckedTarget {
   family: 4 | 6;
 }
 
+/** How long a name may take to resolve, unless the caller says (the resolver has no deadline of its own). */
+export const resolveWithinMsDefault = 5000;
+
 /** The address to connect to for a webhook URL, or TargetRefused saying why there is none. */
-export async function checkTarget(url: string | URL, allow: AllowList, lookup = lookupAll): Promise<CheckedTarget> {
+export async function checkTarget(url: string | URL, allow: AllowList, lookup = lookupAll, withinMs = resolveWithinMsDefault): Promise<CheckedTarget> {
   const target = parseTarget(url);
   const host = target.hostname;
   // The URL parser has written any IPv4 spelling in four decimal parts (0x7f.1 → 127.0.0.1).
   const literal = host.startsWith('[') ? host.slice(1, -1) : ipaddr.IPv4.isValidFourPartDecimal(host) ? host : null;
-  const answers = literal === null ? await resolve(host, lookup) : [literal];
+  const answers = literal === null ? await resolve(host, lookup, withinMs) : [literal];
   // Every answer, not only the first: one name can resolve to a public and a private address.
   for (const address of answers) {
     const reason = forbiddenReason(address, allow);
@@ -128,13 +131,21 @@ function parseTarget(url: string | URL): URL {
   return target;
 }
 
-async function resolve(host: string, lookup: LookupAll): Promise<string[]> {
+async function resolve(host: string, lookup: LookupAll, withinMs: number): Promise<string[]> {
   let cause: unknown;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TargetRefused('does not resolve', `webhook target ${host} did not resolve within ${withinMs} ms`, true)), withinMs);
+  });
   try {
-    const answers = await lookup(host);
+    // The wait is bounded, not the lookup: a slow one still holds a resolver thread until it ends.
+    const answers = await Promise.race([lookup(host), late]);
     if (answers.length > 0) return answers.map((answer) => answer.address);
   } catch (error) {
+    if (error instanceof TargetRefused) throw error;
     cause = error;
+  } finally {
+    clearTimeout(timer);
   }
   const code = (cause as { code?: unknown } | undefined)?.code;
   const detail = typeof code === 'string' ? ` (${code})` : '';

@@ -22,7 +22,7 @@ export class DeliveryFailed extends Error {
   override name = 'DeliveryFailed';
 }
 
-export const bodyOf = (event: WebhookEvent) => JSON.stringify({ type: event.type, timestamp: event.timestamp, data: event.data });
+const bodyOf = (event: WebhookEvent) => JSON.stringify({ type: event.type, timestamp: event.timestamp, data: event.data });
 
 export async function sendEvent(url: string, secret: string, event: WebhookEvent, options: SendOptions): Promise<void> {
   // One deadline for the whole delivery: resolving the name, connecting, sending, the answer.
@@ -30,8 +30,7 @@ export async function sendEvent(url: string, secret: string, event: WebhookEvent
   let target: Awaited<ReturnType<typeof checkTarget>>;
   try {
     // Checked at every delivery, not only when subscribed: a name's addresses may change.
-    // The resolver has no deadline of its own: the delivery's bounds it.
-    target = await withDeadline(checkTarget(url, options.allow), options.timeoutMs);
+    target = await checkTarget(url, options.allow, undefined, options.timeoutMs);
   } catch (error) {
     if (error instanceof TargetRefused) throw new DeliveryFailed(error.message);
     throw error;
@@ -50,14 +49,6 @@ export async function sendEvent(url: string, secret: string, event: WebhookEvent
   if (status < 200 || status > 299) {
     throw new DeliveryFailed(status >= 300 && status < 400 ? `HTTP ${status} (redirects are not followed)` : `HTTP ${status}`);
   }
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeliveryFailed(`the target's name did not resolve within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function post(

@@ -181,6 +181,14 @@ describe('checking a webhook target', () => {
     const empty = await refusal(checkTarget('https://nowhere.invalid/', noneAllowed, answering()));
     expect(empty).toMatchObject({ reason: 'does not resolve', temporary: true });
   });
+
+  it('gives up on a name that takes longer than its bound to resolve, as temporary', async () => {
+    const never: LookupAll = () => new Promise(() => undefined);
+    const started = performance.now();
+    const error = await refusal(checkTarget('https://slow.invalid/', noneAllowed, never, 50));
+    expect(error).toMatchObject({ reason: 'does not resolve', temporary: true, message: 'webhook target slow.invalid did not resolve within 50 ms' });
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
 });
 
 describe('the pinned lookup', () => {
