@@ -14,8 +14,9 @@ import { decideWithin } from '../engine/within.js';
 import type { WorkingSet } from '../engine/working-set.js';
 import { appendJournal, type JournalAction } from '../journal/journal.js';
 import { checkQuantity } from '../validate.js';
+import { organizationValues, projectValues } from '../quotas/values.js';
 import { approvesByPolicy, policyOf } from './policies.js';
-import { insertRequest, leavePending, openRequest, readRequestRow, requestOf, resolved, type QuotaRequestInput, type RequestRow } from './requests.js';
+import { insertRequest, leavePending, openRequest, readRequestRow, requestOf, resolved, stillOpen, type QuotaRequestInput, type RequestRow } from './requests.js';
 
 /** Whoever asks; `mayApply`: their role may set the value itself (a decrease then applies at once). */
 export interface Requester {
@@ -25,55 +26,43 @@ export interface Requester {
 
 /** The value in force of what a request is about (null: none, unlimited). */
 async function currentValue(tx: Executor, row: Pick<RequestRow, 'organization_id' | 'project_id' | 'field' | 'kind'>): Promise<number | null> {
-  const kind = await tx.get<{ default_quota: number | string | null }>('SELECT default_quota FROM resource_kinds WHERE name = ?', [row.kind]);
-  if (!kind) throw invalid('kind', `resource kind "${row.kind}" does not exist`);
-  if (row.project_id === null) {
-    const own = await tx.get<{ quota: number | string | null }>('SELECT quota FROM quota_counters WHERE organization_id = ? AND kind = ?', [row.organization_id, row.kind]);
-    const value = own?.quota ?? kind.default_quota;
-    return value === null ? null : Number(value);
-  }
-  const project = await tx.get('SELECT id FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL', [row.organization_id, row.project_id]);
+  const values = await organizationValues(tx, row.organization_id, row.kind);
+  if (values.kindDefault === undefined) throw invalid('kind', `resource kind "${row.kind}" does not exist`);
+  if (row.project_id === null) return values.quota ?? values.kindDefault;
+  const project = await projectValues(tx, row.organization_id, row.project_id, row.kind);
   if (!project) throw notFound(`project "${row.project_id}"`);
-  const own = await tx.get<{ cap: number | string | null; guaranteed: number | string }>(
-    'SELECT cap, guaranteed FROM project_counters WHERE organization_id = ? AND project_id = ? AND kind = ?',
-    [row.organization_id, row.project_id, row.kind],
-  );
-  if (row.field === 'cap') return own?.cap == null ? null : Number(own.cap);
-  return Number(own?.guaranteed ?? 0);
+  return row.field === 'cap' ? project.cap : project.guaranteed;
 }
 
 /** The quota change that grants `granted`: the organization's quota, or the project's cap or guarantee (keeping the other). */
 async function changeOf(tx: Executor, row: RequestRow, granted: number, force: boolean): Promise<Operation> {
   if (row.project_id === null) return build.setQuotas(row.organization_id, [{ kind: row.kind, quantity: granted }], force);
-  const project = await tx.get<{ quota_generation: number | string }>('SELECT quota_generation FROM projects WHERE organization_id = ? AND id = ?', [
-    row.organization_id,
-    row.project_id,
-  ]);
-  const own = await tx.get<{ cap: number | string | null; guaranteed: number | string }>(
-    'SELECT cap, guaranteed FROM project_counters WHERE organization_id = ? AND project_id = ? AND kind = ?',
-    [row.organization_id, row.project_id, row.kind],
-  );
-  const cap = row.field === 'cap' ? granted : own?.cap == null ? null : Number(own.cap);
-  const guaranteed = row.field === 'guaranteed' ? granted : Number(own?.guaranteed ?? 0);
+  const project = await projectValues(tx, row.organization_id, row.project_id, row.kind);
+  if (!project) throw notFound(`project "${row.project_id}"`);
+  const cap = row.field === 'cap' ? granted : project.cap;
+  const guaranteed = row.field === 'guaranteed' ? granted : project.guaranteed;
   // The other field is kept as read: a change of it meanwhile fails this (412) and the caller reads again.
-  return build.setProjectQuotas(row.organization_id, row.project_id, [{ kind: row.kind, cap, guaranteed }], force, Number(project!.quota_generation));
+  return build.setProjectQuotas(row.organization_id, row.project_id, [{ kind: row.kind, cap, guaranteed }], force, project.generation);
 }
 
+/** A request's journal entry: the request as it is after the change, in `changes.request`. */
 const journalOf = (row: RequestRow, action: JournalAction, principal: string) => ({
   organization: row.organization_id,
   project: row.project_id,
   principal,
   action,
   subject: row.id,
-  changes: JSON.stringify({ request: requestOf(row) }),
-  deltas: '[]',
+  changes: { request: requestOf(row) },
+  deltas: [],
 });
 
 /** Applies `row` granted at `granted` in this transaction, journaling the approval beside the change; throws a refusal. */
 async function apply(context: WriteContext, row: RequestRow, granted: number, by: string, force: boolean): Promise<RequestRow> {
   const approved: RequestRow = { ...row, state: 'approved', granted, decided_by: by, decided_at: context.nowMs };
   const operation = await changeOf(context.tx, row, granted, force);
-  const journal = (ws: WorkingSet) => ws.appendJournal(journalOf(approved, 'quota-request.approved', context.principal));
+  // Through the working set, whose flush writes its entries as text: after the change's own entry.
+  const entry = journalOf(approved, 'quota-request.approved', context.principal);
+  const journal = (ws: WorkingSet) => ws.appendJournal({ ...entry, changes: JSON.stringify(entry.changes), deltas: '[]' });
   const outcome = await decideWithin(context.tx, context.dialect, context.nowMs, context.principal, operation, journal);
   if (outcome.status === 'refused') throw outcome.error;
   return approved;
@@ -103,7 +92,7 @@ export async function createRequest(context: WriteContext, organization: string,
     throw new AllotError('decrease-needs-force', `cutting ${input.kind} from ${current} to ${preferred} is more than the ${policy.decreaseMaxPercent} % allowed without force`);
   }
   const open = await openRequest(tx, organization, project, input.kind);
-  if (open) throw new AllotError('quota-request-open', `quota request "${open.id}" for ${input.kind} here is still pending`, { openRequest: open.id });
+  if (open) throw stillOpen(open);
   const row: RequestRow = {
     ...base,
     id: uuidv7(),
@@ -127,7 +116,7 @@ export async function createRequest(context: WriteContext, organization: string,
     return approved;
   }
   await insertRequest(tx, row, true);
-  appendJournal(context, { ...journalOf(row, 'quota-request.created', context.principal), changes: { request: requestOf(row) }, deltas: [] });
+  appendJournal(context, journalOf(row, 'quota-request.created', context.principal));
   return row;
 }
 
@@ -160,7 +149,6 @@ export async function closeRequest(
   if (state !== 'expired') await pendingRow(context, organization, id);
   if (!(await leavePending(tx, id, { state, reason, by: principal, atMs: nowMs }))) throw resolved(await readRequestRow(tx, organization, id));
   const row = await readRequestRow(tx, organization, id);
-  const entry = journalOf(row, `quota-request.${state}`, principal);
-  appendJournal(context, { ...entry, changes: { request: requestOf(row) }, deltas: [] });
+  appendJournal(context, journalOf(row, `quota-request.${state}`, principal));
   return row;
 }

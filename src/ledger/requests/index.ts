@@ -4,9 +4,10 @@ import type { Core } from '../core.js';
 import { AllotError } from '../../domain/errors.js';
 import { approveRequest, closeRequest, createRequest, type Requester } from './decide.js';
 import { policyOf, putPolicy, type RequestPolicyInput } from './policies.js';
-import { duePending, listRequests, openRequest, readRequestRow, requestOf, type QuotaRequest, type QuotaRequestInput, type RequestState } from './requests.js';
+import { duePending, listRequests, openRequest, stillOpen, readRequestRow, requestOf, type QuotaRequest, type QuotaRequestInput, type RequestState } from './requests.js';
 import type { WriteOptions } from '../types.js';
 import { checkId } from '../validate.js';
+import { requireKind } from '../catalog/kinds.js';
 
 const approvalAttemptsMax = 3;
 const expiriesPerPass = 100;
@@ -30,7 +31,7 @@ export const requestsOf = (core: Core) => ({
       if (!core.store.isUniqueViolation(error)) throw error;
       const open = await core.read((tx) => openRequest(tx, organization, input.project ?? null, input.kind));
       if (!open) throw error;
-      throw new AllotError('quota-request-open', `quota request "${open.id}" for ${input.kind} here is still pending`, { openRequest: open.id });
+      throw stillOpen(open);
     }
   },
 
@@ -112,8 +113,3 @@ export const requestsOf = (core: Core) => ({
     });
   },
 });
-
-async function requireKind(tx: Parameters<Parameters<Core['read']>[0]>[0], kind: string) {
-  const row = await tx.get('SELECT name FROM resource_kinds WHERE name = ?', [kind]);
-  if (!row) throw new AllotError('not-found', `resource kind "${kind}" does not exist`);
-}

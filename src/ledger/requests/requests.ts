@@ -106,6 +106,10 @@ export async function leavePending(
   return changed === 1;
 }
 
+/** The refusal of a second request while `open` is pending for the same key, naming it. */
+export const stillOpen = (open: Pick<RequestRow, 'id' | 'kind'>) =>
+  new AllotError('quota-request-open', `quota request "${open.id}" for ${open.kind} here is still pending`, { openRequest: open.id });
+
 /** The refusal for a request that has left pending, naming how. */
 export const resolved = (row: Pick<RequestRow, 'id' | 'state'>) =>
   new AllotError('quota-request-resolved', `quota request "${row.id}" is already ${row.state}`, { state: row.state });

@@ -13,6 +13,7 @@ import type * as wire from '../../schemas/index.js';
 import type { Executor } from '../../store/store.js';
 import { isoOf } from '../time.js';
 import { checkId } from '../validate.js';
+import { organizationValues, projectValues } from '../quotas/values.js';
 import { deliveryOf, type CursorRow } from './cursors.js';
 
 export type Subscription = Static<typeof wire.Subscription>;
@@ -84,24 +85,12 @@ export async function currentState(tx: Executor, organization: string, threshold
 }
 
 async function trackedNow(tx: Executor, organization: string, spec: ThresholdSpec): Promise<Tracked> {
-  const kind = await tx.get<{ default_quota: number | string | null }>('SELECT default_quota FROM resource_kinds WHERE name = ?', [spec.kind]);
-  if (!kind) throw invalid('thresholds', `resource kind "${spec.kind}" does not exist`);
-  const kindDefault = kind.default_quota === null ? null : Number(kind.default_quota);
-  if (spec.scope === 'project') {
-    const project = await tx.get('SELECT id FROM projects WHERE organization_id = ? AND id = ? AND deleted_at IS NULL', [organization, spec.project!]);
-    if (!project) throw invalid('thresholds', `project "${spec.project!}" does not exist in "${organization}"`);
-    const row = await tx.get<{ cap: number | string | null; used: number | string }>(
-      `SELECT cap, committed + reserved + held AS used FROM project_counters
-        WHERE organization_id = ? AND project_id = ? AND kind = ?`,
-      [organization, spec.project!, spec.kind],
-    );
-    return { used: Number(row?.used ?? 0), quota: row?.cap == null ? null : Number(row.cap), kindDefault: null };
-  }
-  const row = await tx.get<{ quota: number | string | null; used: number | string }>(
-    'SELECT quota, committed + reserved + held AS used FROM quota_counters WHERE organization_id = ? AND kind = ?',
-    [organization, spec.kind],
-  );
-  return { used: Number(row?.used ?? 0), quota: row?.quota == null ? null : Number(row.quota), kindDefault };
+  const values = await organizationValues(tx, organization, spec.kind);
+  if (values.kindDefault === undefined) throw invalid('thresholds', `resource kind "${spec.kind}" does not exist`);
+  if (spec.scope === 'organization') return { used: values.used, quota: values.quota, kindDefault: values.kindDefault };
+  const project = await projectValues(tx, organization, spec.project!, spec.kind);
+  if (!project) throw invalid('thresholds', `project "${spec.project!}" does not exist in "${organization}"`);
+  return { used: project.used, quota: project.cap, kindDefault: null };
 }
 
 /** Locks the organization's row (as a journal write does) and returns its revision. */
