@@ -77,7 +77,7 @@ export class JournalFeed {
    */
   async read(organization: string, revision: number): Promise<JournalEntry[]> {
     const follower = this.followers.get(organization);
-    const stale = follower !== undefined && performance.now() - follower.polledAtMs > followerStaleIntervals * this.pollIntervalMs;
+    const stale = follower !== undefined && this.stale(follower);
     if (follower && revision >= follower.head && !stale) return [];
     const first = follower?.recent[0];
     if (follower && !stale && first !== undefined && first.revision <= revision + 1) {
@@ -126,11 +126,15 @@ export class JournalFeed {
     }, this.pollIntervalMs);
   }
 
+  /** Its polls have not succeeded lately: it is not trusted to say a stream is caught up. */
+  private stale(follower: Follower): boolean {
+    return performance.now() - follower.polledAtMs > followerStaleIntervals * this.pollIntervalMs;
+  }
+
   /** Reads what is new since the follower's head, once, however many asked at the same time. */
   private poll(organization: string, follower: Follower): Promise<void> {
     // A poll in flight past the stale bound is given up (a read that hangs): a new one starts.
-    const givenUp = performance.now() - follower.polledAtMs > followerStaleIntervals * this.pollIntervalMs;
-    if (follower.polling && !givenUp) {
+    if (follower.polling && !this.stale(follower)) {
       follower.again = true;
       return follower.polling;
     }

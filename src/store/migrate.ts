@@ -1,4 +1,4 @@
-import type { Store } from './store.js';
+import type { Executor, Store } from './store.js';
 
 /**
  * Versioned schema migrations, applied in order on start. Each runs in its own transaction
@@ -48,12 +48,7 @@ export async function applyMigrations(
     const done = await store.transaction(async (tx) => {
       const row = await tx.get(`SELECT version FROM ${table} WHERE version = ?`, [migration.version]);
       if (row) return true;
-      await tx.run(`INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?)`, [
-        migration.version,
-        migration.name,
-        nowMs,
-      ]);
-      for (const statement of migration.statements) await tx.run(statement);
+      await applyOne(tx, migration, table, nowMs);
       return false;
     }).catch((error: unknown) => {
       if (store.isUniqueViolation(error)) return true;
@@ -62,6 +57,12 @@ export async function applyMigrations(
     if (!done) applied.push(migration.version);
   }
   return applied;
+}
+
+/** Records a migration as applied and runs it (its row first: a racing process conflicts on it). */
+async function applyOne(tx: Executor, migration: Migration, table: string, nowMs: number): Promise<void> {
+  await tx.run(`INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?)`, [migration.version, migration.name, nowMs]);
+  for (const statement of migration.statements) await tx.run(statement);
 }
 
 /**
@@ -74,10 +75,7 @@ async function applyTogether(store: Store, nowMs: number, list: readonly Migrati
     .transaction(async (tx) => {
       const done = new Set((await tx.all<{ version: number | string }>(`SELECT version FROM ${table}`)).map((row) => Number(row.version)));
       const pending = list.filter((migration) => !done.has(migration.version));
-      for (const migration of pending) {
-        await tx.run(`INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?)`, [migration.version, migration.name, nowMs]);
-        for (const statement of migration.statements) await tx.run(statement);
-      }
+      for (const migration of pending) await applyOne(tx, migration, table, nowMs);
       return pending.map((migration) => migration.version);
     })
     .catch((error: unknown) => {

@@ -8,6 +8,14 @@ import type { DenialCount } from '../ledger/subscriptions/denials.js';
 
 const flushMs = 1000;
 
+/** Adds `count` to what `counts` holds under its key. */
+function add(counts: Map<string, DenialCount>, count: DenialCount): void {
+  const key = JSON.stringify([count.organization, count.minute, count.kind, count.scope, count.project]);
+  const held = counts.get(key);
+  if (held !== undefined) held.count += count.count;
+  else counts.set(key, { ...count });
+}
+
 export function recordDenials(ledger: Ledger, onError: (error: unknown) => void): { stop(): Promise<void> } {
   let counts = new Map<string, DenialCount>();
   const stopListening = ledger.engine.onDecision(({ decision, outcome }) => {
@@ -19,10 +27,7 @@ export function recordDenials(ledger: Ledger, onError: (error: unknown) => void)
       const project = 'project' in operation ? operation.project : '';
       for (const violation of result.error.extensions.violations ?? []) {
         const scoped = violation.scope === 'organization' ? '' : project;
-        const key = JSON.stringify([operation.organization, minute, violation.kind, violation.scope, scoped]);
-        const count = counts.get(key);
-        if (count !== undefined) count.count += 1;
-        else counts.set(key, { organization: operation.organization, minute, kind: violation.kind, scope: violation.scope, project: scoped, count: 1 });
+        add(counts, { organization: operation.organization, minute, kind: violation.kind, scope: violation.scope, project: scoped, count: 1 });
       }
     });
   });
@@ -32,11 +37,7 @@ export function recordDenials(ledger: Ledger, onError: (error: unknown) => void)
     counts = new Map();
     await ledger.addDenials([...batch.values()]).catch((error: unknown) => {
       // Kept for the next flush: a passing database failure loses no count.
-      for (const [key, count] of batch) {
-        const now = counts.get(key);
-        if (now !== undefined) now.count += count.count;
-        else counts.set(key, count);
-      }
+      for (const count of batch.values()) add(counts, count);
       onError(error);
     });
   };

@@ -7,6 +7,7 @@
 import type { FastifyRequest } from 'fastify';
 import { canDo, type Principal } from '../../domain/access.js';
 import { AllotError, notFound } from '../../domain/errors.js';
+import type { Ledger } from '../../ledger/ledger.js';
 import type { QuotaRequest } from '../../ledger/requests/requests.js';
 import { endpoint, read, write } from '../route.js';
 import {
@@ -40,9 +41,16 @@ function checkMayAsk(principal: Principal, scope: 'organization' | 'project', pr
 }
 
 /** The request, if the caller may see it (a project-member: its own project's only). */
-async function visible(request: FastifyRequest, ledger: { getQuotaRequest(o: string, id: string): Promise<QuotaRequest> }, organization: string, id: string) {
+async function visible(request: FastifyRequest, ledger: Ledger, organization: string, id: string) {
   const found = await ledger.getQuotaRequest(organization, id);
   if (request.principal.role === 'project-member' && found.project !== request.principal.project) throw notFound(`quota request "${id}"`);
+  return found;
+}
+
+/** The request, if the caller may see it and grant (approve or deny) it. */
+async function grantable(request: FastifyRequest, ledger: Ledger, organization: string, id: string, verb: 'grant' | 'deny') {
+  const found = await visible(request, ledger, organization, id);
+  if (!mayGrant(request.principal, found.scope)) throw new AllotError('forbidden', `a ${request.principal.role} may not ${verb} this request`);
   return found;
 }
 
@@ -119,8 +127,7 @@ export const quotaRequests = {
     },
     async (request, options, { ledger }) => {
       const { organization, id } = request.params;
-      const found = await visible(request, ledger, organization, id);
-      if (!mayGrant(request.principal, found.scope)) throw new AllotError('forbidden', `a ${request.principal.role} may not grant this request`);
+      await grantable(request, ledger, organization, id, 'grant');
       return ledger.approveQuotaRequest(organization, id, { ...request.body, force: request.query.force === 'true' }, options);
     },
     ok,
@@ -137,8 +144,7 @@ export const quotaRequests = {
     },
     async (request, options, { ledger }) => {
       const { organization, id } = request.params;
-      const found = await visible(request, ledger, organization, id);
-      if (!mayGrant(request.principal, found.scope)) throw new AllotError('forbidden', `a ${request.principal.role} may not deny this request`);
+      await grantable(request, ledger, organization, id, 'deny');
       return ledger.denyQuotaRequest(organization, id, request.body.reason, options);
     },
     ok,
