@@ -13,14 +13,14 @@
 // playwright-core, one fresh browser context (so fresh storage) per test. Expectations read
 // what the page shows (accessible names, text) and are compared with the API's own answers.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { spawnAllot } from '../support/cli.js';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, pagePerTest, screenshots } from '../support/browser.js';
 import { call, startServer, testAdminToken, type ServerProcess } from '../support/server.js';
 
 const artifacts = fileURLToPath(new URL('../artifacts/dashboard/', import.meta.url));
@@ -68,11 +68,8 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
 
   // Pictures of the views for people, taken on one engine (a full-page shot costs about half
   // a second of a busy machine); a failed test's shot is taken on either.
-  const shot = async (name: string, always = false) => {
-    if (engine !== 'sqlite' && !always) return;
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: `${artifacts}${engine}-${name}.png`, fullPage: true });
-  };
+  const shot = screenshots(artifacts, engine, () => page);
+  pagePerTest(() => browser, (made) => ({ context, page } = made), shot);
 
   beforeAll(async () => {
     database = await createTestDatabase(engine);
@@ -123,15 +120,6 @@ describe.each(engines)('dashboard in Chromium on %s', (engine) => {
     await database?.drop();
   });
 
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    page = await context.newPage();
-  });
-  afterEach(async (test) => {
-    // A failed test leaves what the page showed, to see why.
-    if (test.task.result?.state === 'fail') await shot(`failed-${test.task.name.slice(0, 40).replace(/\W+/g, '-')}`, true).catch(() => undefined);
-    await context?.close();
-  });
 
   itOnce('serves the dashboard at / from the server itself, with a strict content policy', async () => {
     const response = await fetch(`${server.url}/`);

@@ -16,12 +16,12 @@
 // fresh context per test and a second one where two people act at once. The tests run in
 // order, each leaving no request open. Expectations read what the page shows (accessible
 // names, text) and compare with the API. Screenshots go to test/artifacts/quota-requests/.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, pagePerTest, screenshots } from '../support/browser.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 import { call, startServer, testAdminToken, type ServerProcess } from '../support/server.js';
 
@@ -92,11 +92,8 @@ describe.each(engines)('quota requests on the dashboard in Chromium on %s', (eng
 
   const itOnce: typeof it = engine === engines[0] ? it : (() => undefined) as unknown as typeof it;
 
-  const shot = async (name: string, always = false, target = page) => {
-    if (engine !== 'sqlite' && !always) return;
-    mkdirSync(artifacts, { recursive: true });
-    await target.screenshot({ path: `${artifacts}${engine}-${name}.png`, fullPage: true });
-  };
+  const shot = screenshots(artifacts, engine, () => page);
+  pagePerTest(() => browser, (made) => ({ context, page } = made), shot);
 
   const audit = async (target: Page, view: string) => {
     // Evaluated through the DevTools protocol, which the page's content policy does not cover.
@@ -129,14 +126,6 @@ describe.each(engines)('quota requests on the dashboard in Chromium on %s', (eng
     await database?.drop();
   });
 
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    page = await context.newPage();
-  });
-  afterEach(async (test) => {
-    if (test.task.result?.state === 'fail') await shot(`failed-${test.task.name.slice(0, 40).replace(/\W+/g, '-')}`, true).catch(() => undefined);
-    await context?.close();
-  });
 
   it('a project-member files a cap request for its project from the form and sees it pending', async () => {
     await openAcme(page, tokens.member);

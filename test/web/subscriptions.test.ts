@@ -13,14 +13,14 @@
 // admin token; Debian's Chromium driven by playwright-core, one fresh context per test.
 // Expectations read what the page shows (accessible names, text) and compare with the API.
 // Screenshots go to test/artifacts/subscriptions/.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, pagePerTest, screenshots } from '../support/browser.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/engines.js';
 import { call, startServer, testAdminToken, type ServerProcess } from '../support/server.js';
 
@@ -62,11 +62,8 @@ describe.each(engines)('webhooks on the dashboard in Chromium on %s', (engine) =
 
   const itOnce: typeof it = engine === engines[0] ? it : (() => undefined) as unknown as typeof it;
 
-  const shot = async (name: string, always = false) => {
-    if (engine !== 'sqlite' && !always) return;
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: `${artifacts}${engine}-${name}.png`, fullPage: true });
-  };
+  const shot = screenshots(artifacts, engine, () => page);
+  pagePerTest(() => browser, (made) => ({ context, page } = made), shot);
 
   beforeAll(async () => {
     database = await createTestDatabase(engine);
@@ -108,14 +105,6 @@ describe.each(engines)('webhooks on the dashboard in Chromium on %s', (engine) =
     await database?.drop();
   });
 
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    page = await context.newPage();
-  });
-  afterEach(async (test) => {
-    if (test.task.result?.state === 'fail') await shot(`failed-${test.task.name.slice(0, 40).replace(/\W+/g, '-')}`, true).catch(() => undefined);
-    await context?.close();
-  });
 
   it('lists a failing subscription with its last error; Resume sends again and it turns active', async () => {
     await openAcme();
