@@ -187,6 +187,26 @@ describe.each(engines)('webhook deliveries on %s', (engine) => {
     expect(receiver.received.length).toBeLessThan(40);
   });
 
+  it('a subscription for every organization follows one that existed from now, and one made later from its first entry', async () => {
+    const { ledger } = test;
+    await receiver.up();
+    await ledger.createAllocation('acme', 'web', { resource: { kind: 'vm', id: 'before' }, ...line(6) });
+    const subscription = await ledger.createSubscription(null, { url: receiver.url, journal: { actions: ['allocation.created'] }, thresholds: [{ kind: 'gpus', scope: 'organization', at: [0.5] }] });
+    receiver.secret = subscription.secret;
+    start();
+    await waitFor("acme's cursor", async () => ((await ledger.getSubscription(subscription.id)).deliveries.length === 1 ? true : undefined));
+    await ledger.putOrganization('later', {});
+    await ledger.putProject('later', 'web', {});
+    await ledger.setQuotas('later', [{ kind: 'gpus', quantity: 10 }]);
+    await ledger.createAllocation('later', 'web', { resource: { kind: 'vm', id: 'l' }, ...line(6) });
+    await ledger.createAllocation('acme', 'web', { resource: { kind: 'vm', id: 'after' }, ...line(1) });
+    await waitFor('both organizations', async () => (receiver.unique.length === 3 ? true : undefined));
+    const seen = receiver.unique.map((event) => `${event.data.organization} ${event.type}${event.type === 'journal.entry' ? ` ${event.data.subject === null ? '' : 'allocation'}` : ''}`);
+    // acme: from the moment its cursor was made (already above 50 %: nothing crossed); later:
+    // from its first entry, so its crossing is sent.
+    expect(seen.sort()).toEqual(['acme journal.entry allocation', 'later journal.entry allocation', 'later threshold.crossed']);
+  });
+
   it('two workers on one database deliver each cursor in order, never both at once', async () => {
     const { ledger } = test;
     await receiver.up();

@@ -17,6 +17,7 @@ import {
   createSubscription,
   currentState,
   deleteSubscription,
+  emptyState,
   insertCursor,
   listSubscriptions,
   lockRevision,
@@ -68,14 +69,10 @@ export const subscriptionsOf = (core: Core) => ({
     for (const { subscription, organization, fromStart } of await core.read((tx) => missingCursors(tx))) {
       await core.write({}, async ({ tx, nowMs }) => {
         const thresholds = JSON.parse(subscription.thresholds) as ThresholdSpec[];
-        if (!fromStart) {
-          const revision = await lockRevision(tx, organization);
-          return insertCursor(tx, subscription.id, organization, revision, await currentState(tx, organization, thresholds), nowMs);
-        }
-        const state = await currentState(tx, organization, thresholds);
-        state.tracked.forEach((tracked) => Object.assign(tracked, { used: 0, quota: null }));
-        state.above = state.above.map((levels) => levels.map(() => false));
-        return insertCursor(tx, subscription.id, organization, 0, state, nowMs);
+        // Made after the subscription: from its first entry, whose replay sets every value.
+        if (fromStart) return insertCursor(tx, subscription.id, organization, 0, emptyState(thresholds), nowMs);
+        const revision = await lockRevision(tx, organization);
+        return insertCursor(tx, subscription.id, organization, revision, await currentState(tx, organization, thresholds), nowMs);
       });
     }
     return core.write({}, ({ tx, dialect, nowMs }) => claim(tx, dialect, holder, nowMs, leaseMs, count, digestsBeforeMs));

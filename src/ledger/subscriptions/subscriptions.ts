@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import { v7 as uuidv7 } from 'uuid';
 import { invalid, notFound } from '../../domain/errors.js';
-import { checkThresholdLevels, initialState } from '../../domain/thresholds.js';
+import { checkThresholdLevels, initialState, levelCount } from '../../domain/thresholds.js';
 import type * as wire from '../../schemas/index.js';
 import type { Executor } from '../../store/store.js';
 import { isoOf } from '../time.js';
@@ -75,6 +75,12 @@ export function checkSubscriptionInput(input: SubscriptionInput, organization: s
   }
   return { url: url.href, journal: input.journal ?? null, thresholds, denials: input.denials ?? null };
 }
+
+/** The threshold state before an organization's first entry: nothing used, no level above. */
+export const emptyState = (thresholds: readonly ThresholdSpec[]): CursorState => ({
+  tracked: thresholds.map(() => ({ used: 0, quota: null, kindDefault: null })),
+  above: thresholds.map((spec) => Array.from({ length: levelCount(spec) }, () => false)),
+});
 
 /** The threshold state of `organization` now; the caller holds the organization's row. */
 export async function currentState(tx: Executor, organization: string, thresholds: readonly ThresholdSpec[]): Promise<CursorState> {
