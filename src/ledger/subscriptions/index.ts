@@ -102,8 +102,10 @@ export const subscriptionsOf = (core: Core) => ({
   readDenials(organization: string, fromMs: number, toMs: number) {
     return core.read((tx) => read(tx, organization, fromMs, toMs));
   },
-  addDenials(counts: readonly DenialCount[]) {
-    return core.write({}, ({ tx }) => add(tx, counts));
+  /** Adds refusal counts for the digests; none are kept while no subscription asks for a digest. */
+  async addDenials(counts: readonly DenialCount[]): Promise<void> {
+    const wanted = await core.read((tx) => tx.get('SELECT id FROM subscriptions WHERE denials_interval_ms IS NOT NULL LIMIT 1'));
+    if (wanted) await core.write({}, ({ tx }) => add(tx, counts));
   },
   forgetDenials() {
     return core.write({}, ({ tx, nowMs }) => forget(tx, nowMs - denialsKeptMs));
